@@ -1,0 +1,505 @@
+"""bytes → Module: the sections of a wasm binary, decoded in one pass.
+
+Only what the call graph, the audit and the reports need is kept; code bodies are reduced to
+events by `code.py` (or its C twin). Names come from the `name` custom section; functions it does
+not name get the placeholder `wasm-function[N]` (V8's own spelling in stack traces), which Binaryen
+cannot match in a list, so the analysis warns about them.
+"""
+from __future__ import annotations
+
+import os
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DecodeError, InputError
+from . import code as codemod
+from .reader import Reader
+
+MAGIC = b"\0asm"
+SECTION_NAMES = {0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
+                 6: "global", 7: "export", 8: "start", 9: "element", 10: "code", 11: "data",
+                 12: "data count", 13: "tag"}
+EXTERNAL_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
+VALTYPE_NAMES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128", 0x78: "i8",
+                 0x77: "i16", 0x70: "funcref", 0x6F: "externref", 0x6E: "anyref", 0x6D: "eqref",
+                 0x6C: "i31ref", 0x6B: "structref", 0x6A: "arrayref", 0x69: "exnref",
+                 0x71: "nullref", 0x72: "nullexternref", 0x73: "nullfuncref", 0x74: "nullexnref",
+                 0x68: "contref", 0x75: "nullcontref"}
+
+
+@dataclass(frozen=True)
+class ValType:
+    """A value type: a byte code, plus for `(ref null? ht)` the nullability and heap type.
+
+    Heap types < 0 are abstract (the s33 value of their byte), >= 0 are type indices; the call
+    graph canonicalises type indices before comparing, so `ValType` stays a plain record.
+    """
+
+    code: int
+    heap: int | None = None
+
+    def __str__(self) -> str:
+        if self.heap is None:
+            return VALTYPE_NAMES.get(self.code, f"0x{self.code:02x}")
+        null = "null " if self.code == 0x63 else ""
+        ht = str(self.heap) if self.heap >= 0 else VALTYPE_NAMES.get(self.heap & 0x7F, str(self.heap)).removesuffix("ref")
+        return f"(ref {null}{ht})"
+
+
+@dataclass(frozen=True)
+class SubType:
+    """One entry of the type section: func/struct/array/cont, with GC subtyping information."""
+
+    form: str                       # "func" | "struct" | "array" | "cont"
+    final: bool
+    supertypes: tuple[int, ...]
+    params: tuple[ValType, ...] = ()
+    results: tuple[ValType, ...] = ()
+    fields: tuple[tuple[ValType, bool], ...] = ()   # struct/array fields: (storage type, mutable)
+    cont_type: int | None = None
+
+    def signature(self) -> str:
+        """Human form used in `why` chains: `(i32, i32) -> i32`."""
+        if self.form != "func":
+            return self.form
+        ps = ", ".join(map(str, self.params))
+        rs = ", ".join(map(str, self.results))
+        return f"({ps}) -> ({rs})" if len(self.results) != 1 else f"({ps}) -> {rs}"
+
+
+@dataclass
+class Function:
+    index: int
+    type_index: int
+    name: str
+    has_name: bool                  # False when `name` is our placeholder
+    import_module: str | None = None
+    import_name: str | None = None
+
+    @property
+    def imported(self) -> bool:
+        return self.import_module is not None
+
+    @property
+    def import_key(self) -> str | None:
+        """`module.name`, the form Binaryen's `asyncify-imports` matches."""
+        return None if self.import_module is None else f"{self.import_module}.{self.import_name}"
+
+
+@dataclass
+class Table:
+    index: int
+    elem_type: ValType
+    minimum: int
+    maximum: int | None
+    import_key: str | None = None
+    init_funcs: list[int] = field(default_factory=list)   # ref.func in a table initializer expression
+
+
+@dataclass
+class Global:
+    index: int
+    valtype: ValType
+    mutable: bool
+    import_key: str | None = None
+    name: str | None = None
+    init_funcs: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ElementSegment:
+    index: int
+    mode: str                        # "active" | "passive" | "declarative"
+    table: int | None
+    functions: list[int]             # function indices it can put into a table
+    elem_type: ValType | None = None
+    global_refs: list[int] = field(default_factory=list)  # global.get in item exprs (funcref globals)
+
+
+@dataclass
+class Export:
+    name: str
+    kind: str
+    index: int
+
+
+@dataclass
+class Import:
+    module: str
+    name: str
+    kind: str
+    index: int                       # index within its own index space
+
+
+@dataclass
+class Module:
+    """A decoded wasm module: the index spaces and facts the analysis stages read."""
+
+    path: str
+    size: int
+    types: list[SubType] = field(default_factory=list)
+    rec_groups: list[tuple[int, int]] = field(default_factory=list)   # (first type index, count)
+    imports: list[Import] = field(default_factory=list)
+    functions: list[Function] = field(default_factory=list)
+    num_imported_functions: int = 0
+    tables: list[Table] = field(default_factory=list)
+    memories: int = 0
+    globals: list[Global] = field(default_factory=list)
+    exports: list[Export] = field(default_factory=list)
+    start: int | None = None
+    elements: list[ElementSegment] = field(default_factory=list)
+    tags: list[int] = field(default_factory=list)
+    data_count: int | None = None
+    module_name: str | None = None
+    custom_sections: list[tuple[str, int, int]] = field(default_factory=list)
+    code: codemod.CodeScan | None = None
+    accelerated: bool = False
+
+    def func_type(self, func: int) -> SubType:
+        return self.types[self.functions[func].type_index]
+
+    def function_named(self, name: str) -> Function | None:
+        for f in self.functions:
+            if f.name == name:
+                return f
+        return None
+
+    def events_of(self, func: int) -> list[tuple[int, int, int]]:
+        """(event, a, b) of one defined function; slow path for reports, not for whole-graph work."""
+        ev = self.code.events if self.code else array("I")
+        return [(ev[i + 1], ev[i + 2], ev[i + 3]) for i in range(0, len(ev), 4) if ev[i] == func]
+
+    def body_size(self, func: int) -> int:
+        if self.code is None or func < self.num_imported_functions:
+            return 0
+        return self.code.bodies[2 * (func - self.num_imported_functions) + 1]
+
+
+def placeholder_name(index: int) -> str:
+    return f"wasm-function[{index}]"
+
+
+# --- section readers ----------------------------------------------------------------------------
+
+def _valtype(r: Reader) -> ValType:
+    b = r.u8()
+    if b in (0x63, 0x64):
+        return ValType(b, r.s33())
+    if not 0x40 <= b <= 0x7F:
+        raise r.error(f"invalid value type 0x{b:02x}", r.pos - 1)
+    return ValType(b)
+
+
+def _limits(r: Reader) -> tuple[int, int | None]:
+    flags = r.u8()
+    if flags & ~0x0F:
+        raise r.error(f"invalid limits flags 0x{flags:02x}", r.pos - 1)
+    minimum = r.u64()
+    maximum = r.u64() if flags & 1 else None
+    if flags & 0x08:
+        r.u32()  # custom page size log2
+    return minimum, maximum
+
+
+def _comptype(r: Reader, final: bool, supers: tuple[int, ...]) -> SubType:
+    form = r.u8()
+    if form == 0x60:
+        params = tuple(r.vec(lambda: _valtype(r)))
+        results = tuple(r.vec(lambda: _valtype(r)))
+        return SubType("func", final, supers, params, results)
+    if form == 0x5F:
+        return SubType("struct", final, supers, fields=tuple(r.vec(lambda: _field(r))))
+    if form == 0x5E:
+        return SubType("array", final, supers, fields=(_field(r),))
+    if form == 0x5D:
+        return SubType("cont", final, supers, cont_type=r.u32())
+    raise r.error(f"unsupported type form 0x{form:02x} (custom descriptors and other proposals not supported)", r.pos - 1)
+
+
+def _field(r: Reader) -> tuple[ValType, bool]:
+    vt = _valtype(r)
+    mut = r.u8()
+    if mut > 1:
+        raise r.error(f"invalid mutability 0x{mut:02x}", r.pos - 1)
+    return vt, bool(mut)
+
+
+def _subtype(r: Reader) -> SubType:
+    b = r.data[r.pos] if r.pos < r.end else r.u8()
+    if b in (0x50, 0x4F):
+        r.pos += 1
+        supers = tuple(r.vec(r.u32))
+        return _comptype(r, b == 0x4F, supers)
+    return _comptype(r, True, ())
+
+
+def _type_section(m: Module, r: Reader) -> None:
+    for _ in range(r.u32()):
+        if r.pos < r.end and r.data[r.pos] == 0x4E:
+            r.pos += 1
+            group = r.vec(lambda: _subtype(r))
+        else:
+            group = [_subtype(r)]
+        m.rec_groups.append((len(m.types), len(group)))
+        m.types.extend(group)
+
+
+def _check_type(m: Module, r: Reader, idx: int, what: str, offset: int) -> int:
+    if idx >= len(m.types):
+        raise r.error(f"{what} uses type index {idx}, but there are {len(m.types)} types", offset)
+    return idx
+
+
+def _import_section(m: Module, r: Reader) -> None:
+    for _ in range(r.u32()):
+        module, name = r.name(), r.name()
+        key = f"{module}.{name}"
+        at = r.pos
+        kind = r.u8()
+        if kind == 0x00:
+            t = _check_type(m, r, r.u32(), f"import {key}", at)
+            m.imports.append(Import(module, name, "func", len(m.functions)))
+            m.functions.append(Function(len(m.functions), t, key, False, module, name))
+        elif kind == 0x01:
+            et = _valtype(r)
+            mn, mx = _limits(r)
+            m.imports.append(Import(module, name, "table", len(m.tables)))
+            m.tables.append(Table(len(m.tables), et, mn, mx, key))
+        elif kind == 0x02:
+            _limits(r)
+            m.imports.append(Import(module, name, "memory", m.memories))
+            m.memories += 1
+        elif kind == 0x03:
+            vt, mut = _field(r)
+            m.imports.append(Import(module, name, "global", len(m.globals)))
+            m.globals.append(Global(len(m.globals), vt, mut, key))
+        elif kind == 0x04:
+            r.u8()
+            m.imports.append(Import(module, name, "tag", len(m.tags)))
+            m.tags.append(_check_type(m, r, r.u32(), f"tag import {key}", at))
+        else:
+            raise r.error(f"unknown import kind 0x{kind:02x}", at)
+    m.num_imported_functions = len(m.functions)
+
+
+def _function_section(m: Module, r: Reader) -> None:
+    for _ in range(r.u32()):
+        at = r.pos
+        t = _check_type(m, r, r.u32(), f"function {len(m.functions)}", at)
+        m.functions.append(Function(len(m.functions), t, placeholder_name(len(m.functions)), False))
+
+
+def _const_funcs(m: Module, r: Reader) -> tuple[list[int], list[int]]:
+    """ref.func and global.get targets of a constant expression."""
+    funcs: list[int] = []
+    globs: list[int] = []
+    for ev, a, _b in codemod.scan_const_expr(r, len(m.functions), len(m.globals)):
+        if ev == codemod.op.EV_REF_FUNC:
+            funcs.append(a)
+        elif ev == codemod.op.EV_GLOBAL_GET:
+            globs.append(a)
+    return funcs, globs
+
+
+def _table_section(m: Module, r: Reader) -> None:
+    for _ in range(r.u32()):
+        if r.pos + 1 < r.end and r.data[r.pos] == 0x40 and r.data[r.pos + 1] == 0x00:
+            r.pos += 2
+            et = _valtype(r)
+            mn, mx = _limits(r)
+            init, _ = _const_funcs(m, r)
+            m.tables.append(Table(len(m.tables), et, mn, mx, None, init))
+        else:
+            et = _valtype(r)
+            mn, mx = _limits(r)
+            m.tables.append(Table(len(m.tables), et, mn, mx))
+
+
+def _memory_section(m: Module, r: Reader) -> None:
+    for _ in range(r.u32()):
+        _limits(r)
+        m.memories += 1
+
+
+def _global_section(m: Module, r: Reader) -> None:
+    for _ in range(r.u32()):
+        vt, mut = _field(r)
+        g = Global(len(m.globals), vt, mut)
+        m.globals.append(g)  # appended first: an init expr may name earlier globals only, checked by index
+        g.init_funcs, _ = _const_funcs(m, r)
+
+
+def _export_section(m: Module, r: Reader) -> None:
+    spaces = {"func": lambda: len(m.functions), "table": lambda: len(m.tables),
+              "memory": lambda: m.memories, "global": lambda: len(m.globals), "tag": lambda: len(m.tags)}
+    for _ in range(r.u32()):
+        name = r.name()
+        at = r.pos
+        kind = EXTERNAL_KINDS.get(r.u8())
+        if kind is None:
+            raise r.error("unknown export kind", at)
+        idx = r.u32()
+        if idx >= spaces[kind]():
+            raise r.error(f"export {name!r} names {kind} {idx}, out of range", at)
+        m.exports.append(Export(name, kind, idx))
+
+
+def _func_index(m: Module, r: Reader) -> int:
+    at = r.pos
+    idx = r.u32()
+    if idx >= len(m.functions):
+        raise r.error(f"function index {idx} out of range ({len(m.functions)} functions)", at)
+    return idx
+
+
+def _element_section(m: Module, r: Reader) -> None:
+    for i in range(r.u32()):
+        at = r.pos
+        flags = r.u32()
+        if flags > 7:
+            raise r.error(f"invalid element segment flags {flags}", at)
+        table: int | None = None
+        mode = "active"
+        if flags & 1:
+            mode = "declarative" if flags & 2 else "passive"
+        elif flags & 2:
+            table = r.u32()
+        if mode == "active":
+            table = table or 0
+            _const_funcs(m, r)  # the offset expression
+            if table >= len(m.tables):
+                raise r.error(f"element segment {i} targets table {table}, out of range", at)
+        seg = ElementSegment(i, mode, table, [])
+        uses_exprs = bool(flags & 4)
+        if flags & 3:  # elemkind byte or reftype
+            seg.elem_type = _valtype(r) if uses_exprs else ValType(r.u8())
+        if uses_exprs:
+            for _ in range(r.u32()):
+                funcs, globs = _const_funcs(m, r)
+                seg.functions.extend(funcs)
+                seg.global_refs.extend(globs)
+        else:
+            seg.functions = r.vec(lambda: _func_index(m, r))
+        m.elements.append(seg)
+
+
+def _name_map(r: Reader) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for _ in range(r.u32()):
+        idx = r.u32()
+        out[idx] = r.name()
+    return out
+
+
+def _name_section(m: Module, r: Reader) -> None:
+    """Names of functions, globals, tables, types, element segments; other subsections skipped."""
+    while not r.at_end():
+        sub_id = r.u8()
+        sub = r.sub(r.u32())
+        if sub_id == 0:
+            m.module_name = sub.name()
+        elif sub_id == 1:
+            for idx, name in _name_map(sub).items():
+                if idx < len(m.functions):
+                    m.functions[idx].name = name
+                    m.functions[idx].has_name = True
+        elif sub_id == 7:
+            for idx, name in _name_map(sub).items():
+                if idx < len(m.globals):
+                    m.globals[idx].name = name
+
+
+def _start_section(m: Module, r: Reader) -> None:
+    m.start = _func_index(m, r)
+
+
+def _tag_section(m: Module, r: Reader) -> None:
+    for _ in range(r.u32()):
+        r.u8()
+        at = r.pos
+        m.tags.append(_check_type(m, r, r.u32(), "tag", at))
+
+
+def _data_count_section(m: Module, r: Reader) -> None:
+    m.data_count = r.u32()
+
+
+SECTION_READERS: dict[int, Callable[[Module, Reader], None]] = {
+    1: _type_section, 2: _import_section, 3: _function_section, 4: _table_section,
+    5: _memory_section, 6: _global_section, 7: _export_section, 8: _start_section,
+    9: _element_section, 12: _data_count_section, 13: _tag_section,
+}
+
+
+def _scan_code(m: Module, data: bytes, r: Reader, progress: codemod.Progress | None, accelerate: bool) -> None:
+    num_defined = len(m.functions) - m.num_imported_functions
+    scanner = _accelerated_scanner() if accelerate else None
+    args = (data, r.pos, r.end, m.num_imported_functions, len(m.functions), len(m.globals), m.path)
+    m.code = scanner(*args) if scanner else codemod.scan_code_py(*args, progress=progress)
+    m.accelerated = scanner is not None
+    if len(m.code.bodies) // 2 != num_defined:
+        raise r.error(f"code section has {len(m.code.bodies) // 2} bodies, function section declares {num_defined}")
+    r.pos = r.end
+
+
+def _accelerated_scanner() -> Callable[..., codemod.CodeScan] | None:
+    if os.environ.get("ASYNCIFY_DOCTOR_PURE_PYTHON"):
+        return None
+    try:
+        from . import accel
+    except ImportError:  # pragma: no cover - the extension is optional
+        return None
+    return accel.scan_code if accel.available() else None
+
+
+def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None = None,
+           accelerate: bool = True) -> Module:
+    """Decode a whole binary. Raises `DecodeError` (one line, with offset) on anything malformed."""
+    r = Reader(data, 8, len(data), path)
+    if data[:4] != MAGIC[:len(data)] or len(data) < 8:
+        what = "wrong magic (expected \\0asm)" if data[:4] != MAGIC[:len(data)] else "file is shorter than the 8-byte header"
+        raise r.error(f"not a wasm binary: {what}", 0)
+    version = int.from_bytes(data[4:8], "little")
+    if version != 1:
+        raise r.error(f"unsupported wasm version 0x{version:x} (components and other layers are not core modules)", 4)
+    m = Module(path, len(data))
+    while not r.at_end():
+        at = r.pos
+        sid = r.u8()
+        size = r.u32()
+        sec = r.sub(size)
+        if sid == 0:
+            name = sec.name()
+            m.custom_sections.append((name, sec.pos, sec.end - sec.pos))
+            if name == "name":
+                _name_section(m, sec)
+        elif sid == 10:
+            _scan_code(m, data, sec, progress, accelerate)
+        elif sid == 11:
+            continue  # data bytes: nothing the analysis needs
+        elif sid in SECTION_READERS:
+            SECTION_READERS[sid](m, sec)
+            if not sec.at_end():
+                raise sec.error(f"{SECTION_NAMES[sid]} section has bytes left after its last entry")
+        else:
+            raise r.error(f"unknown section id {sid}", at)
+    if m.code is None and len(m.functions) > m.num_imported_functions:
+        raise r.error("function section declares bodies, but there is no code section")
+    return m
+
+
+def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None,
+                accelerate: bool = True) -> Module:
+    """Read and decode a `.wasm` file; missing or unreadable files are `InputError`s too."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+    return decode(data, str(p), progress, accelerate)
+
+
+__all__ = ["Module", "Function", "Table", "Global", "ElementSegment", "Export", "Import", "SubType",
+           "ValType", "decode", "read_module", "placeholder_name", "DecodeError"]

@@ -1,0 +1,162 @@
+"""The instruction table: how long each opcode's immediates are, and which ones the analysis cares about.
+
+This one table drives both code scanners (pure Python in `code.py`, C in `_scan.c`), so they cannot
+drift apart. Opcode numbers follow the spec and wasmparser's `binary_reader.rs`; an opcode that is
+not here is an error, never a silent skip.
+"""
+from __future__ import annotations
+
+# --- immediate kinds --------------------------------------------------------------------------
+NONE = 0          # no immediate
+BLOCK = 1         # blocktype; opens a block (block/loop/if/try)
+U32 = 2           # one LEB u32 (index or label)
+U32X2 = 3         # two LEB u32
+BR_TABLE = 4      # vec(u32) u32
+MEMARG = 5        # memarg (align flags [+ memidx if bit 6], offset u64 LEB)
+I32 = 6           # s32 LEB
+I64 = 7           # s64 LEB
+BYTES4 = 8        # f32
+BYTES8 = 9        # f64
+SELECT_T = 10     # vec(valtype)
+HEAPTYPE = 11     # s33 heap type
+TRY_TABLE = 12    # blocktype vec(catch); opens a block
+BYTES16 = 13      # v128.const, i8x16.shuffle
+MEMARG_LANE = 14  # memarg + lane byte
+BYTE = 15         # one raw byte (lane index, atomic.fence flags)
+CAST = 16         # flags byte, label u32, heaptype, heaptype (br_on_cast[_fail])
+RESUME = 17       # typeidx, resume table (stack switching)
+RESUME_THROW = 18 # typeidx, tagidx, resume table
+U32X2_NONE = 19   # reserved
+ILLEGAL = 255
+
+# --- events: what a scanner reports to the call graph ----------------------------------------
+EV_NONE = 0
+EV_CALL = 1             # call f / return_call f                  (a = function index)
+EV_CALL_INDIRECT = 2    # call_indirect / return_call_indirect    (a = type index, b = table)
+EV_CALL_REF = 3         # call_ref / return_call_ref              (a = type index)
+EV_REF_FUNC = 4         # ref.func f: f is address-taken          (a = function index)
+EV_GLOBAL_GET = 5       # (a = global index)
+EV_GLOBAL_SET = 6       # (a = global index)
+EV_TABLE_WRITE = 7      # table.set / table.grow / table.fill     (a = table index)
+EV_TABLE_INIT = 8       # table.init elem table                   (a = elem segment, b = table)
+EV_TABLE_COPY = 9       # table.copy dst src                      (a = dst table, b = src table)
+EV_END = 10             # end / delegate: closes a block
+EV_TAIL = 16            # flag or-ed onto CALL/CALL_INDIRECT/CALL_REF for the return_call forms
+
+EVENT_NAMES = {
+    EV_CALL: "call", EV_CALL_INDIRECT: "call_indirect", EV_CALL_REF: "call_ref",
+    EV_REF_FUNC: "ref.func", EV_GLOBAL_GET: "global.get", EV_GLOBAL_SET: "global.set",
+    EV_TABLE_WRITE: "table.set", EV_TABLE_INIT: "table.init", EV_TABLE_COPY: "table.copy",
+}
+
+PREFIXES = (0xFB, 0xFC, 0xFD, 0xFE)
+PREFIX_SIZE = 0x114  # longest sub-opcode space (relaxed SIMD ends at 0xFD 0x113)
+
+
+def _table(size: int) -> tuple[list[int], list[int]]:
+    return [ILLEGAL] * size, [EV_NONE] * size
+
+
+def _set(kinds: list[int], events: list[int], ops: range | list[int], kind: int, event: int = EV_NONE) -> None:
+    for op in ops:
+        kinds[op] = kind
+        events[op] = event
+
+
+def _base() -> tuple[list[int], list[int]]:
+    k, e = _table(256)
+    _set(k, e, [0x00, 0x01, 0x0A, 0x0F, 0x1A, 0x1B, 0x05, 0x19], NONE)   # unreachable nop throw_ref return drop select else catch_all
+    _set(k, e, [0x0B], NONE, EV_END)
+    _set(k, e, [0x02, 0x03, 0x04, 0x06], BLOCK)                            # block loop if try
+    _set(k, e, [0x07, 0x08, 0x09, 0x0C, 0x0D], U32)                        # catch throw rethrow br br_if
+    _set(k, e, [0x18], U32, EV_END)                                        # delegate closes a try
+    _set(k, e, [0x0E], BR_TABLE)
+    _set(k, e, [0x10], U32, EV_CALL)
+    _set(k, e, [0x12], U32, EV_CALL | EV_TAIL)
+    _set(k, e, [0x11], U32X2, EV_CALL_INDIRECT)
+    _set(k, e, [0x13], U32X2, EV_CALL_INDIRECT | EV_TAIL)
+    _set(k, e, [0x14], U32, EV_CALL_REF)
+    _set(k, e, [0x15], U32, EV_CALL_REF | EV_TAIL)
+    _set(k, e, [0x1C], SELECT_T)
+    _set(k, e, [0x1F], TRY_TABLE)
+    _set(k, e, [0x20, 0x21, 0x22, 0x25], U32)                              # local.get/set/tee table.get
+    _set(k, e, [0x23], U32, EV_GLOBAL_GET)
+    _set(k, e, [0x24], U32, EV_GLOBAL_SET)
+    _set(k, e, [0x26], U32, EV_TABLE_WRITE)
+    _set(k, e, range(0x28, 0x3F), MEMARG)                                  # loads and stores
+    _set(k, e, [0x3F, 0x40], U32)                                          # memory.size/grow memidx
+    _set(k, e, [0x41], I32)
+    _set(k, e, [0x42], I64)
+    _set(k, e, [0x43], BYTES4)
+    _set(k, e, [0x44], BYTES8)
+    _set(k, e, range(0x45, 0xC5), NONE)                                    # numeric
+    _set(k, e, [0xD0], HEAPTYPE)                                           # ref.null
+    _set(k, e, [0xD1, 0xD3, 0xD4], NONE)                                   # ref.is_null ref.eq ref.as_non_null
+    _set(k, e, [0xD2], U32, EV_REF_FUNC)
+    _set(k, e, [0xD5, 0xD6], U32)                                          # br_on_null br_on_non_null
+    _set(k, e, [0xE0, 0xE2], U32)                                          # cont.new suspend
+    _set(k, e, [0xE1, 0xE6], U32X2)                                        # cont.bind switch
+    _set(k, e, [0xE3, 0xE5], RESUME)                                       # resume resume_throw_ref
+    _set(k, e, [0xE4], RESUME_THROW)
+    return k, e
+
+
+def _gc() -> tuple[list[int], list[int]]:
+    k, e = _table(PREFIX_SIZE)
+    _set(k, e, [0x00, 0x01, 0x06, 0x07, 0x0B, 0x0C, 0x0D, 0x0E, 0x10, 0x20, 0x21], U32)
+    _set(k, e, [0x02, 0x03, 0x04, 0x05, 0x08, 0x09, 0x0A, 0x11, 0x12, 0x13], U32X2)
+    _set(k, e, [0x0F, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E], NONE)
+    _set(k, e, [0x14, 0x15, 0x16, 0x17, 0x22, 0x23, 0x24], HEAPTYPE)
+    _set(k, e, [0x18, 0x19, 0x25, 0x26], CAST)
+    return k, e
+
+
+def _misc() -> tuple[list[int], list[int]]:
+    k, e = _table(PREFIX_SIZE)
+    _set(k, e, range(0x00, 0x08), NONE)            # trunc_sat
+    _set(k, e, [0x08, 0x0A], U32X2)                # memory.init memory.copy
+    _set(k, e, [0x09, 0x0B, 0x0D, 0x10, 0x12], U32)  # data.drop memory.fill elem.drop table.size memory.discard
+    _set(k, e, [0x0C], U32X2, EV_TABLE_INIT)
+    _set(k, e, [0x0E], U32X2, EV_TABLE_COPY)
+    _set(k, e, [0x0F, 0x11], U32, EV_TABLE_WRITE)  # table.grow table.fill
+    _set(k, e, range(0x13, 0x17), NONE)            # wide arithmetic
+    return k, e
+
+
+_SIMD_GAPS = {0x9A, 0xA2, 0xA5, 0xA6, 0xAF, 0xB0, 0xB2, 0xB3, 0xB4, 0xBB, 0xC2, 0xC5, 0xC6, 0xCF,
+              0xD0, 0xD2, 0xD3, 0xD4, 0xE2, 0xEE}
+
+
+def _simd() -> tuple[list[int], list[int]]:
+    k, e = _table(PREFIX_SIZE)
+    _set(k, e, [op for op in range(0x0E, 0x114) if op not in _SIMD_GAPS], NONE)
+    _set(k, e, range(0x00, 0x0C), MEMARG)
+    _set(k, e, [0x0C, 0x0D], BYTES16)
+    _set(k, e, range(0x15, 0x23), BYTE)            # extract/replace lane
+    _set(k, e, range(0x54, 0x5C), MEMARG_LANE)
+    _set(k, e, [0x5C, 0x5D], MEMARG)               # load32_zero load64_zero
+    return k, e
+
+
+def _atomic() -> tuple[list[int], list[int]]:
+    k, e = _table(PREFIX_SIZE)
+    _set(k, e, [0x00, 0x01, 0x02], MEMARG)
+    _set(k, e, [0x03], BYTE)                       # atomic.fence
+    _set(k, e, range(0x10, 0x4F), MEMARG)
+    return k, e
+
+
+BASE_KINDS, BASE_EVENTS = _base()
+PREFIX_TABLES: dict[int, tuple[list[int], list[int]]] = {
+    0xFB: _gc(), 0xFC: _misc(), 0xFD: _simd(), 0xFE: _atomic(),
+}
+PREFIX_NAMES = {0xFB: "GC", 0xFC: "misc (bulk memory / table / trunc_sat)", 0xFD: "SIMD", 0xFE: "threads/atomics"}
+
+
+def packed_tables() -> bytes:
+    """All tables as one byte string for the C scanner: base kinds, base events, then per prefix."""
+    out = bytearray(BASE_KINDS) + bytearray(BASE_EVENTS)
+    for prefix in PREFIXES:
+        kinds, events = PREFIX_TABLES[prefix]
+        out += bytearray(kinds) + bytearray(events)
+    return bytes(out)

@@ -1,0 +1,100 @@
+"""Primitive reads of the wasm binary format (LEB128, names, vectors), with offsets in every error.
+
+Layered like pyelftools: this knows bytes, `module.py` knows sections, `code.py` knows instructions.
+"""
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from ..errors import DecodeError
+
+T = TypeVar("T")
+
+
+class Reader:
+    """A cursor over `data[pos:end]` that raises `DecodeError` with the absolute offset."""
+
+    __slots__ = ("data", "pos", "end", "path")
+
+    def __init__(self, data: bytes, pos: int = 0, end: int | None = None, path: str = "<wasm>") -> None:
+        self.data = data
+        self.pos = pos
+        self.end = len(data) if end is None else end
+        self.path = path
+
+    def error(self, message: str, offset: int | None = None) -> DecodeError:
+        return DecodeError(self.path, self.pos if offset is None else offset, message)
+
+    def at_end(self) -> bool:
+        return self.pos >= self.end
+
+    def u8(self) -> int:
+        if self.pos >= self.end:
+            raise self.error("unexpected end of data (truncated file or section size past its end)")
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def bytes(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > self.end:
+            raise self.error(f"unexpected end of data: {n} bytes wanted, {self.end - self.pos} left")
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return bytes(out)
+
+    def uleb(self, max_bytes: int = 5, bits: int = 32) -> int:
+        start = self.pos
+        result = shift = 0
+        for _ in range(max_bytes):
+            b = self.u8()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                if result >> bits:
+                    raise self.error(f"bad LEB128: value does not fit in {bits} bits", start)
+                return result
+        raise self.error(f"bad LEB128: longer than {max_bytes} bytes", start)
+
+    def u32(self) -> int:
+        return self.uleb(5, 32)
+
+    def u64(self) -> int:
+        return self.uleb(10, 64)
+
+    def sleb(self, max_bytes: int) -> int:
+        start = self.pos
+        result = shift = 0
+        for _ in range(max_bytes):
+            b = self.u8()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                if b & 0x40:
+                    result -= 1 << shift
+                return result
+        raise self.error(f"bad LEB128: longer than {max_bytes} bytes", start)
+
+    def s33(self) -> int:
+        return self.sleb(5)
+
+    def name(self) -> str:
+        start = self.pos
+        raw = self.bytes(self.u32())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise self.error(f"name is not valid UTF-8 (byte {exc.start} of the name)", start) from None
+
+    def vec(self, item: Callable[[], T]) -> list[T]:
+        count = self.u32()
+        if count > self.end - self.pos:  # every item takes at least one byte: refuse absurd counts early
+            raise self.error(f"vector of {count} items cannot fit in the {self.end - self.pos} bytes left")
+        return [item() for _ in range(count)]
+
+    def sub(self, size: int) -> "Reader":
+        """A reader for the next `size` bytes (a section or body); advances past them."""
+        if size > self.end - self.pos:
+            raise self.error(f"size {size} runs past the end ({self.end - self.pos} bytes left)")
+        r = Reader(self.data, self.pos, self.pos + size, self.path)
+        self.pos += size
+        return r

@@ -1,0 +1,44 @@
+"""Errors users see. Every one prints as a single line (`path: byte offset N: message`).
+
+The CLI turns any `DoctorError` into that line and exit status 2, so bad input never shows a
+traceback; library users can catch the typed classes.
+"""
+from __future__ import annotations
+
+
+class DoctorError(Exception):
+    """Base of every error asyncify-doctor raises on purpose."""
+
+    exit_status = 2
+
+
+class InputError(DoctorError):
+    """Bad input: a file we cannot read or parse. Carries where, so users can look."""
+
+    def __init__(self, path: str, offset: int | None, message: str) -> None:
+        self.path = str(path)
+        self.offset = offset
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}: byte offset {self.offset}" if self.offset is not None else self.path
+        return f"{where}: {self.message}"
+
+
+class DecodeError(InputError):
+    """The wasm binary is malformed or uses something we cannot decode.
+
+    `function` is the function index when the problem is inside a code body, so users can
+    find it with `wasm-tools print` / `wasm-objdump -d`.
+    """
+
+    def __init__(self, path: str, offset: int | None, message: str, function: int | None = None) -> None:
+        self.function = function
+        if function is not None:
+            message = f"{message} (in function {function})"
+        super().__init__(path, offset, message)
+
+
+class UsageError(DoctorError):
+    """The command line asks for something that cannot be done (unknown function, bad flag mix)."""
