@@ -1,0 +1,130 @@
+"""CallGraph → Analysis: which functions can be on the stack when an async import is called.
+
+That is the reverse closure of the async imports over the call graph: exactly the functions an
+Asyncify onlylist must contain. One multi-source breadth-first search from the imports gives, for
+every member, a *shortest* witness chain (what `why` prints).
+
+Modes (`--indirect`), matching Binaryen's vocabulary:
+- `typed`: indirect calls reach the functions that may be in the table (or address-taken, for
+  `call_ref`) with a matching type — sound, and usually far smaller than `all`;
+- `all`: Binaryen's default assumption — a function containing any `call_indirect` (or `call_ref`)
+  may unwind, whatever it calls;
+- `ignore`: Binaryen's `asyncify-ignore-indirect` / Emscripten's `ASYNCIFY_IGNORE_INDIRECT` —
+  indirect calls are assumed never to unwind (unsound unless you know better).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Site
+
+ROOT_INDIRECT = -1   # `next_hop` marker: the function is a member because it has an indirect call (`all`)
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One hop of a witness chain: the function, and how the previous one reaches it."""
+
+    function: int
+    via: Site | None = None        # None for a direct call
+
+
+@dataclass
+class Analysis:
+    """The result: members (defined functions to instrument) and a witness for each."""
+
+    graph: CallGraph
+    mode: IndirectMode
+    async_imports: list[int]
+    next_hop: dict[int, int] = field(default_factory=dict)   # node -> next node toward an import
+    members: list[int] = field(default_factory=list)
+
+    @property
+    def module(self):  # noqa: ANN201 - the decode.Module, for names
+        return self.graph.module
+
+    def contains(self, f: int) -> bool:
+        return f in self.next_hop and not self.graph.module.functions[f].imported
+
+    def chain(self, f: int) -> list[ChainStep]:
+        """Shortest path f → … → async import (or to the function whose indirect call is the reason)."""
+        if f not in self.next_hop:
+            return []
+        steps = [ChainStep(f)]
+        node, via = f, None
+        while True:
+            nxt = self.next_hop[node]
+            if nxt == ROOT_INDIRECT or nxt == node:
+                return steps
+            if self.graph.is_site(nxt):
+                via = self.graph.site(nxt)
+            else:
+                steps.append(ChainStep(nxt, via))
+                via = None
+            node = nxt
+
+    def names(self) -> list[str]:
+        funcs = self.graph.module.functions
+        return [funcs[f].name for f in self.members]
+
+    def unnamed_members(self) -> list[int]:
+        funcs = self.graph.module.functions
+        return [f for f in self.members if not funcs[f].has_name]
+
+
+def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "typed",
+            extra_edges: dict[int, set[int]] | None = None) -> Analysis:
+    """Reverse breadth-first closure from the async imports under `mode`.
+
+    `extra_edges` (caller → callees) adds edges learned elsewhere, e.g. indirect calls observed
+    at run time by `trace`.
+    """
+    if mode not in INDIRECT_MODES:
+        raise ValueError(f"unknown indirect mode {mode!r}")
+    rev = graph.reverse(mode)
+    for caller, callees in (extra_edges or {}).items():
+        for callee in callees:
+            rev[callee].append(caller)
+    next_hop: dict[int, int] = {}
+    queue: deque[int] = deque()
+    for imp in async_imports:
+        next_hop[imp] = imp
+        queue.append(imp)
+    if mode == "all":
+        for f in range(graph.n):
+            if graph.has_indirect(f) and f not in next_hop:
+                next_hop[f] = ROOT_INDIRECT
+                queue.append(f)
+    while queue:
+        node = queue.popleft()
+        for caller in rev[node]:
+            if caller not in next_hop:
+                next_hop[caller] = node
+                queue.append(caller)
+    funcs = graph.module.functions
+    members = sorted(f for f in next_hop if f < graph.n and not funcs[f].imported)
+    return Analysis(graph, mode, sorted(async_imports), next_hop, members)
+
+
+def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMode = "typed") -> dict[int, int]:
+    """For each import, how many defined functions can reach it (what it pulls into the list)."""
+    rev = graph.reverse(mode)
+    mask: dict[int, int] = {imp: 1 << i for i, imp in enumerate(imports)}
+    work = list(imports)
+    while work:
+        node = work.pop()
+        bits = mask[node]
+        for caller in rev[node]:
+            old = mask.get(caller, 0)
+            if old | bits != old:
+                mask[caller] = old | bits
+                work.append(caller)
+    funcs = graph.module.functions
+    counts = dict.fromkeys(imports, 0)
+    for node, bits in mask.items():
+        if node < graph.n and not funcs[node].imported:
+            for i, imp in enumerate(imports):
+                if bits >> i & 1:
+                    counts[imp] += 1
+    return counts
