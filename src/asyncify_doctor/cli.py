@@ -1,0 +1,198 @@
+"""The `asyncify-doctor` command: a thin layer over `api`, `report` and `lists`.
+
+Every error a user can cause prints one line and exits 2; no tracebacks, no half-written files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+from . import __version__, report
+from .api import AnalysisResult, run_analysis
+from .errors import DoctorError, UsageError
+
+LIST_FORMATS = ("list", "emscripten", "binaryen", "json")
+
+INDIRECT_HELP = """how indirect calls (call_indirect, call_ref) count:
+  typed  (default) an indirect call may reach any function that may be in that table
+         (or, for call_ref, any address-taken function) whose type matches. Sound.
+  all    Binaryen's own assumption: any function containing an indirect call may unwind.
+  ignore Binaryen's asyncify-ignore-indirect / Emscripten ASYNCIFY_IGNORE_INDIRECT:
+         indirect calls never unwind. Smallest, and unsound unless you know it holds."""
+
+HOST_TABLE_HELP = """what an imported or exported table may hold (Emscripten always exports its table):
+  sound  (default) the host may put there any exported or address-taken function.
+  module only what the module itself puts there (element segments, table.set/init/copy);
+         right when JS never adds this module's own functions (addFunction) to the table."""
+
+EPILOG = """examples:
+  asyncify-doctor analyze php.wasm --imports 'env.js_*' --imports @asyncify-imports.list -o asyncify-only.list
+  asyncify-doctor analyze app.wasm --imports env.sleep_ms --format emscripten -o only.json   # -sASYNCIFY_ONLY=@only.json
+  asyncify-doctor why php.wasm zend_call_function --imports @asyncify-imports.list
+  asyncify-doctor graph app.wasm --format dot | dot -Tsvg > graph.svg
+  asyncify-doctor demo            # the whole story on a program shipped in the package"""
+
+
+def _add_analysis_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("wasm", help="the .wasm binary (with a name section: build with -g2 or --profiling-funcs)")
+    p.add_argument("--imports", action="append", default=[], metavar="PATTERN",
+                   help="async imports as module.name, `*` wildcards, comma-separated or repeated; "
+                        "@FILE reads a list file (one per line, JSON array, or Binaryen commas). "
+                        "Default: every import is async (Binaryen's default; rarely what you want)")
+    p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
+    p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+
+
+def _analyze_from(args: argparse.Namespace) -> AnalysisResult:
+    result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table)
+    _warn_imports(result)
+    return result
+
+
+def _warn(msg: str) -> None:
+    print(f"asyncify-doctor: {msg}", file=sys.stderr)
+
+
+def _warn_imports(result: AnalysisResult) -> None:
+    sel = result.selection
+    for pat in sel.unmatched:
+        _warn(f"warning: --imports pattern {pat!r} matches no import of {result.module.path}")
+    if sel.all_by_default and sel.functions:
+        contrib = report.import_contributions(result.graph, sel.functions, result.analysis.mode)
+        top = sorted(contrib.items(), key=lambda kv: -kv[1])[:5]
+        names = ", ".join(f"{report.display_name(result.module, i)} ({n})" for i, n in top if n)
+        _warn("note: no --imports given, so every import is treated as async (Binaryen's default); "
+              "that is rarely what you want." + (f" Imports pulling in the most functions: {names}" if names else ""))
+
+
+def _output(text: str, out: str | None) -> None:
+    if out is None or out == "-":
+        sys.stdout.write(text)
+        return
+    from .lists import write_atomic
+    write_atomic(Path(out), text)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    result = _analyze_from(args)
+    an = result.analysis
+    unnamed = an.unnamed_members()
+    if unnamed:
+        _warn(f"warning: {len(unnamed)} function(s) in the list have no name in the name section and are "
+              f"written as wasm-function[N], which Binaryen cannot match; rebuild with names "
+              f"(emcc -g2 or --profiling-funcs; wasm-ld without --strip-all)")
+    if args.format == "json":
+        text = json.dumps(report.json_report(an, with_stats=True), indent=1, ensure_ascii=False) + "\n"
+    else:
+        from .lists import format_names
+        header = (f"asyncify-doctor {__version__}: {len(an.members)} functions can be on the stack at an async "
+                  f"import of {Path(result.module.path).name} (--indirect {an.mode})")
+        text = format_names(an.names(), args.format, binaryen_version=args.binaryen_version,
+                            header=header if args.format == "list" else None)
+    _output(text, args.output)
+    if args.stats:
+        print(report.stats_text(report.stats(an)), file=sys.stderr)
+    elif args.output not in (None, "-"):
+        _warn(f"wrote {len(an.members)} function names to {args.output} ({args.format} format)")
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    result = _analyze_from(args)
+    f = report.find_function(result.module, args.function)
+    if f is None:
+        close = report.suggest(result.module, args.function)
+        hint = f"; did you mean: {', '.join(close)}?" if close else ""
+        raise UsageError(f"no function named {args.function!r} in {result.module.path}{hint}")
+    text, member = report.why_text(result.analysis, f)
+    print(text)
+    return 0 if member else 1
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    result = run_analysis(args.wasm, None, args.indirect, args.host_table)
+    g = result.graph
+    text = report.graph_json(g, args.indirect) if args.format == "json" else report.graph_dot(g, args.indirect)
+    _output(text, args.output)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+    return run_demo(color=args.color)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asyncify-doctor", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Minimal, provably safe Asyncify lists for WebAssembly. Reads a .wasm, builds its call "
+                    "graph and tells which functions can be on the stack when an async import is called: "
+                    "exactly what ASYNCIFY_ONLY / asyncify-onlylist must contain.")
+    parser.add_argument("--version", action="version", version=f"asyncify-doctor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fmt = argparse.RawTextHelpFormatter
+
+    p = sub.add_parser("analyze", formatter_class=fmt, help="print the minimal onlylist for the given async imports",
+                       description="Print the functions that can be on the stack when an async import is called.")
+    _add_analysis_args(p)
+    p.add_argument("--format", choices=LIST_FORMATS, default="list",
+                   help="list: one name per line (# header)\n"
+                        "emscripten: JSON array, names mangled as emcc does, for -sASYNCIFY_ONLY=@file\n"
+                        "binaryen: for wasm-opt --pass-arg=asyncify-onlylist@@file (see --binaryen-version)\n"
+                        "json: names, witness chains and stats")
+    p.add_argument("--binaryen-version", type=int, default=None, metavar="N",
+                   help="with --format binaryen: the wasm-opt version that will read the file; old versions "
+                        "split list files on commas only (default: current Binaryen)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    p.add_argument("--stats", action="store_true", help="print counts to stderr: per import, and the three --indirect modes side by side")
+    p.set_defaults(run=cmd_analyze)
+
+    p = sub.add_parser("why", formatter_class=fmt, help="show the chain that forces a function into the list",
+                       description="Explain why FUNCTION must be instrumented (a shortest chain to an async import),\n"
+                                   "or why it need not be. Exit status 0 if it is in the list, 1 if not.")
+    _add_analysis_args(p)
+    p.add_argument("function", help="function name, module.name of an import, or index")
+    p.set_defaults(run=cmd_why)
+
+    p = sub.add_parser("graph", formatter_class=fmt, help="print the call graph as JSON or graphviz dot",
+                       description="Every function in index order with its callees under the --indirect mode.\n"
+                                   "In `all` mode an indirect call may reach every function in any table.")
+    p.add_argument("wasm")
+    p.add_argument("--format", choices=("json", "dot"), default="json")
+    p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
+    p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser("demo", help="the whole story on a small program shipped in the package",
+                       description="Analyze a shipped example, asyncify it with Binaryen using our list, run it, then "
+                                   "drop one needed function and show the crash and how `why` explains it.")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help()
+        return 2
+    try:
+        return run(args)
+    except DoctorError as exc:
+        print(f"asyncify-doctor: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("asyncify-doctor: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

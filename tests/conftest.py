@@ -1,0 +1,50 @@
+"""Shared test fixtures: real binaries built from sources in the repo by real tools."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from independent import wasm_tools  # noqa: E402
+
+TESTS = Path(__file__).parent
+WAT = TESTS / "wat"
+ROOT = TESTS.parent
+CACHE = Path(os.environ.get("ASYNCIFY_DOCTOR_CACHE", Path.home() / ".cache" / "asyncify-doctor"))
+
+
+@pytest.fixture(scope="session")
+def wat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("wat")
+
+
+def build_wat(name: str, out_dir: Path) -> Path:
+    """Assemble tests/wat/NAME.wat with wasm-tools (an independent encoder) and validate it."""
+    out = out_dir / f"{name}.wasm"
+    if not out.exists():
+        subprocess.run([wasm_tools(), "parse", str(WAT / f"{name}.wat"), "-o", str(out)], check=True)
+        subprocess.run([wasm_tools(), "validate", "--features", "all", str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def features_wasm(wat_dir: Path) -> Path:
+    return build_wat("features", wat_dir)
+
+
+@pytest.fixture(scope="session")
+def memory64_wasm(wat_dir: Path) -> Path:
+    return build_wat("memory64", wat_dir)
+
+
+def php_wasm(flavour: str) -> Path:
+    """The real PHP 8.3 build from @php-wasm/node-8-3@3.1.54 (opt-in: ASYNCIFY_DOCTOR_SLOW=1)."""
+    if not os.environ.get("ASYNCIFY_DOCTOR_SLOW"):
+        pytest.skip("real PHP builds are opt-in: set ASYNCIFY_DOCTOR_SLOW=1")
+    sys.path.insert(0, str(ROOT / "bench"))
+    from php import php_wasm as fetch  # bench/php.py downloads into the cache
+    return fetch(flavour)

@@ -1,0 +1,93 @@
+"""Call graph and closure on tests/wat/features.wat, against expectations checked by hand
+(see the comments there): typed resolution through tables, table.init, call_ref with subtypes."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncify_doctor.analysis import analyze
+from asyncify_doctor.api import run_analysis
+from asyncify_doctor.callgraph import CallGraph
+from asyncify_doctor.decode import read_module
+from asyncify_doctor.report import format_chain
+
+ASYNC = ["env.sleep_ms", "env.fetch_value"]
+
+
+def idx(m, *names: str) -> list[int]:
+    return sorted(m.function_named(n).index for n in names)
+
+
+@pytest.fixture(scope="module")
+def graph(features_wasm: Path) -> CallGraph:
+    return CallGraph(read_module(features_wasm))
+
+
+def callees(g: CallGraph, name: str, mode: str = "typed") -> list[str]:
+    return [g.module.functions[c].name for c in g.callees(g.module.function_named(name).index, mode)]
+
+
+def test_call_indirect_resolves_by_type_and_table(graph: CallGraph) -> None:
+    assert callees(graph, "dispatch_i2i") == ["suspends", "pure"]          # not pair_fn (i32,i32) nor no_args ()
+    assert callees(graph, "dispatch_v2v") == ["no_args"]
+    assert callees(graph, "tail_indirect") == ["suspends", "pure"]
+
+
+def test_table_init_and_exported_table(graph: CallGraph) -> None:
+    # table 1 gets $late by table.init, is grown (so any address-taken function may land there) and exported
+    assert callees(graph, "dispatch_t1") == ["suspends", "pure", "late", "via_global"]
+
+
+def test_call_ref_includes_declared_subtypes(graph: CallGraph) -> None:
+    assert callees(graph, "via_ref") == ["base_impl", "derived_impl"]
+    assert callees(graph, "globals") == ["suspends", "pure", "late", "via_global"]
+
+
+def test_never_referenced_function_is_never_an_indirect_target(graph: CallGraph) -> None:
+    everywhere = {c for f in range(graph.n) for c in graph.callees(f, "typed")}
+    assert graph.module.function_named("never_referenced").index not in everywhere
+
+
+def test_closure_in_three_modes(graph: CallGraph) -> None:
+    m = graph.module
+    imports = idx(m, "sleep_ms", "fetch_value")
+    direct = {"suspends", "pair_fn", "no_args", "late", "via_global", "derived_impl", "never_referenced",
+              "tail", "legacy_delegate", "new_eh"}
+    indirect = {"dispatch_i2i", "dispatch_v2v", "dispatch_t1", "via_ref", "tail_indirect", "globals"}
+    typed = set(analyze(graph, imports, "typed").names())
+    assert typed == direct | indirect | {"run"}
+    assert set(analyze(graph, imports, "ignore").names()) == direct
+    assert set(analyze(graph, imports, "all").names()) == direct | indirect | {"run"}
+    assert "pure" not in typed and "base_impl" not in typed and "legacy_eh" not in typed
+
+
+def test_witness_chain_is_shortest_and_readable(features_wasm: Path) -> None:
+    res = run_analysis(features_wasm, ASYNC)
+    run = res.module.function_named("run").index
+    text = format_chain(res.analysis, res.analysis.chain(run))
+    assert text == "run → dispatch_i2i → (indirect via type (i32) -> i32, table 0) suspends → env.sleep_ms"
+
+
+def test_graph_json_exact_shape(features_wasm: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(features_wasm), "--format", "json"],
+                         check=True, capture_output=True, text=True).stdout
+    data = json.loads(out)
+    assert list(data) == ["functions"]
+    funcs = data["functions"]
+    assert [f["index"] for f in funcs] == list(range(len(funcs)))
+    assert all(list(f) == ["index", "name", "imported", "callees"] for f in funcs)
+    by_name = {f["name"]: f for f in funcs}
+    assert by_name["env.sleep_ms"]["imported"] is True and by_name["run"]["imported"] is False
+    assert by_name["dispatch_i2i"]["callees"] == [by_name["suspends"]["index"], by_name["pure"]["index"]]
+    assert by_name["run"]["callees"] == sorted(by_name[n]["index"] for n in
+                                               ["env.print_i32", "pure", "dispatch_i2i", "dispatch_v2v", "dispatch_t1", "via_ref"])
+
+
+def test_graph_dot_renders(features_wasm: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(features_wasm), "--format", "dot"],
+                         check=True, capture_output=True, text=True).stdout
+    assert out.startswith("digraph callgraph {") and '"env.sleep_ms"' in out and "style=dotted" in out
