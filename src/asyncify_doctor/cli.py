@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -192,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug of ours: still one line, with how to get the details
+        if os.environ.get("ASYNCIFY_DOCTOR_DEBUG"):
+            raise
+        print(f"asyncify-doctor: internal error: {type(exc).__name__}: {exc} "
+              "(please report it; set ASYNCIFY_DOCTOR_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
