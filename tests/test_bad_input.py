@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from asyncify_doctor.cli import main
+from asyncify_doctor.decode import decode
 from asyncify_doctor.errors import DecodeError
 
 
@@ -38,13 +39,28 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(b[:a] + b[c:])
 
 
+def _outcome(data: bytes, accelerate: bool) -> tuple:
+    try:
+        m = decode(data, "m.wasm", accelerate=accelerate)
+    except DecodeError as exc:
+        return ("error", exc.offset, exc.message, exc.function)
+    return ("ok", bytes(m.code.bodies), bytes(m.code.events), bytes(m.code.counts)) if m.code else ("ok",)
+
+
+def assert_scanners_agree(data: bytes) -> None:
+    """Differential check: the C scanner and the pure-Python one accept and reject exactly alike."""
+    assert _outcome(data, True) == _outcome(data, False)
+
+
 def test_mutated_binaries_never_crash(features_wasm: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = random.Random(20261124)
     data = features_wasm.read_bytes()
     rejected = 0
     for i in range(300):
         bad = tmp_path / f"m{i}.wasm"
-        bad.write_bytes(mutate(data, rng))
+        mutated = mutate(data, rng)
+        bad.write_bytes(mutated)
+        assert_scanners_agree(mutated)
         out_file = tmp_path / f"out{i}.json"
         code, _, err = run_cli(["analyze", str(bad), "--imports", "env.sleep_ms", "--format", "json",
                                 "-o", str(out_file)], capsys)

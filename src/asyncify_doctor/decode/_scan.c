@@ -184,7 +184,7 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
         if (start >= s->end) FAIL(s, start, "function body or expression ends without its final `end`");
         uint8_t code = s->d[s->pos++];
         uint8_t kind = s->kinds[code], ev = s->evtab[code];
-        if (code >= 0xfb) {
+        if (code >= 0xfb && code <= 0xfe) {
             uint32_t sub;
             if (u32(s, &sub)) return -1;
             int p = code - 0xfb;

@@ -1,0 +1,317 @@
+"""List files: every layout users keep function names (or import patterns) in, one reader for all,
+writers for each build's format, and atomic in-place writes that keep everything else as it was.
+
+Layouts read by `parse_list` (auto-detected):
+- `list`: one name per line; a line whose first non-blank character is `#` is a comment
+  (only there: Emscripten-mangled names contain `#`);
+- `json`: a JSON array of strings (Emscripten's `-sASYNCIFY_ONLY=@file`);
+- `binaryen`: comma-separated names, possibly over several lines (what `wasm-opt
+  --pass-arg=asyncify-onlylist@@file` reads; Binaryen < 117 splits such files on commas only);
+- `embedded`: a bracketed list inside a Makefile, Dockerfile or shell script, e.g.
+  `-sASYNCIFY_ONLY=[...]` or WordPress Playground's `"name",\\` continuation lines; only the
+  bracket's span is ever edited.
+
+Names are kept exactly as written. Emscripten mangles names before handing them to Binaryen
+(space → `.`, `&` → `#`, `,` → `?`), so matching a list entry against a binary's real name is done by
+`entry_matches`, which tries the name as is and mangled, with `*` wildcards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+from .patterns import matches as wildcard_matches
+
+FORMATS = ("list", "emscripten", "binaryen")
+# Binaryen splits `@file` list contents on newlines as well as commas from this version on (earlier
+# versions, e.g. Debian's 108, only on commas). Checked against Binaryen's history; see README.
+NEWLINE_SPLIT_SINCE = 117
+_MANGLE = str.maketrans({" ": ".", "&": "#", ",": "?"})
+
+
+class ListFormatError(InputError):
+    """A list file we cannot read: unbalanced brackets, bad JSON, non-string entries."""
+
+
+class UnrepresentableName(InputError):
+    """A name that the requested format cannot carry (a comma in an old-Binaryen list)."""
+
+
+def emscripten_mangle(name: str) -> str:
+    """What Emscripten passes to Binaryen for a name written in ASYNCIFY_ONLY."""
+    return name.translate(_MANGLE)
+
+
+def entry_matches(entry: str, name: str) -> bool:
+    """Does a list entry (as the user wrote it, maybe with `*`) select the function `name`?"""
+    return wildcard_matches(entry, name) or wildcard_matches(entry, emscripten_mangle(name))
+
+
+@dataclass
+class Entry:
+    name: str
+    start: int          # span of the entry's text (including quotes), for in-place edits
+    end: int
+
+
+@dataclass
+class ListFile:
+    source: str
+    text: str
+    format: str                         # list | json | binaryen | embedded
+    entries_spans: list[Entry] = field(default_factory=list)
+    span: tuple[int, int] | None = None  # the bracketed region, for json/embedded
+
+    @property
+    def entries(self) -> list[str]:
+        return [e.name for e in self.entries_spans]
+
+
+def _byte_offset(text: str, index: int) -> int:
+    return len(text[:index].encode("utf-8"))
+
+
+def _error(source: str, text: str, index: int, message: str) -> ListFormatError:
+    return ListFormatError(source, _byte_offset(text, index), message)
+
+
+def _find_bracket(text: str) -> tuple[int, int] | None:
+    """The span of the first `[ ... ]` that holds quoted strings, honouring quotes and escapes."""
+    start = text.find("[")
+    while start >= 0:
+        rest = text[start + 1:].lstrip(" \t\r\n\\$'")
+        if rest.startswith(('"', "]")):
+            break
+        start = text.find("[", start + 1)
+    if start < 0:
+        return None
+    depth, i, quote = 0, start, None
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c == '"':
+            quote = c
+        elif c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth == 0:
+                return start, i + 1
+        i += 1
+    return (start, -1)
+
+
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def _parse_bracket(source: str, text: str, start: int, end: int) -> list[Entry]:
+    """Quoted strings inside the bracket; anything else but separators and line continuations is an error."""
+    entries = []
+    i = start + 1
+    body_end = end - 1
+    for m in _STRING.finditer(text, i, body_end):
+        between = text[i:m.start()]
+        if between.strip(" \t\r\n,\\'$"):
+            raise _error(source, text, i + len(between) - len(between.lstrip(" \t\r\n,\\'$")), "expected a quoted name")
+        try:
+            name = json.loads(m.group(0))
+        except json.JSONDecodeError as exc:
+            raise _error(source, text, m.start() + exc.pos, f"bad string: {exc.msg}") from None
+        entries.append(Entry(name, m.start(), m.end()))
+        i = m.end()
+    if text[i:body_end].strip(" \t\r\n,\\'$"):
+        raise _error(source, text, i, "expected a quoted name or `]`")
+    return entries
+
+
+def _looks_json(stripped: str) -> bool:
+    return re.match(r'\[\s*("|\])', stripped) is not None
+
+
+def _split_commas(line: str) -> list[str]:
+    """Split on commas outside parentheses and angle brackets: `f(int, char)` stays one name."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(line):
+        if c in "(<":
+            depth += 1
+        elif c in ")>" and depth:
+            depth -= 1
+        elif c == "," and depth == 0:
+            parts.append(line[start:i])
+            start = i + 1
+    parts.append(line[start:])
+    return parts
+
+
+def parse_list(text: str, *, source: str = "<list>") -> ListFile:
+    """Read any supported layout. Raises `ListFormatError` with the byte offset of the problem."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if not _looks_json(stripped):
+                return _parse_plain(text, source)  # a plain list whose first name starts with `[`
+            raise _error(source, text, exc.pos, f"bad JSON list: {exc.msg}") from None
+        if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+            raise _error(source, text, len(text) - len(stripped), "a JSON list must be an array of strings")
+        span = _find_bracket(text) or (0, len(text))
+        lf = ListFile(source, text, "json", span=span)
+        lf.entries_spans = _parse_bracket(source, text, *span) if span[1] > 0 else []
+        return lf
+    if "[" in text and '"' in text and _is_embedded(text):
+        span = _find_bracket(text)
+        assert span is not None
+        if span[1] < 0:
+            raise _error(source, text, span[0], "unbalanced brackets: `[` is never closed")
+        return ListFile(source, text, "embedded", _parse_bracket(source, text, *span), span)
+    return _parse_plain(text, source)
+
+
+def _is_embedded(text: str) -> bool:
+    span = _find_bracket(text)
+    return span is not None and any(not line.lstrip().startswith("#") for line in text[:span[0]].splitlines() or [""])
+
+
+def _parse_plain(text: str, source: str) -> ListFile:
+    """One per line (with # comments), or Binaryen's commas; both may mix in hand-edited files."""
+    entries: list[Entry] = []
+    pos = 0
+    commas = False
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        if body.lstrip().startswith("#") or not body.strip():
+            pos += len(line)
+            continue
+        parts = _split_commas(body)
+        commas = commas or len(parts) > 1
+        off = pos
+        for part in parts:
+            name = part.strip()
+            if name.startswith('"') and name.endswith('"') and len(name) >= 2:
+                name = name[1:-1]
+            if name:
+                lead = len(part) - len(part.lstrip())
+                entries.append(Entry(name, off + lead, off + lead + len(part.strip())))
+            off += len(part) + 1
+        pos += len(line)
+    return ListFile(source, text, "binaryen" if commas else "list", entries)
+
+
+def read_list(path: str | os.PathLike[str]) -> ListFile:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ListFormatError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ListFormatError(str(p), exc.start, "not valid UTF-8") from None
+    return parse_list(text, source=str(p))
+
+
+def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = None,
+                 header: str | None = None) -> str:
+    """Write names for a build: `list`, `emscripten` (mangled JSON array) or `binaryen`."""
+    if fmt == "list":
+        bad = [n for n in names if "\n" in n or n.lstrip().startswith(("#", "[", '"')) or n != n.strip()
+               or len(_split_commas(n)) > 1]
+        if bad:
+            raise UnrepresentableName("<output>", None, f"{bad[0]!r} cannot be written one-per-line; use --format emscripten or json")
+        head = "".join(f"# {line}\n" for line in (header or "").splitlines())
+        return head + "".join(n + "\n" for n in names)
+    if fmt == "emscripten":
+        body = ",\n".join("  " + json.dumps(emscripten_mangle(n), ensure_ascii=False) for n in names)
+        return "[\n" + body + ("\n" if names else "") + "]\n"
+    if fmt == "binaryen":
+        return _binaryen(names, binaryen_version)
+    raise ValueError(f"unknown list format {fmt!r}")
+
+
+def _binaryen(names: list[str], version: int | None) -> str:
+    """Binaryen reads names raw. Old versions split only on commas, so a name with a comma cannot be
+    expressed there; newer ones split on newlines, but also on commas within a line — so a comma in a
+    name is never safe in a Binaryen list file. Refuse instead of silently breaking it."""
+    for n in names:
+        if "," in n or "\n" in n or n.startswith(("#", "[", '"')) or n != n.strip():
+            raise UnrepresentableName(
+                "<output>", None, f"function name {n!r} cannot be written in a Binaryen list file (a comma, "
+                "which Binaryen splits on, or a leading #, [ or quote); "
+                "use --format emscripten (Emscripten mangles ',' to '?') or a wildcard entry")
+    if version is not None and version < NEWLINE_SPLIT_SINCE:
+        joined = ",".join(names)
+        if [p.strip() for p in _split_commas(joined)] != names and names:
+            raise UnrepresentableName("<output>", None, "these names cannot be joined into one comma-separated "
+                                      "line unambiguously (unbalanced brackets); use a newer --binaryen-version")
+        return joined + "\n"
+    return "".join(n + "\n" for n in names)
+
+
+def add_entries(lf: ListFile, names: list[str], comment: str | None = None) -> str:
+    """The list's text with `names` appended in its own style; everything else byte-for-byte kept."""
+    have = set(lf.entries)
+    new = [n for n in dict.fromkeys(names) if n not in have]
+    if not new:
+        return lf.text
+    if lf.format in ("json", "embedded") and lf.span:
+        return _add_bracketed(lf, new)
+    if lf.format == "binaryen" and "\n" not in lf.text.rstrip("\n"):
+        base = lf.text.rstrip("\n")
+        return base + ("," if base else "") + ",".join(new) + "\n"
+    text = lf.text if lf.text.endswith("\n") or not lf.text else lf.text + "\n"
+    head = "".join(f"# {line}\n" for line in comment.splitlines()) if comment else ""
+    return text + head + "".join(n + "\n" for n in new)
+
+
+def _add_bracketed(lf: ListFile, new: list[str]) -> str:
+    text = lf.text
+    assert lf.span
+    if not lf.entries_spans:
+        close = lf.span[1] - 1
+        return text[:close] + ", ".join(json.dumps(n, ensure_ascii=False) for n in new) + text[close:]
+    last = lf.entries_spans[-1]
+    prev = lf.entries_spans[-2] if len(lf.entries_spans) > 1 else None
+    sep = text[prev.end:last.start] if prev else ", "
+    insert = "".join(sep + json.dumps(n, ensure_ascii=False) for n in new)
+    return text[:last.end] + insert + text[last.end:]
+
+
+def write_atomic(path: str | os.PathLike[str], text: str, *, backup: bool = False) -> None:
+    """Replace `path` with `text` via a temp file in the same folder + rename: readers see the old or
+    the new file, never half of one; permissions of an existing file are kept."""
+    p = Path(path)
+    data = text.encode("utf-8")
+    try:
+        mode = stat.S_IMODE(p.stat().st_mode) if p.exists() else None
+        if backup and p.exists():
+            write_atomic(p.with_name(p.name + ".bak"), p.read_text(encoding="utf-8"))
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as exc:
+        raise InputError(str(p), None, f"cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, p)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise InputError(str(p), None, f"cannot write: {exc.strerror or exc}") from None
+        raise
