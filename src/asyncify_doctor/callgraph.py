@@ -22,6 +22,8 @@ call of type T may reach functions whose type is T or a declared subtype of T.
 """
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
@@ -102,53 +104,42 @@ def facts_from_events(module: Module, f: int, start: int, stop: int) -> Function
 @dataclass
 class GraphFacts:
     """The whole-module facts the graph needs, gathered in one pass over the event array (fast:
-    no per-function objects; `FunctionFacts` are built on demand from `ranges`)."""
+    no per-function objects; `FunctionFacts` are built on demand from the events of one function,
+    found by bisecting `owners`)."""
 
-    direct: dict[int, list[int]] = field(default_factory=dict)
+    direct: list[list[int]] = field(default_factory=list)
     indirect: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)  # (type, table|None=call_ref)
     ref_funcs: set[int] = field(default_factory=set)
     table_writes: set[int] = field(default_factory=set)
     table_inits: set[tuple[int, int]] = field(default_factory=set)
     table_copies: set[tuple[int, int]] = field(default_factory=set)
-    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)  # function -> event slice
+    owners: array = field(default_factory=lambda: array("I"))  # function of each event, ascending
 
 
 def gather(module: Module) -> GraphFacts:
-    gf = GraphFacts()
-    ev = module.code.events if module.code else []
+    gf = GraphFacts([[] for _ in module.functions])
+    ev = module.code.events if module.code else array("I")
+    gf.owners = ev[0::4]
     call, ind, cref, rfunc = op.EV_CALL, op.EV_CALL_INDIRECT, op.EV_CALL_REF, op.EV_REF_FUNC
     tail = op.EV_TAIL
-    direct, indirect, ranges = gf.direct, gf.indirect, gf.ranges
-    current, start = -1, 0
-    for i in range(0, len(ev), 4):
-        f = ev[i]
-        if f != current:
-            if current >= 0:
-                ranges[current] = (start, i)
-            current, start = f, i
-        kind = ev[i + 1] & ~tail
+    direct, indirect = gf.direct, gf.indirect
+    for f, kind, a, b in zip(gf.owners, ev[1::4], ev[2::4], ev[3::4]):
+        kind &= ~tail
         if kind == call:
-            direct.setdefault(f, []).append(ev[i + 2])
-        elif kind == ind:
-            site = (ev[i + 2], ev[i + 3])
-            lst = indirect.setdefault(f, [])
-            if site not in lst:
-                lst.append(site)
-        elif kind == cref:
-            site = (ev[i + 2], None)
+            direct[f].append(a)
+        elif kind == ind or kind == cref:
+            site = (a, b if kind == ind else None)
             lst = indirect.setdefault(f, [])
             if site not in lst:
                 lst.append(site)
         elif kind == rfunc:
-            gf.ref_funcs.add(ev[i + 2])
+            gf.ref_funcs.add(a)
         elif kind == op.EV_TABLE_WRITE:
-            gf.table_writes.add(ev[i + 2])
+            gf.table_writes.add(a)
         elif kind == op.EV_TABLE_INIT:
-            gf.table_inits.add((ev[i + 2], ev[i + 3]))
+            gf.table_inits.add((a, b))
         elif kind == op.EV_TABLE_COPY:
-            gf.table_copies.add((ev[i + 2], ev[i + 3]))
-    if current >= 0:
-        ranges[current] = (start, len(ev))
+            gf.table_copies.add((a, b))
     return gf
 
 
@@ -219,7 +210,7 @@ class CallGraph:
         self._pools: dict[int, dict[int, list[int]]] = {}
         empty: list[int] = []
         direct = self.gathered.direct
-        self.direct: list[list[int]] = [sorted(set(direct[f])) if f in direct else empty for f in range(self.n)]
+        self.direct: list[list[int]] = [sorted(set(d)) if d else empty for d in direct]
         self.indirect_sites: dict[int, list[int]] = {
             f: [self._site(Site(t, table)) for t, table in sites] for f, sites in self.gathered.indirect.items()}
         self._facts: dict[int, FunctionFacts] = {}
@@ -363,6 +354,7 @@ class CallGraph:
         """Everything the decoder recorded for one function (built on first use, then cached)."""
         ff = self._facts.get(f)
         if ff is None:
-            start, stop = self.gathered.ranges.get(f, (0, 0))
-            ff = self._facts[f] = facts_from_events(self.module, f, start, stop)
+            owners = self.gathered.owners
+            start, stop = bisect_left(owners, f), bisect_right(owners, f)
+            ff = self._facts[f] = facts_from_events(self.module, f, 4 * start, 4 * stop)
         return ff

@@ -226,7 +226,7 @@ def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = N
     """Write names for a build: `list`, `emscripten` (mangled JSON array) or `binaryen`."""
     if fmt == "list":
         bad = [n for n in names if "\n" in n or n.lstrip().startswith(("#", "[", '"')) or n != n.strip()
-               or len(_split_commas(n)) > 1]
+               or ("," in n and len(_split_commas(n)) > 1)]
         if bad:
             raise UnrepresentableName("<output>", None, f"{bad[0]!r} cannot be written one-per-line; use --format emscripten or json")
         head = "".join(f"# {line}\n" for line in (header or "").splitlines())

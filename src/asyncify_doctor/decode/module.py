@@ -285,10 +285,14 @@ def _import_section(m: Module, r: Reader) -> None:
 
 
 def _function_section(m: Module, r: Reader) -> None:
+    ntypes, funcs, u32 = len(m.types), m.functions, r.u32
     for _ in range(r.u32()):
         at = r.pos
-        t = _check_type(m, r, r.u32(), f"function {len(m.functions)}", at)
-        m.functions.append(Function(len(m.functions), t, placeholder_name(len(m.functions)), False))
+        t = u32()
+        if t >= ntypes:
+            _check_type(m, r, t, f"function {len(funcs)}", at)
+        i = len(funcs)
+        funcs.append(Function(i, t, f"wasm-function[{i}]", False))
 
 
 def _const_funcs(m: Module, r: Reader) -> tuple[list[int], list[int]]:

@@ -56,6 +56,20 @@ class Reader:
         raise self.error(f"bad LEB128: longer than {max_bytes} bytes", start)
 
     def u32(self) -> int:
+        pos, data = self.pos, self.data
+        if pos + 5 <= self.end:  # fast path: indices and sizes of up to 3 bytes, far from the end
+            b = data[pos]
+            if b < 0x80:
+                self.pos = pos + 1
+                return b
+            b2 = data[pos + 1]
+            if b2 < 0x80:
+                self.pos = pos + 2
+                return (b & 0x7F) | b2 << 7
+            b3 = data[pos + 2]
+            if b3 < 0x80:
+                self.pos = pos + 3
+                return (b & 0x7F) | (b2 & 0x7F) << 7 | b3 << 14
         return self.uleb(5, 32)
 
     def u64(self) -> int:
@@ -79,7 +93,11 @@ class Reader:
 
     def name(self) -> str:
         start = self.pos
-        raw = self.bytes(self.u32())
+        n = self.u32()
+        if self.pos + n > self.end:
+            raise self.error(f"unexpected end of data: a name of {n} bytes, {self.end - self.pos} left")
+        raw = self.data[self.pos:self.pos + n]
+        self.pos += n
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
