@@ -252,35 +252,68 @@ def _check_type(m: Module, r: Reader, idx: int, what: str, offset: int) -> int:
     return idx
 
 
+def _extern_type(m: Module, r: Reader, key: str) -> tuple[str, object]:
+    """An import's type: ("func", type index) / ("table", (elem type, min, max)) / ("memory", None) /
+    ("global", (valtype, mutable)) / ("tag", type index)."""
+    at = r.pos
+    kind = r.u8()
+    if kind == 0x00:
+        return "func", _check_type(m, r, r.u32(), f"import {key}", at)
+    if kind == 0x01:
+        et = _valtype(r)
+        return "table", (et, *_limits(r))
+    if kind == 0x02:
+        _limits(r)
+        return "memory", None
+    if kind == 0x03:
+        return "global", _field(r)
+    if kind == 0x04:
+        r.u8()
+        return "tag", _check_type(m, r, r.u32(), f"tag import {key}", at)
+    raise r.error(f"unknown import kind 0x{kind:02x}", at)
+
+
+def _add_import(m: Module, module: str, name: str, ty: tuple[str, object]) -> None:
+    kind, payload = ty
+    key = f"{module}.{name}"
+    if kind == "func":
+        m.imports.append(Import(module, name, "func", len(m.functions)))
+        m.functions.append(Function(len(m.functions), payload, key, False, module, name))  # type: ignore[arg-type]
+    elif kind == "table":
+        et, mn, mx = payload  # type: ignore[misc]
+        m.imports.append(Import(module, name, "table", len(m.tables)))
+        m.tables.append(Table(len(m.tables), et, mn, mx, key))
+    elif kind == "memory":
+        m.imports.append(Import(module, name, "memory", m.memories))
+        m.memories += 1
+    elif kind == "global":
+        vt, mut = payload  # type: ignore[misc]
+        m.imports.append(Import(module, name, "global", len(m.globals)))
+        m.globals.append(Global(len(m.globals), vt, mut, key))
+    else:
+        m.imports.append(Import(module, name, "tag", len(m.tags)))
+        m.tags.append(payload)  # type: ignore[arg-type]
+
+
 def _import_section(m: Module, r: Reader) -> None:
+    """Plain imports, and the compact-imports proposal's two grouped encodings (Binaryen 132 writes
+    them with --all-features): `"" 0x7F` (one module, many names and types) and `"" 0x7E` (one module
+    and type, many names)."""
     for _ in range(r.u32()):
         module, name = r.name(), r.name()
-        key = f"{module}.{name}"
-        at = r.pos
-        kind = r.u8()
-        if kind == 0x00:
-            t = _check_type(m, r, r.u32(), f"import {key}", at)
-            m.imports.append(Import(module, name, "func", len(m.functions)))
-            m.functions.append(Function(len(m.functions), t, key, False, module, name))
-        elif kind == 0x01:
-            et = _valtype(r)
-            mn, mx = _limits(r)
-            m.imports.append(Import(module, name, "table", len(m.tables)))
-            m.tables.append(Table(len(m.tables), et, mn, mx, key))
-        elif kind == 0x02:
-            _limits(r)
-            m.imports.append(Import(module, name, "memory", m.memories))
-            m.memories += 1
-        elif kind == 0x03:
-            vt, mut = _field(r)
-            m.imports.append(Import(module, name, "global", len(m.globals)))
-            m.globals.append(Global(len(m.globals), vt, mut, key))
-        elif kind == 0x04:
-            r.u8()
-            m.imports.append(Import(module, name, "tag", len(m.tags)))
-            m.tags.append(_check_type(m, r, r.u32(), f"tag import {key}", at))
+        group = r.data[r.pos] if name == "" and r.pos < r.end else None
+        if group == 0x7F:
+            r.pos += 1
+            for _ in range(r.u32()):
+                item = r.name()
+                _add_import(m, module, item, _extern_type(m, r, f"{module}.{item}"))
+        elif group == 0x7E:
+            r.pos += 1
+            ty = _extern_type(m, r, f"{module}.*")
+            for _ in range(r.u32()):
+                _add_import(m, module, r.name(), ty)
         else:
-            raise r.error(f"unknown import kind 0x{kind:02x}", at)
+            _add_import(m, module, name, _extern_type(m, r, f"{module}.{name}"))
     m.num_imported_functions = len(m.functions)
 
 
