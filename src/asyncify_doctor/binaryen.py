@@ -135,7 +135,7 @@ def asyncify(wasm: bytes, options: AsyncifyOptions = AsyncifyOptions(), backend:
                 cmd += ["--pass-arg", f"{key}@{value}" if value else key]
             cmd += ["-O", str(options.optimize_level)]
         else:
-            cmd = [wasm_opt_path() or "wasm-opt", str(src), "-o", str(dst), "-g", "--all-features", "--asyncify"]
+            cmd = [wasm_opt_path() or "wasm-opt", str(src), "-o", str(dst), "-g", "--asyncify"]  # default features: output runs everywhere
             for key, value in options.pass_args().items():
                 cmd.append(f"--pass-arg={key}@{value}" if value else f"--pass-arg={key}")
             if options.optimize_level:

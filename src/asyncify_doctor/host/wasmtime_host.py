@@ -156,7 +156,12 @@ class AsyncifyHost:
         if self._pending is None:
             raise AsyncifyRunError(c.UNWIND_LEAK, f"{export} returned while unwinding, but no async import "
                                    "started an unwind", suspensions=self._suspensions)
-        self.exports["asyncify_stop_unwind"](self.store)
+        try:
+            self.exports["asyncify_stop_unwind"](self.store)
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # Binaryen checks current <= end here
+            raise AsyncifyRunError(c.DATA_OVERFLOW, f"asyncify_stop_unwind trapped ({_trap_message(exc)}): the "
+                                   f"unwound stack did not fit the {self.data_size}-byte data buffer",
+                                   _frames(exc), self._suspensions) from None
         current = int.from_bytes(self.exports["memory"].read(self.store, self.data_ptr, self.data_ptr + 4), "little")
         if current > self.data_ptr + self.data_size:
             raise AsyncifyRunError(c.DATA_OVERFLOW, f"the unwound stack needs {current - self.data_ptr} bytes, "

@@ -104,7 +104,11 @@ async function main() {
     if (s === NORMAL) return { ok: true, value, suspensions, prints };
     if (s === REWINDING) return { ok: false, kind: "rewind-lost", message: `${exportName} returned while still rewinding: the rewind never reached the suspended import again (a function on its stack is not instrumented)`, frames: [], suspensions };
     if (!pending) return { ok: false, kind: "unwind-leak", message: `${exportName} returned while unwinding, but no async import started an unwind`, frames: [], suspensions };
-    exports.asyncify_stop_unwind();
+    try {
+      exports.asyncify_stop_unwind();   // Binaryen checks current <= end here
+    } catch (err) {
+      return { ok: false, kind: "data-overflow", message: `asyncify_stop_unwind trapped (${err.message}): the unwound stack did not fit the ${opts.dataSize}-byte data buffer`, frames: wasmFrames(err.stack), suspensions };
+    }
     const current = new Int32Array(exports.memory.buffer, dataPtr, 1)[0];
     if (current > dataPtr + opts.dataSize) return { ok: false, kind: "data-overflow", message: `the unwound stack needs ${current - dataPtr} bytes, the buffer has ${opts.dataSize}`, frames: [], suspensions };
     const { key, promise } = pending; pending = null;
