@@ -21,6 +21,7 @@ from . import common as c
 from .common import AsyncifyRunError, RunResult
 
 PAGE = 65536
+OVERFLOW_SLACK = 512   # a trap while unwinding this close to the buffer's end is the buffer overflowing
 
 
 class AsyncifyHost:
@@ -147,10 +148,23 @@ class AsyncifyHost:
         message = _trap_message(exc)
         state = self._state() if self.asyncified else c.NORMAL
         if state == c.UNWINDING and self._pending is not None:
-            return AsyncifyRunError(c.DATA_OVERFLOW, f"trapped while unwinding ({message}): the asyncify data "
-                                    f"buffer ({self.data_size} bytes) is probably too small for this stack",
-                                    _frames(exc), self._suspensions)
-        return AsyncifyRunError(c.TRAP, f"{message} (state: {c.STATE_NAMES.get(state, state)})", _frames(exc), self._suspensions)
+            room = self.data_ptr + self.data_size - self._data_current()
+            if room < OVERFLOW_SLACK:
+                return AsyncifyRunError(c.DATA_OVERFLOW, f"trapped while unwinding ({message}) with {room} bytes "
+                                        f"left in the {self.data_size}-byte asyncify data buffer: make it larger",
+                                        _frames(exc), self._suspensions)
+            hint = ("; the unwind met code that does not expect it: a function on the stack is probably not "
+                    "instrumented")
+        elif state == c.REWINDING:
+            hint = "; the rewind met code that does not expect it: a function on the stack is probably not instrumented"
+        else:
+            hint = ""
+        return AsyncifyRunError(c.TRAP, f"{message} (state: {c.STATE_NAMES.get(state, state)}){hint}",
+                                _frames(exc), self._suspensions)
+
+    def _data_current(self) -> int:
+        raw = self.exports["memory"].read(self.store, self.data_ptr, self.data_ptr + 4)
+        return int.from_bytes(raw, "little")
 
     async def _resume_after_unwind(self, export: str) -> None:
         if self._pending is None:
@@ -162,7 +176,7 @@ class AsyncifyHost:
             raise AsyncifyRunError(c.DATA_OVERFLOW, f"asyncify_stop_unwind trapped ({_trap_message(exc)}): the "
                                    f"unwound stack did not fit the {self.data_size}-byte data buffer",
                                    _frames(exc), self._suspensions) from None
-        current = int.from_bytes(self.exports["memory"].read(self.store, self.data_ptr, self.data_ptr + 4), "little")
+        current = self._data_current()
         if current > self.data_ptr + self.data_size:
             raise AsyncifyRunError(c.DATA_OVERFLOW, f"the unwound stack needs {current - self.data_ptr} bytes, "
                                    f"the buffer has {self.data_size}", suspensions=self._suspensions)

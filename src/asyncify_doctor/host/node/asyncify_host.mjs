@@ -96,8 +96,10 @@ async function main() {
       const frames = wasmFrames(err.stack);
       if (failure) return { ok: false, kind: failure.kind, message: failure.message, frames, suspensions, stack: err.stack };
       const s = exports.asyncify_get_state ? state() : NORMAL;
-      const kind = s === UNWINDING && pending ? "data-overflow" : "trap";
-      const hint = kind === "data-overflow" ? `: the asyncify data buffer (${opts.dataSize} bytes) is probably too small for this stack` : ` (state: ${STATE[s]})`;
+      const room = dataPtr + opts.dataSize - (dataPtr ? new Int32Array(exports.memory.buffer, dataPtr, 1)[0] : 0);
+      const kind = s === UNWINDING && pending && room < 512 ? "data-overflow" : "trap";
+      const hint = kind === "data-overflow" ? `: only ${room} bytes left in the ${opts.dataSize}-byte asyncify data buffer; make it larger`
+        : ` (state: ${STATE[s]})` + (s !== NORMAL ? `; the ${s === UNWINDING ? "unwind" : "rewind"} met code that does not expect it: a function on the stack is probably not instrumented` : "");
       return { ok: false, kind, message: `${err.constructor.name}: ${err.message}${hint}`, frames, suspensions, stack: err.stack };
     }
     const s = state();
