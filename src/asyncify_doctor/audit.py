@@ -4,9 +4,12 @@ Binaryen instrument.
 Recognition rule (from Binaryen's Asyncify.cpp output): the pass adds a state global (or, in
 Emscripten's relocatable builds, imports `env.__asyncify_state` / `env.__asyncify_data`) and the
 exports `asyncify_start_unwind`, `asyncify_stop_unwind`, `asyncify_start_rewind`,
-`asyncify_stop_rewind`, `asyncify_get_state`; `asyncify_get_state` returns the state global. An
-instrumented function must test that state (to skip ahead when rewinding and to save its locals
-when unwinding), so it reads the state global; the pass's own helper functions are excluded.
+`asyncify_stop_rewind`, `asyncify_get_state`; `asyncify_get_state` returns the state global and
+`asyncify_start_unwind` sets the data global. An instrumented function tests the state (to skip
+ahead when rewinding, to save its locals when unwinding) and moves its locals and resume point
+through the data buffer, so it reads both globals. With `asyncify-asserts`, functions that are NOT
+instrumented read the state too (they trap if a call changed it), but never the data global — so
+"reads the data global" is the rule; the pass's own helper functions are excluded.
 """
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def recognize(graph: CallGraph) -> AsyncifyInfo:
         written = [g for g in graph.facts(exports["asyncify_start_unwind"]).globals_written if g != state]
         data = written[0] if written else None
     instrumented = {f for f in range(m.num_imported_functions, len(m.functions))
-                    if f not in helpers and state is not None and state in graph.facts(f).globals_read}
+                    if f not in helpers and data is not None and data in graph.facts(f).globals_read}
     return AsyncifyInfo(True, state, data, helpers, instrumented)
 
 
