@@ -37,6 +37,7 @@ void BinaryenSetDebugInfo(bool on);
 void BinaryenSetOptimizeLevel(int level);
 void BinaryenSetShrinkLevel(int level);
 void BinaryenModuleRunPasses(BinaryenModuleRef module, const char** passes, uint32_t numPasses);
+void BinaryenModuleOptimize(BinaryenModuleRef module);
 bool BinaryenModuleValidate(BinaryenModuleRef module);
 BinaryenModuleAllocateAndWriteResult BinaryenModuleAllocateAndWrite(BinaryenModuleRef module, const char* sourceMapUrl);
 void free(void* ptr);
@@ -171,10 +172,10 @@ def _run_libbinaryen(src: Path, dst: Path, pass_args: list[str], optimize_level:
         k, v = ffi.new("char[]", key.encode()), ffi.new("char[]", value.encode())
         keep += [k, v]
         lib.BinaryenSetPassArgument(k, v)
-    names = [ffi.new("char[]", b"asyncify")] + ([ffi.new("char[]", b"optimize-instructions"),
-                                                 ffi.new("char[]", b"vacuum")] if optimize_level else [])
-    passes = ffi.new("const char*[]", names)
-    lib.BinaryenModuleRunPasses(module, passes, len(names))
+    names = [ffi.new("char[]", b"asyncify")]
+    lib.BinaryenModuleRunPasses(module, ffi.new("const char*[]", names), len(names))
+    if optimize_level:  # like `wasm-opt --asyncify -O2`: the default pipeline after the pass
+        lib.BinaryenModuleOptimize(module)
     if not lib.BinaryenModuleValidate(module):
         print("asyncified module does not validate", file=sys.stderr)
         return 1

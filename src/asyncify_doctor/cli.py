@@ -121,6 +121,22 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from . import audit as auditmod
+    from .lists import read_list
+    result = _analyze_from(args)
+    entries = read_list(args.list).entries if args.list else None
+    rep = auditmod.audit(result.graph, result.selection.functions, args.indirect, entries)
+    if args.format == "json":
+        text = json.dumps(auditmod.report_json(rep), indent=1, ensure_ascii=False) + "\n"
+    elif args.format == "sarif":
+        text = json.dumps(auditmod.report_sarif(rep, __version__), indent=1, ensure_ascii=False) + "\n"
+    else:
+        text = auditmod.report_text(rep)
+    _output(text, args.output)
+    return 1 if rep.missing else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     return run_demo(color=args.color)
@@ -167,6 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser("audit", formatter_class=fmt, help="find functions an asyncified binary should have instrumented",
+                       description="Read an already-asyncified binary: recognise which functions Binaryen instrumented,\n"
+                                   "recompute which can be on the stack at an async import, and report the\n"
+                                   "missing ones (crashes waiting to happen) with a chain each, the unneeded ones\n"
+                                   "(size paid for nothing), and, with --list, list entries that match nothing.\n"
+                                   "Exit status 1 when anything is missing, so CI can gate a release on it.")
+    _add_analysis_args(p)
+    p.add_argument("--list", metavar="FILE", help="the ASYNCIFY_ONLY list the binary was built with (any layout)")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.set_defaults(run=cmd_audit)
 
     p = sub.add_parser("demo", help="the whole story on a small program shipped in the package",
                        description="Analyze a shipped example, asyncify it with Binaryen using our list, run it, then "

@@ -1,0 +1,87 @@
+"""audit: recognition of instrumented functions is exact over a matrix of Binaryen versions, asserts
+and optimisation levels; missing functions it reports really crash; exit status gates CI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncify_doctor.audit import instrumented_names
+from asyncify_doctor.binaryen import AsyncifyOptions, asyncify
+from asyncify_doctor.decode import decode
+from asyncify_doctor.toolchain import build_all
+from proof import ASYNC, EXPECTS, SRC, asyncified, failure
+
+MATRIX = [(backend, asserts, level) for backend in ("libbinaryen", "wasm-opt")
+          for asserts in (False, True) for level in (0, 2)]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_all(SRC, tmp_path_factory.mktemp("audit-fixtures"))
+
+
+@pytest.mark.parametrize("backend, asserts, level", MATRIX)
+@pytest.mark.parametrize("name", ["direct_chain", "table_types", "recursion"])
+def test_recognised_set_is_exactly_the_list(name: str, backend: str, asserts: bool, level: int,
+                                            built: dict[str, Path]) -> None:
+    """A partial list on purpose (one needed function left out, one unneeded one added): what we
+    recognise must be exactly the list entries that still exist in the output binary."""
+    exp = EXPECTS[name]
+    onlylist = sorted(exp.instrument)[1:] + sorted(exp.not_instrumented)[:1]
+    out = asyncify(built[name].read_bytes(),
+                   AsyncifyOptions(onlylist=tuple(onlylist), imports=ASYNC, asserts=asserts, optimize_level=level), backend)
+    present = {f.name for f in decode(out).functions if not f.imported}
+    assert instrumented_names(out) == set(onlylist) & present
+    if level == 0:
+        assert set(onlylist) <= present   # nothing inlined away without optimisation
+
+
+def audit_cli(wasm: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "asyncify_doctor", "audit", str(wasm), "--imports", ",".join(ASYNC),
+                           *extra], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("host", ["wasmtime", "node"])
+@pytest.mark.parametrize("name", ["direct_chain", "vtable", "deep"])
+def test_what_audit_calls_missing_really_crashes(name: str, host: str, built: dict[str, Path]) -> None:
+    exp = EXPECTS[name]
+    for dropped in sorted(exp.instrument):
+        wasm = asyncified(built[name], tuple(sorted(exp.instrument - {dropped})))
+        proc = audit_cli(wasm, "--format", "json")
+        assert proc.returncode == 1, proc.stderr
+        report = json.loads(proc.stdout)
+        assert [m["name"] for m in report["missing"]] == [dropped]
+        assert report["missing"][0]["chain"].startswith(dropped)
+        assert failure(host, wasm, exp) is not None, f"dropping {dropped} should break {name}"
+
+
+def test_clean_binary_passes_and_unneeded_and_typos_are_reported(built: dict[str, Path], tmp_path: Path) -> None:
+    exp = EXPECTS["direct_chain"]
+    wasm = asyncified(built["direct_chain"], tuple(sorted(exp.instrument)))
+    ok = audit_cli(wasm)
+    assert ok.returncode == 0 and "missing (can unwind through them, not instrumented: crashes waiting to happen): 0" in ok.stdout
+    extra = asyncified(built["direct_chain"], tuple(sorted(exp.instrument | {"checksum"})))
+    listfile = tmp_path / "only.list"
+    listfile.write_text("# the list the build used\n" + "\n".join(sorted(exp.instrument | {"checksum", "load_confgi"})) + "\n")
+    rep = json.loads(audit_cli(extra, "--list", str(listfile), "--format", "json").stdout)
+    assert [u["name"] for u in rep["unneeded"]] == ["checksum"] and rep["unneeded_bytes"] > 0
+    assert rep["list_not_in_binary"] == ["load_confgi"]
+
+
+def test_sarif_output(built: dict[str, Path]) -> None:
+    exp = EXPECTS["direct_chain"]
+    wasm = asyncified(built["direct_chain"], tuple(sorted(exp.instrument - {"pause"})))
+    sarif = json.loads(audit_cli(wasm, "--format", "sarif").stdout)
+    assert sarif["version"] == "2.1.0"
+    results = sarif["runs"][0]["results"]
+    assert [(r["ruleId"], r["level"]) for r in results] == [("ASYNCIFY001", "error")]
+    assert results[0]["locations"][0]["logicalLocations"][0]["name"] == "pause"
+
+
+def test_plain_binary_is_not_asyncified(built: dict[str, Path]) -> None:
+    proc = audit_cli(built["direct_chain"])
+    assert proc.returncode == 0 and "not asyncified" in proc.stdout
