@@ -91,3 +91,33 @@ def test_graph_dot_renders(features_wasm: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(features_wasm), "--format", "dot"],
                          check=True, capture_output=True, text=True).stdout
     assert out.startswith("digraph callgraph {") and '"env.sleep_ms"' in out and "style=dotted" in out
+
+
+@pytest.mark.parametrize("fmt", ["list", "emscripten", "binaryen", "json"])
+def test_every_output_format_round_trips(fmt: str, features_wasm: Path, tmp_path: Path) -> None:
+    from asyncify_doctor.lists import entry_matches, read_list
+    out = tmp_path / f"only.{fmt}"
+    subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(features_wasm), "--imports",
+                    ",".join(ASYNC), "--format", fmt, "-o", str(out)], check=True, capture_output=True)
+    want = run_analysis(features_wasm, ASYNC).analysis.names()
+    got = read_list(out).entries
+    assert len(got) == len(want) and all(entry_matches(e, n) for e, n in zip(got, want))
+
+
+def test_stats_show_three_modes_and_imports(features_wasm: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(features_wasm), "--imports",
+                           ",".join(ASYNC), "--stats", "-o", "/dev/null"], check=True, capture_output=True, text=True)
+    assert "by indirect mode:  typed: 17   all: 17   ignore: 10" in proc.stderr
+    assert "env.sleep_ms" in proc.stderr and "env.fetch_value" in proc.stderr
+
+
+def test_bare_import_names_as_emscripten_writes_them(features_wasm: Path) -> None:
+    res = run_analysis(features_wasm, ["sleep_ms", "fetch_*", "no_such_import"])
+    assert [res.module.functions[i].import_key for i in res.selection.functions] == ["env.sleep_ms", "env.fetch_value"]
+    assert res.selection.unmatched == ["no_such_import"]
+
+
+def test_no_imports_means_all_with_a_note(features_wasm: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(features_wasm)],
+                          check=True, capture_output=True, text=True)
+    assert "every import is treated as async" in proc.stderr and "env.sleep_ms (" in proc.stderr

@@ -4,7 +4,8 @@ writers for each build's format, and atomic in-place writes that keep everything
 Layouts read by `parse_list` (auto-detected):
 - `list`: one name per line; a line whose first non-blank character is `#` is a comment
   (only there: Emscripten-mangled names contain `#`);
-- `json`: a JSON array of strings (Emscripten's `-sASYNCIFY_ONLY=@file`);
+- `json`: a JSON array of strings (Emscripten's `-sASYNCIFY_ONLY=@file`), or the report that
+  `analyze --format json` writes (its function names);
 - `binaryen`: comma-separated names, possibly over several lines (what `wasm-opt
   --pass-arg=asyncify-onlylist@@file` reads; Binaryen < 117 splits such files on commas only);
 - `embedded`: a bracketed list inside a Makefile, Dockerfile or shell script, e.g.
@@ -156,13 +157,15 @@ def _split_commas(line: str) -> list[str]:
 def parse_list(text: str, *, source: str = "<list>") -> ListFile:
     """Read any supported layout. Raises `ListFormatError` with the byte offset of the problem."""
     stripped = text.lstrip()
-    if stripped.startswith("["):
+    if stripped.startswith(("[", "{")):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            if not _looks_json(stripped):
+            if stripped[0] == "[" and not _looks_json(stripped):
                 return _parse_plain(text, source)  # a plain list whose first name starts with `[`
             raise _error(source, text, exc.pos, f"bad JSON list: {exc.msg}") from None
+        if isinstance(data, dict) and isinstance(data.get("functions"), list):  # `analyze --format json`
+            return _parse_report(text, data, source)
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
             raise _error(source, text, len(text) - len(stripped), "a JSON list must be an array of strings")
         span = _find_bracket(text) or (0, len(text))
@@ -176,6 +179,13 @@ def parse_list(text: str, *, source: str = "<list>") -> ListFile:
             raise _error(source, text, span[0], "unbalanced brackets: `[` is never closed")
         return ListFile(source, text, "embedded", _parse_bracket(source, text, *span), span)
     return _parse_plain(text, source)
+
+
+def _parse_report(text: str, data: dict, source: str) -> ListFile:
+    names = [f.get("name") for f in data["functions"] if isinstance(f, dict)]
+    if not all(isinstance(n, str) for n in names) or len(names) != len(data["functions"]):
+        raise _error(source, text, 0, "a JSON report's functions must each have a string name")
+    return ListFile(source, text, "report", [Entry(n, 0, 0) for n in names])
 
 
 def _is_embedded(text: str) -> bool:

@@ -21,6 +21,15 @@ def matches(pattern: str, name: str) -> bool:
     return wildcard(pattern).match(name) is not None
 
 
+def import_matches(pattern: str, key: str) -> bool:
+    """`module.name` patterns match the whole key. A pattern with no `.` is a bare import name, as
+    Emscripten's ASYNCIFY_IMPORTS lists are written (emcc adds `env.`); it matches that name in any
+    module, so WASI imports such as `fd_close` are covered too."""
+    if "." in pattern:
+        return matches(pattern, key)
+    return matches(pattern, key.partition(".")[2])
+
+
 def expand_args(args: list[str], base: Path | None = None) -> list[str]:
     """Turn repeated `--imports` values into patterns: `@file` is read as a list file (any format
     `lists.parse_list` knows), other values may be comma-separated."""
@@ -64,7 +73,7 @@ def select_imports(module: Module, patterns: list[str] | None) -> ImportSelectio
     chosen: set[int] = set()
     unmatched = []
     for pat in patterns:
-        hits = [f.index for f in imported if matches(pat, f.import_key or "")]
+        hits = [f.index for f in imported if import_matches(pat, f.import_key or "")]
         chosen.update(hits)
         if not hits:
             unmatched.append(pat)

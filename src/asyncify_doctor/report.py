@@ -64,8 +64,11 @@ def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
     callees = g.callees(f, analysis.mode)
     lines = [f"{name} is not in the list: no path from it reaches an async import "
              f"(--indirect {analysis.mode})."]
-    lines.append(f"  It calls {len(callees)} function(s)" + (f": {', '.join(display_name(m, c) for c in callees[:8])}"
-                                                             + (", …" if len(callees) > 8 else "") if callees else "."))
+    if callees:
+        shown = ", ".join(display_name(m, c) for c in callees[:8]) + (", …" if len(callees) > 8 else "")
+        lines.append(f"  It calls {len(callees)} function(s), none of which can reach one: {shown}")
+    else:
+        lines.append("  It calls no functions.")
     if g.has_indirect(f) and analysis.mode != "typed":
         lines.append("  It contains indirect calls" + (" (ignored in this mode)." if analysis.mode == "ignore" else "."))
     for other in INDIRECT_MODES:
