@@ -136,7 +136,7 @@ def _parse_bracket(source: str, text: str, start: int, end: int) -> list[Entry]:
 
 
 def _looks_json(stripped: str) -> bool:
-    return re.match(r'\[\s*("|\])', stripped) is not None
+    return re.match(r'(\[\s*("|\])|\{\s*("|\}))', stripped) is not None
 
 
 def _split_commas(line: str) -> list[str]:
@@ -161,8 +161,8 @@ def parse_list(text: str, *, source: str = "<list>") -> ListFile:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            if stripped[0] == "[" and not _looks_json(stripped):
-                return _parse_plain(text, source)  # a plain list whose first name starts with `[`
+            if not _looks_json(stripped):
+                return _parse_plain(text, source)  # a plain list whose first name starts with `[` or `{`
             raise _error(source, text, exc.pos, f"bad JSON list: {exc.msg}") from None
         if isinstance(data, dict) and isinstance(data.get("functions"), list):  # `analyze --format json`
             return _parse_report(text, data, source)
@@ -235,7 +235,7 @@ def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = N
                  header: str | None = None) -> str:
     """Write names for a build: `list`, `emscripten` (mangled JSON array) or `binaryen`."""
     if fmt == "list":
-        bad = [n for n in names if "\n" in n or n.lstrip().startswith(("#", "[", '"')) or n != n.strip()
+        bad = [n for n in names if "\n" in n or n.lstrip().startswith(("#", "[", "{", '"')) or n != n.strip()
                or ("," in n and len(_split_commas(n)) > 1)]
         if bad:
             raise UnrepresentableName("<output>", None, f"{bad[0]!r} cannot be written one-per-line; use --format emscripten or json")
@@ -254,7 +254,7 @@ def _binaryen(names: list[str], version: int | None) -> str:
     expressed there; newer ones split on newlines, but also on commas within a line — so a comma in a
     name is never safe in a Binaryen list file. Refuse instead of silently breaking it."""
     for n in names:
-        if "," in n or "\n" in n or n.startswith(("#", "[", '"')) or n != n.strip():
+        if "," in n or "\n" in n or n.startswith(("#", "[", "{", '"')) or n != n.strip():
             raise UnrepresentableName(
                 "<output>", None, f"function name {n!r} cannot be written in a Binaryen list file (a comma, "
                 "which Binaryen splits on, or a leading #, [ or quote); "
