@@ -59,8 +59,10 @@ def _warn(msg: str) -> None:
 
 def _warn_imports(result: AnalysisResult) -> None:
     sel = result.selection
-    for pat in sel.unmatched:
-        _warn(f"warning: --imports pattern {pat!r} matches no import of {result.module.path}")
+    if sel.unmatched:
+        shown = ", ".join(sel.unmatched[:8]) + (f", … ({len(sel.unmatched) - 8} more)" if len(sel.unmatched) > 8 else "")
+        _warn(f"warning: {len(sel.unmatched)} --imports pattern(s) match no import of {result.module.path} "
+              f"(typos, or imports this build does not have): {shown}")
     if sel.all_by_default and sel.functions:
         contrib = report.import_contributions(result.graph, sel.functions, result.analysis.mode)
         top = sorted(contrib.items(), key=lambda kv: -kv[1])[:5]
