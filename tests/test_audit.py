@@ -85,3 +85,21 @@ def test_sarif_output(built: dict[str, Path]) -> None:
 def test_plain_binary_is_not_asyncified(built: dict[str, Path]) -> None:
     proc = audit_cli(built["direct_chain"])
     assert proc.returncode == 0 and "not asyncified" in proc.stdout
+
+
+@pytest.mark.parametrize("backend, version", [("libbinaryen", 116), ("wasm-opt", 132)])
+def test_binaryen_format_is_read_right_by_that_binaryen(backend: str, version: int, built: dict[str, Path],
+                                                       tmp_path: Path) -> None:
+    """`--format binaryen --binaryen-version N` written to a file and passed as `@file` is exactly the
+    list to that Binaryen; the newline form given to Binaryen 116 silently matches nothing."""
+    from asyncify_doctor.lists import format_names
+    names = sorted(EXPECTS["direct_chain"].instrument)
+    listfile = tmp_path / "only.txt"
+    listfile.write_text(format_names(names, "binaryen", binaryen_version=version))
+    out = asyncify(built["direct_chain"].read_bytes(),
+                   AsyncifyOptions(onlylist=(f"@{listfile}",), imports=ASYNC), backend)
+    assert instrumented_names(out) == set(names)
+    if version < 117:
+        listfile.write_text(format_names(names, "binaryen"))
+        out = asyncify(built["direct_chain"].read_bytes(), AsyncifyOptions(onlylist=(f"@{listfile}",), imports=ASYNC), backend)
+        assert instrumented_names(out) == set()

@@ -6,8 +6,10 @@ Layouts read by `parse_list` (auto-detected):
   (only there: Emscripten-mangled names contain `#`);
 - `json`: a JSON array of strings (Emscripten's `-sASYNCIFY_ONLY=@file`), or the report that
   `analyze --format json` writes (its function names);
-- `binaryen`: comma-separated names, possibly over several lines (what `wasm-opt
-  --pass-arg=asyncify-onlylist@@file` reads; Binaryen < 117 splits such files on commas only);
+- `binaryen`: what `wasm-opt --pass-arg=asyncify-onlylist@@file` reads. Binaryen's rule (its
+  `String::Split::NewLineOr`, since version 117): a file with more than one line has one name per
+  line; a single line is split on commas, except commas inside brackets `()<>[]{}` (so
+  `f(int, char)` stays whole). Binaryen < 117 always splits on commas, even across lines;
 - `embedded`: a bracketed list inside a Makefile, Dockerfile or shell script, e.g.
   `-sASYNCIFY_ONLY=[...]` or WordPress Playground's `"name",\\` continuation lines; only the
   bracket's span is ever edited.
@@ -139,13 +141,24 @@ def _looks_json(stripped: str) -> bool:
     return re.match(r'(\[\s*("|\])|\{\s*("|\}))', stripped) is not None
 
 
+def _balanced(text: str) -> bool:
+    return sum(text.count(c) for c in "(<[{") == sum(text.count(c) for c in ")>]}")
+
+
+def _comma_safe(names: list[str]) -> bool:
+    """Do these names survive being joined by commas and split again the way Binaryen splits?"""
+    joined = ",".join(names)
+    return not names or _balanced(joined) and [p.strip() for p in _split_commas(joined)] == names
+
+
 def _split_commas(line: str) -> list[str]:
-    """Split on commas outside parentheses and angle brackets: `f(int, char)` stays one name."""
+    """Split on commas outside brackets, as Binaryen's handleBracketingOperators does:
+    `f(int, char)` stays one name."""
     parts, depth, start = [], 0, 0
     for i, c in enumerate(line):
-        if c in "(<":
+        if c in "(<[{":
             depth += 1
-        elif c in ")>" and depth:
+        elif c in ")>]}":
             depth -= 1
         elif c == "," and depth == 0:
             parts.append(line[start:i])
@@ -194,28 +207,40 @@ def _is_embedded(text: str) -> bool:
 
 
 def _parse_plain(text: str, source: str) -> ListFile:
-    """One per line (with # comments), or Binaryen's commas; both may mix in hand-edited files."""
+    """Binaryen's rule: several lines → one name per line; one line → commas outside brackets.
+    Our leniencies, for hand-kept files: `#` comment lines, blank lines, and quotes or a trailing
+    comma around a name are skipped."""
+    lines = [ln for ln in text.splitlines(keepends=True)]
+    content = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     entries: list[Entry] = []
     pos = 0
-    commas = False
-    for line in text.splitlines(keepends=True):
+    single = len(content) == 1
+    for line in lines:
         body = line.rstrip("\r\n")
-        if body.lstrip().startswith("#") or not body.strip():
-            pos += len(line)
-            continue
-        parts = _split_commas(body)
-        commas = commas or len(parts) > 1
-        off = pos
-        for part in parts:
-            name = part.strip()
-            if name.startswith('"') and name.endswith('"') and len(name) >= 2:
-                name = name[1:-1]
-            if name:
-                lead = len(part) - len(part.lstrip())
-                entries.append(Entry(name, off + lead, off + lead + len(part.strip())))
-            off += len(part) + 1
+        if body.strip() and not body.lstrip().startswith("#"):
+            parts = _split_commas(body) if single else [body]
+            if single and not _balanced(body):
+                raise _error(source, text, pos, "unbalanced brackets in a comma-separated list")
+            off = pos
+            for part in parts:
+                entry = _plain_entry(part, off, many=not single)
+                if entry:
+                    entries.append(entry)
+                off += len(part) + 1
         pos += len(line)
-    return ListFile(source, text, "binaryen" if commas else "list", entries)
+    return ListFile(source, text, "binaryen" if single and len(entries) > 1 else "list", entries)
+
+
+def _plain_entry(part: str, off: int, many: bool) -> Entry | None:
+    name = part.strip()
+    if many and name.endswith(",") and not name.endswith(",,"):
+        name = name[:-1].rstrip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1]
+    if not name:
+        return None
+    lead = len(part) - len(part.lstrip())
+    return Entry(name, off + lead, off + lead + len(part.strip()))
 
 
 def read_list(path: str | os.PathLike[str]) -> ListFile:
@@ -236,7 +261,9 @@ def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = N
     """Write names for a build: `list`, `emscripten` (mangled JSON array) or `binaryen`."""
     if fmt == "list":
         bad = [n for n in names if "\n" in n or n.lstrip().startswith(("#", "[", "{", '"')) or n != n.strip()
-               or ("," in n and len(_split_commas(n)) > 1)]
+               or n.endswith(",")]
+        if len(names) == 1 and not _comma_safe(names):
+            bad = names
         if bad:
             raise UnrepresentableName("<output>", None, f"{bad[0]!r} cannot be written one-per-line; use --format emscripten or json")
         head = "".join(f"# {line}\n" for line in (header or "").splitlines())
@@ -250,21 +277,20 @@ def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = N
 
 
 def _binaryen(names: list[str], version: int | None) -> str:
-    """Binaryen reads names raw. Old versions split only on commas, so a name with a comma cannot be
-    expressed there; newer ones split on newlines, but also on commas within a line — so a comma in a
-    name is never safe in a Binaryen list file. Refuse instead of silently breaking it."""
+    """Binaryen reads names raw (no quoting, no comments). Newer versions take one name per line;
+    a single line, and every file for versions < 117, is split on commas outside brackets — so a name
+    with a comma outside brackets cannot be expressed there. Refuse instead of silently breaking it."""
     for n in names:
-        if "," in n or "\n" in n or n.startswith(("#", "[", "{", '"')) or n != n.strip():
-            raise UnrepresentableName(
-                "<output>", None, f"function name {n!r} cannot be written in a Binaryen list file (a comma, "
-                "which Binaryen splits on, or a leading #, [ or quote); "
-                "use --format emscripten (Emscripten mangles ',' to '?') or a wildcard entry")
-    if version is not None and version < NEWLINE_SPLIT_SINCE:
-        joined = ",".join(names)
-        if [p.strip() for p in _split_commas(joined)] != names and names:
-            raise UnrepresentableName("<output>", None, "these names cannot be joined into one comma-separated "
-                                      "line unambiguously (unbalanced brackets); use a newer --binaryen-version")
-        return joined + "\n"
+        if "\n" in n or n != n.strip() or not n or n.startswith("#"):
+            raise UnrepresentableName("<output>", None, f"function name {n!r} cannot be written in a Binaryen list file")
+    old = version is not None and version < NEWLINE_SPLIT_SINCE
+    if (old or len(names) == 1) and not _comma_safe(names):
+        raise UnrepresentableName(
+            "<output>", None, "a name has a comma outside brackets, or unbalanced brackets, which Binaryen "
+            f"{'< ' + str(NEWLINE_SPLIT_SINCE) if old else 'splits single-line lists on'} cannot keep whole; "
+            "use --format emscripten (Emscripten mangles ',' to '?') or a wildcard entry")
+    if old:
+        return ",".join(names) + "\n"
     return "".join(n + "\n" for n in names)
 
 
@@ -276,7 +302,7 @@ def add_entries(lf: ListFile, names: list[str], comment: str | None = None) -> s
         return lf.text
     if lf.format in ("json", "embedded") and lf.span:
         return _add_bracketed(lf, new)
-    if lf.format == "binaryen" and "\n" not in lf.text.rstrip("\n"):
+    if lf.format == "binaryen":
         base = lf.text.rstrip("\n")
         return base + ("," if base else "") + ",".join(new) + "\n"
     text = lf.text if lf.text.endswith("\n") or not lf.text else lf.text + "\n"
