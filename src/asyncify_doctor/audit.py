@@ -14,9 +14,14 @@ instrumented read the state too (they trap if a call changed it), but never the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .callgraph import CallGraph
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
 from .decode import Module
+from .decode import opcodes as op
 
 ASYNCIFY_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
                     "asyncify_stop_rewind")  # and asyncify_get_state, which Emscripten may not export
@@ -49,9 +54,15 @@ def recognize(graph: CallGraph) -> AsyncifyInfo:
     if data is None:
         written = [g for g in graph.facts(exports["asyncify_start_unwind"]).globals_written if g != state]
         data = written[0] if written else None
-    instrumented = {f for f in range(m.num_imported_functions, len(m.functions))
-                    if f not in helpers and data is not None and data in graph.facts(f).globals_read}
+    instrumented = _readers_of(m, data) - helpers if data is not None else set()
     return AsyncifyInfo(True, state, data, helpers, instrumented)
+
+
+def _readers_of(m: Module, global_index: int) -> set[int]:
+    """Functions that read a global: one pass over the decoder's events, no per-function objects."""
+    ev = m.code.events if m.code else []
+    get = op.EV_GLOBAL_GET
+    return {f for f, kind, a in zip(ev[0::4], ev[1::4], ev[2::4]) if kind == get and a == global_index}
 
 
 def instrumented_names(wasm: bytes) -> set[str]:
@@ -89,16 +100,15 @@ class AuditReport:
 
 
 def audit(graph: CallGraph, async_imports: list[int], mode: str = "typed",
-          list_entries: list[str] | None = None) -> AuditReport:
+          list_entries: list[str] | None = None, analysis: "Analysis | None" = None) -> AuditReport:
     """Which functions can be on an async stack but are not instrumented (crash risks), which are
     instrumented for nothing, and (with the user's list) which list entries match nothing."""
     from .analysis import analyze
-    from .lists import entry_matches
     from .report import format_chain
 
     m = graph.module
     info = recognize(graph)
-    an = analyze(graph, async_imports, mode)  # type: ignore[arg-type]
+    an = analysis if analysis is not None and analysis.mode == mode else analyze(graph, async_imports, mode)  # type: ignore[arg-type]
     needed = set(an.members) - info.helper_functions
     rep = AuditReport(m.path, info, mode, len(needed))
     if not info.asyncified:
@@ -107,15 +117,31 @@ def audit(graph: CallGraph, async_imports: list[int], mode: str = "typed",
                    for f in sorted(needed - info.instrumented)]
     rep.unneeded = [Finding(f, m.functions[f].name, size=m.body_size(f)) for f in sorted(info.instrumented - needed)]
     if list_entries is not None:
-        names = [f.name for f in m.functions if not f.imported]
-        instrumented_names = {m.functions[f].name for f in info.instrumented}
-        for entry in list_entries:
-            hits = [n for n in names if entry_matches(entry, n)]
-            if not hits:
-                rep.list_not_in_binary.append(entry)
-            elif not any(h in instrumented_names for h in hits):
-                rep.list_not_instrumented.append(entry)
+        _check_list(rep, m, info, list_entries)
     return rep
+
+
+def _check_list(rep: AuditReport, m: Module, info: AsyncifyInfo, entries: list[str]) -> None:
+    """Entries are matched as Binaryen matches them: exact names (or Emscripten-mangled ones) by
+    lookup, `*` patterns by wildcard — only those scan every name."""
+    from .lists import emscripten_mangle, entry_matches
+
+    by_name: dict[str, list[int]] = {}
+    for f in m.functions:
+        if not f.imported:
+            by_name.setdefault(f.name, []).append(f.index)
+            mangled = emscripten_mangle(f.name)
+            if mangled != f.name:
+                by_name.setdefault(mangled, []).append(f.index)
+    for entry in entries:
+        if "*" in entry:
+            hits = [f.index for f in m.functions if not f.imported and entry_matches(entry, f.name)]
+        else:
+            hits = by_name.get(entry, [])
+        if not hits:
+            rep.list_not_in_binary.append(entry)
+        elif not any(h in info.instrumented for h in hits):
+            rep.list_not_instrumented.append(entry)
 
 
 def report_text(rep: AuditReport) -> str:

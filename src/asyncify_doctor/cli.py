@@ -128,7 +128,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from .lists import read_list
     result = _analyze_from(args)
     entries = read_list(args.list).entries if args.list else None
-    rep = auditmod.audit(result.graph, result.selection.functions, args.indirect, entries)
+    rep = auditmod.audit(result.graph, result.selection.functions, args.indirect, entries, result.analysis)
     if args.format == "json":
         text = json.dumps(auditmod.report_json(rep), indent=1, ensure_ascii=False) + "\n"
     elif args.format == "sarif":
