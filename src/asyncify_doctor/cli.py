@@ -139,6 +139,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 1 if rep.missing else 0
 
 
+def cmd_jspi(args: argparse.Namespace) -> int:
+    from . import jspi
+    from .lists import format_names, read_list
+    result = _analyze_from(args)
+    current = read_list(args.current).entries if args.current else None
+    reenters = tuple(args.reenters) or jspi.DEFAULT_REENTERS
+    rep = jspi.jspi_report(result.graph, result.selection.functions, args.indirect, reenters, current)
+    if args.format == "json":
+        text = json.dumps(jspi.report_json(rep), indent=1, ensure_ascii=False) + "\n"
+    elif args.format in ("list", "emscripten"):
+        text = format_names(rep.suspending_exports, args.format)
+        if rep.hazards:
+            _warn(f"warning: {len(rep.hazards)} JS-frame hazard(s): run with --format text to see them")
+    else:
+        text = jspi.report_text(rep)
+    _output(text, args.output)
+    return 1 if rep.hazards or rep.missing_wraps else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     return run_demo(color=args.color)
@@ -197,6 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(run=cmd_audit)
+
+    p = sub.add_parser("jspi", formatter_class=fmt, help="what a JSPI build must mark, and its JS-frame hazards",
+                       description="For a JSPI build: the exports to wrap with WebAssembly.promising (JSPI_EXPORTS), the\n"
+                                   "imports that may suspend, and paths on which a suspension would cross a JS frame\n"
+                                   "(an import that calls back into wasm, like Emscripten's invoke_* trampolines):\n"
+                                   "those work under Asyncify and trap under JSPI. Exit status 1 when there are\n"
+                                   "hazards or, with --current, exports missing from the current list.")
+    _add_analysis_args(p)
+    p.add_argument("--reenters", action="append", default=[], metavar="PATTERN",
+                   help="imports that call back into wasm (default: env.invoke_*). invoke_X re-enters table\n"
+                        "functions of X's signature; others any function in a host-visible table or export")
+    p.add_argument("--current", metavar="FILE", help="the JSPI_EXPORTS list in use: report missing and needless wraps")
+    p.add_argument("--format", choices=("text", "list", "emscripten", "json"), default="text",
+                   help="text: the report; list/emscripten: just the exports to wrap; json: everything")
+    p.add_argument("-o", "--output", metavar="FILE")
+    p.set_defaults(run=cmd_jspi)
 
     p = sub.add_parser("demo", help="the whole story on a small program shipped in the package",
                        description="Analyze a shipped example, asyncify it with Binaryen using our list, run it, then "

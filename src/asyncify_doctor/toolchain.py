@@ -28,10 +28,18 @@ def zig_cc() -> list[str]:
     return [sys.executable, "-m", "ziglang", "cc"]
 
 
+def source_flags(source: Path) -> list[str]:
+    """Extra flags a source asks for in a ` * CFLAGS: …` comment line (e.g. -Wl,--export-table)."""
+    for line in source.read_text().splitlines():
+        if line.strip(" */").startswith("CFLAGS:"):
+            return line.strip(" */").removeprefix("CFLAGS:").split()
+    return []
+
+
 def compile_c(source: Path, output: Path, extra: list[str] | None = None) -> Path:
     """Compile one C file (its folder on the include path) to `output`; raises with clang's message."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    cmd = zig_cc() + CFLAGS + [f"-I{source.parent}", *(extra or []), "-o", str(output), str(source)]
+    cmd = zig_cc() + CFLAGS + [f"-I{source.parent}", *source_flags(source), *(extra or []), "-o", str(output), str(source)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise DoctorError(f"compiling {source.name} failed:\n{proc.stderr.strip()}")

@@ -1,0 +1,149 @@
+"""What a JSPI build must mark, and the hazards that trap under JSPI but not under Asyncify.
+
+Under JSPI (JavaScript Promise Integration) the engine switches stacks: no instrumentation, but
+- every export from which a suspending import is reachable must be wrapped with
+  `WebAssembly.promising` (Emscripten's JSPI_EXPORTS); calling it unwrapped traps (SuspendError);
+- a suspension must not cross a JavaScript frame. Imports that call back into wasm — Emscripten's
+  `invoke_*` trampolines (setjmp/longjmp and C++ exceptions), or JS code that calls table entries —
+  put a JS frame on the stack; if the wasm they call can suspend, Asyncify copes and JSPI traps.
+
+Re-entering imports are matched by `--reenters` patterns (default `env.invoke_*`). An `invoke_X`
+import is Emscripten's trampoline: `invoke_X(index, args…)` calls table entry `index` with `args`,
+so it re-enters the table functions whose type is X's type without the leading index parameter.
+Other re-entering imports may call any function in an imported or exported table, or any export.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .analysis import Analysis, analyze
+from .callgraph import CallGraph, IndirectMode
+from .decode import Module
+from .patterns import import_matches
+from .report import display_name, format_chain
+
+DEFAULT_REENTERS = ("env.invoke_*",)
+
+
+@dataclass
+class Hazard:
+    """A path on which a suspension would cross the JS frame of a re-entering import."""
+
+    caller_chain: str        # export → … → caller → env.invoke_X
+    callee_chain: str        # re-entered function → … → suspending import
+    reenter: str             # the import
+    entry: int               # re-entered function
+
+
+@dataclass
+class JspiReport:
+    module: Module
+    suspending_imports: list[int]
+    reentering_imports: list[int]
+    suspending_exports: list[str]
+    hazards: list[Hazard] = field(default_factory=list)
+    needless_wraps: list[str] = field(default_factory=list)
+    missing_wraps: list[str] = field(default_factory=list)
+
+
+def reentry_targets(graph: CallGraph, imp: int) -> list[int]:
+    """Functions a re-entering import may call back into."""
+    m = graph.module
+    key = m.functions[imp].import_key or ""
+    sig = m.func_type(imp)
+    visible = set()
+    for t in graph.host_visible_tables():
+        visible |= graph.table_contents[t]
+    if key.split(".", 1)[-1].startswith("invoke_") and sig.params:
+        want = (sig.params[1:], sig.results)
+        pool = visible or (graph.table_contents[0] if graph.table_contents else set())
+        return sorted(f for f in pool if (m.func_type(f).params, m.func_type(f).results) == want)
+    return sorted(visible | {e.index for e in m.exports if e.kind == "func"})
+
+
+def _forward_chain(graph: CallGraph, starts: set[int], goal: int, mode: IndirectMode) -> list[int] | None:
+    """Shortest call path from any of `starts` (exports) to `goal`, for the hazard's first half."""
+    prev: dict[int, int] = {s: s for s in starts}
+    queue = deque(starts)
+    while queue:
+        node = queue.popleft()
+        if node == goal:
+            path = [node]
+            while prev[path[-1]] != path[-1]:
+                path.append(prev[path[-1]])
+            return [p for p in reversed(path) if not graph.is_site(p)]
+        for nxt in graph.successors(node, mode):
+            if nxt not in prev:
+                prev[nxt] = node
+                queue.append(nxt)
+    return None
+
+
+def jspi_report(graph: CallGraph, selected_imports: list[int], mode: IndirectMode = "typed",
+                reenters: tuple[str, ...] = DEFAULT_REENTERS, current_wraps: list[str] | None = None) -> JspiReport:
+    m = graph.module
+    reentering = [i for i in selected_imports + [f.index for f in m.functions if f.imported]
+                  if any(import_matches(p, m.functions[i].import_key or "") for p in reenters)]
+    reentering = sorted(set(reentering))
+    suspending = [i for i in selected_imports if i not in reentering]
+    an = analyze(graph, suspending, mode)
+    exports = {e.index: e.name for e in m.exports if e.kind == "func"}
+    susp_exports = sorted(name for f, name in exports.items() if an.contains(f) or f in suspending)
+    rep = JspiReport(m, suspending, reentering, susp_exports)
+    rep.hazards = _hazards(graph, an, reentering, set(exports), mode)
+    if current_wraps is not None:
+        rep.needless_wraps = sorted(set(current_wraps) - set(susp_exports))
+        rep.missing_wraps = sorted(set(susp_exports) - set(current_wraps))
+    return rep
+
+
+def _hazards(graph: CallGraph, an: Analysis, reentering: list[int], exports: set[int], mode: IndirectMode) -> list[Hazard]:
+    m = graph.module
+    out = []
+    rev = graph.reverse(mode)
+    for imp in reentering:
+        entries = [t for t in reentry_targets(graph, imp) if an.contains(t)]
+        callers = [c for c in rev[imp] if not graph.is_site(c)]
+        if not entries or not callers:
+            continue
+        entry = entries[0]
+        reach = None
+        for caller in callers:
+            reach = _forward_chain(graph, exports, caller, mode)
+            if reach:
+                break
+        if reach is None:
+            continue
+        first = " → ".join(display_name(m, f) for f in reach) + f" → {display_name(m, imp)}"
+        out.append(Hazard(first, format_chain(an, an.chain(entry)), display_name(m, imp), entry))
+    return out
+
+
+def report_text(rep: JspiReport) -> str:
+    m = rep.module
+    lines = [f"exports to wrap with WebAssembly.promising (JSPI_EXPORTS): {len(rep.suspending_exports)}"]
+    lines += [f"  {n}" for n in rep.suspending_exports]
+    lines.append(f"imports that may suspend (wrap with WebAssembly.Suspending; JSPI_IMPORTS): {len(rep.suspending_imports)}")
+    lines += [f"  {display_name(m, i)}" for i in rep.suspending_imports]
+    if rep.missing_wraps or rep.needless_wraps:
+        lines.append(f"missing from the current list (they trap with SuspendError): {', '.join(rep.missing_wraps) or 'none'}")
+        lines.append(f"wrapped needlessly (never suspend): {', '.join(rep.needless_wraps) or 'none'}")
+    lines.append(f"JS-frame hazards (work under Asyncify, trap under JSPI): {len(rep.hazards)}")
+    for h in rep.hazards:
+        lines.append(f"  {h.caller_chain} → (JS trampoline re-enters wasm) {h.callee_chain}")
+    if rep.reentering_imports:
+        lines.append(f"re-entering imports considered: {len(rep.reentering_imports)} "
+                     f"({', '.join(display_name(m, i) for i in rep.reentering_imports[:6])}"
+                     f"{', …' if len(rep.reentering_imports) > 6 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def report_json(rep: JspiReport) -> dict:
+    m = rep.module
+    return {"suspending_exports": rep.suspending_exports,
+            "suspending_imports": [display_name(m, i) for i in rep.suspending_imports],
+            "reentering_imports": [display_name(m, i) for i in rep.reentering_imports],
+            "hazards": [{"reenters": h.reenter, "entry": m.functions[h.entry].name, "caller_chain": h.caller_chain,
+                         "callee_chain": h.callee_chain} for h in rep.hazards],
+            "missing_wraps": rep.missing_wraps, "needless_wraps": rep.needless_wraps}

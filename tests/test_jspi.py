@@ -1,0 +1,70 @@
+"""jspi: the exports it says to wrap with WebAssembly.promising are exactly the ones that need it, on
+node's real JSPI; leaving one out traps with SuspendError; a JS trampoline on the path is reported
+beforehand and traps under JSPI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncify_doctor.host import AsyncifyRunError
+from asyncify_doctor.host.node_host import run_jspi
+from asyncify_doctor.toolchain import build_all, compile_c
+from proof import ASYNC, EXPECTS, SRC
+
+TRAMPOLINE = Path(__file__).parent / "fixtures" / "jspi" / "trampoline.c"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_all(SRC, tmp_path_factory.mktemp("jspi-fixtures"))
+
+
+def jspi_cli(wasm: Path, *extra: str) -> tuple[int, dict]:
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "jspi", str(wasm), "--imports", ",".join(ASYNC),
+                           "--format", "json", *extra], capture_output=True, text=True)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("name", EXPECTS)
+def test_wrapping_exactly_the_reported_exports_works(name: str, built: dict[str, Path]) -> None:
+    exp = EXPECTS[name]
+    code, rep = jspi_cli(built[name])
+    assert code == 0 and rep["hazards"] == []
+    assert rep["suspending_exports"] == sorted(e for e in exp.exports if exp.suspensions.get(e, 1) > 0)
+    for export, want in exp.exports.items():
+        res = run_jspi(built[name], export, rep["suspending_exports"])
+        assert (res.value, res.prints) == (want, exp.prints.get(export, [])), export
+
+
+@pytest.mark.parametrize("name", ["direct_chain", "two_exports", "callbacks"])
+def test_leaving_one_out_traps_with_suspend_error(name: str, built: dict[str, Path]) -> None:
+    _, rep = jspi_cli(built[name])
+    for export in rep["suspending_exports"]:
+        with pytest.raises(AsyncifyRunError) as err:
+            run_jspi(built[name], export, [e for e in rep["suspending_exports"] if e != export])
+        assert err.value.kind == "suspend-error" and "without WebAssembly.promising" in err.value.message
+
+
+def test_js_trampoline_is_a_hazard_and_traps(tmp_path: Path) -> None:
+    wasm = compile_c(TRAMPOLINE, tmp_path / "trampoline.wasm")
+    code, rep = jspi_cli(wasm)
+    assert code == 1
+    assert rep["suspending_exports"] == ["direct"]
+    assert [(h["caller_chain"], h["callee_chain"]) for h in rep["hazards"]] == [
+        ("run → guarded → env.invoke_ii", "remote_double → env.fetch_value")]
+    with pytest.raises(AsyncifyRunError) as err:
+        run_jspi(wasm, "run", ["run", "direct"])
+    assert err.value.kind == "suspend-error" and "JS frames" in err.value.message
+    assert run_jspi(wasm, "direct", ["direct"]).value == 10
+    assert run_jspi(wasm, "version", []).value == 7
+
+
+def test_current_list_reports_missing_and_needless(built: dict[str, Path], tmp_path: Path) -> None:
+    current = tmp_path / "jspi-exports.json"
+    current.write_text('["get_user", "version"]\n')
+    code, rep = jspi_cli(built["two_exports"], "--current", str(current))
+    assert code == 1 and rep["missing_wraps"] == ["get_post"] and rep["needless_wraps"] == ["version"]
