@@ -68,3 +68,13 @@ def test_current_list_reports_missing_and_needless(built: dict[str, Path], tmp_p
     current.write_text('["get_user", "version"]\n')
     code, rep = jspi_cli(built["two_exports"], "--current", str(current))
     assert code == 1 and rep["missing_wraps"] == ["get_post"] and rep["needless_wraps"] == ["version"]
+
+
+def test_migration_summary(built: dict[str, Path], tmp_path: Path) -> None:
+    from proof import asyncified
+    exp = EXPECTS["direct_chain"]
+    async_build = asyncified(built["direct_chain"], tuple(sorted(exp.instrument)))
+    _, rep = jspi_cli(built["direct_chain"], "--asyncify-build", str(async_build))
+    mg = rep["migration"]
+    assert mg["asyncified"] and mg["instrumented_functions"] == len(exp.instrument)
+    assert mg["asyncify_code_bytes"] > mg["jspi_code_bytes"] > 0 and mg["instrumented_code_bytes"] > 0

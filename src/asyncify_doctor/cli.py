@@ -146,6 +146,8 @@ def cmd_jspi(args: argparse.Namespace) -> int:
     current = read_list(args.current).entries if args.current else None
     reenters = tuple(args.reenters) or jspi.DEFAULT_REENTERS
     rep = jspi.jspi_report(result.graph, result.selection.functions, args.indirect, reenters, current)
+    if args.asyncify_build:
+        rep.migration = jspi.migration(args.asyncify_build, result.module)
     if args.format == "json":
         text = json.dumps(jspi.report_json(rep), indent=1, ensure_ascii=False) + "\n"
     elif args.format in ("list", "emscripten"):
@@ -228,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="imports that call back into wasm (default: env.invoke_*). invoke_X re-enters table\n"
                         "functions of X's signature; others any function in a host-visible table or export")
     p.add_argument("--current", metavar="FILE", help="the JSPI_EXPORTS list in use: report missing and needless wraps")
+    p.add_argument("--asyncify-build", metavar="WASM", help="the Asyncify build of the same program (WASM is then the\n"
+                   "JSPI build): adds a migration summary — what Asyncify instruments and what it costs")
     p.add_argument("--format", choices=("text", "list", "emscripten", "json"), default="text",
                    help="text: the report; list/emscripten: just the exports to wrap; json: everything")
     p.add_argument("-o", "--output", metavar="FILE")

@@ -45,6 +45,23 @@ class JspiReport:
     hazards: list[Hazard] = field(default_factory=list)
     needless_wraps: list[str] = field(default_factory=list)
     missing_wraps: list[str] = field(default_factory=list)
+    migration: dict | None = None
+
+
+def migration(asyncify_build: str, jspi_module: Module) -> dict:
+    """What the Asyncify build pays that the JSPI build does not: instrumented functions and bytes."""
+    from .api import load_module
+    from .audit import recognize
+
+    am = load_module(asyncify_build)
+    info = recognize(CallGraph(am))
+    body = sum(am.body_size(f) for f in info.instrumented)
+    code_a = sum(am.code.bodies[1::2]) if am.code else 0
+    code_j = sum(jspi_module.code.bodies[1::2]) if jspi_module.code else 0
+    return {"asyncify_build": asyncify_build, "asyncified": info.asyncified,
+            "instrumented_functions": len(info.instrumented), "instrumented_code_bytes": body,
+            "asyncify_file_bytes": am.size, "jspi_file_bytes": jspi_module.size,
+            "asyncify_code_bytes": code_a, "jspi_code_bytes": code_j}
 
 
 def reentry_targets(graph: CallGraph, imp: int) -> list[int]:
@@ -132,6 +149,12 @@ def report_text(rep: JspiReport) -> str:
     lines.append(f"JS-frame hazards (work under Asyncify, trap under JSPI): {len(rep.hazards)}")
     for h in rep.hazards:
         lines.append(f"  {h.caller_chain} → (JS trampoline re-enters wasm) {h.callee_chain}")
+    if rep.migration:
+        mg = rep.migration
+        lines.append(f"migration from {mg['asyncify_build']}: Asyncify instruments {mg['instrumented_functions']} "
+                     f"functions ({mg['instrumented_code_bytes']} bytes of instrumented code); code section "
+                     f"{mg['asyncify_code_bytes']} bytes vs {mg['jspi_code_bytes']} in the JSPI build, files "
+                     f"{mg['asyncify_file_bytes']} vs {mg['jspi_file_bytes']} bytes")
     if rep.reentering_imports:
         lines.append(f"re-entering imports considered: {len(rep.reentering_imports)} "
                      f"({', '.join(display_name(m, i) for i in rep.reentering_imports[:6])}"
@@ -146,4 +169,5 @@ def report_json(rep: JspiReport) -> dict:
             "reentering_imports": [display_name(m, i) for i in rep.reentering_imports],
             "hazards": [{"reenters": h.reenter, "entry": m.functions[h.entry].name, "caller_chain": h.caller_chain,
                          "callee_chain": h.callee_chain} for h in rep.hazards],
-            "missing_wraps": rep.missing_wraps, "needless_wraps": rep.needless_wraps}
+            "missing_wraps": rep.missing_wraps, "needless_wraps": rep.needless_wraps,
+            **({"migration": rep.migration} if rep.migration else {})}
