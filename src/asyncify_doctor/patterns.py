@@ -8,7 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from .decode import Module
-from .errors import InputError
 
 
 @lru_cache(maxsize=4096)
@@ -43,17 +42,9 @@ def expand_args(args: list[str], base: Path | None = None) -> list[str]:
 
 
 def read_pattern_file(path: Path) -> list[str]:
-    from . import lists  # lists knows every layout users keep names in
+    from .lists import read_list  # lists knows every layout users keep names in
 
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(str(path), exc.start, "not valid UTF-8") from None
-    return list(lists.parse_list(text, source=str(path)).entries)
+    return read_list(path).entries
 
 
 @dataclass

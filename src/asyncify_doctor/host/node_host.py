@@ -43,15 +43,19 @@ def node_major(node: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def run(wasm: Path, export: str = "run", *args: int, data_size: int = 1 << 20,
-        async_imports: tuple[str, ...] = STANDARD_ASYNC, timeout: float = 120) -> RunResult:
-    cmd = [find_node(), str(HOST), str(wasm), export, *map(str, args), "--async", ",".join(async_imports),
-           "--data-size", str(data_size)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+def _run_node(args: list[str], timeout: float) -> dict:
+    """Run a host script under node; its last stdout line is the JSON result."""
+    proc = subprocess.run([find_node(), *args], capture_output=True, text=True, timeout=timeout)
     lines = proc.stdout.strip().splitlines()
     if not lines:
         raise AsyncifyRunError("host-error", f"node printed nothing (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
-    res = json.loads(lines[-1])
+    return json.loads(lines[-1])
+
+
+def run(wasm: Path, export: str = "run", *args: int, data_size: int = 1 << 20,
+        async_imports: tuple[str, ...] = STANDARD_ASYNC, timeout: float = 120) -> RunResult:
+    res = _run_node([str(HOST), str(wasm), export, *map(str, args), "--async", ",".join(async_imports),
+                     "--data-size", str(data_size)], timeout)
     if res["ok"]:
         return RunResult(res["value"], res["suspensions"], res["prints"])
     raise AsyncifyRunError(res["kind"], res["message"], res.get("frames"), res.get("suspensions", 0))
@@ -63,13 +67,8 @@ JSPI_HOST = Path(__file__).parent / "node" / "jspi_host.mjs"
 def run_jspi(wasm: Path, export: str, wrap: list[str], suspending: tuple[str, ...] = STANDARD_ASYNC,
              timeout: float = 120) -> RunResult:
     """Run an un-asyncified module under node's JSPI, wrapping exactly the exports in `wrap`."""
-    cmd = [find_node(), "--experimental-wasm-jspi", str(JSPI_HOST), str(wasm), export, "--wrap", ",".join(wrap),
-           "--suspending", ",".join(suspending)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    lines = proc.stdout.strip().splitlines()
-    if not lines:
-        raise AsyncifyRunError("host-error", f"node printed nothing (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
-    res = json.loads(lines[-1])
+    res = _run_node(["--experimental-wasm-jspi", str(JSPI_HOST), str(wasm), export, "--wrap", ",".join(wrap),
+                     "--suspending", ",".join(suspending)], timeout)
     if res["ok"]:
         return RunResult(res["value"], 0, res["prints"])
     raise AsyncifyRunError(res["kind"], res["message"])

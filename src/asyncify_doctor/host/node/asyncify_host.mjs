@@ -6,6 +6,7 @@
 // Prints one JSON line: {"ok":true,"value":..,"suspensions":..,"prints":[..]}
 //                    or {"ok":false,"kind":..,"message":..,"frames":[..],"suspensions":..,"stack":..}
 import { readFileSync } from "node:fs";
+import { standardImports } from "./standard_imports.mjs";
 
 const NORMAL = 0, UNWINDING = 1, REWINDING = 2;
 const STATE = ["normal", "unwinding", "rewinding"];
@@ -43,12 +44,7 @@ async function main() {
 
   const state = () => (exports.asyncify_get_state ? exports.asyncify_get_state() : NORMAL);
   const fail = (kind, message) => { if (!failure) failure = new RunError(kind, message); throw failure; };
-  const sleep = (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5)));
-  const impls = {
-    "env.sleep_ms": async (ms) => { await sleep(ms); },
-    "env.fetch_value": async (key) => { await sleep(1); return key * 2 + 1; },
-    "env.print_i32": (v) => { prints.push(v); },
-  };
+  const impls = standardImports(prints);
 
   const module = new WebAssembly.Module(readFileSync(file));
   const imports = {};

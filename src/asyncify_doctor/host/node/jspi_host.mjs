@@ -8,6 +8,7 @@
 // entry `index` — a JS frame in the middle of the wasm stack, which JSPI cannot suspend across.
 // Prints one JSON line: {"ok":true,"value":..,"prints":[..]} or {"ok":false,"kind":..,"message":..}.
 import { readFileSync } from "node:fs";
+import { standardImports } from "./standard_imports.mjs";
 
 function parseArgs(argv) {
   const o = { wrap: [], suspending: ["env.sleep_ms", "env.fetch_value"], positional: [] };
@@ -26,13 +27,8 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   const [file, exportName] = o.positional;
   const prints = [];
-  const sleep = (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5)));
   let table = null;
-  const impls = {
-    "env.sleep_ms": async (ms) => { await sleep(ms); },
-    "env.fetch_value": async (key) => { await sleep(1); return key * 2 + 1; },
-    "env.print_i32": (v) => { prints.push(v); },
-  };
+  const impls = standardImports(prints);
   const module = new WebAssembly.Module(readFileSync(file));
   const imports = {};
   for (const imp of WebAssembly.Module.imports(module)) {
