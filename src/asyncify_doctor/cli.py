@@ -160,6 +160,38 @@ def cmd_jspi(args: argparse.Namespace) -> int:
     return 1 if rep.hazards or rep.missing_wraps else 0
 
 
+def cmd_fix(args: argparse.Namespace) -> int:
+    from .fixloop import FixConfig, run_fix
+    if not Path(args.list).exists():
+        raise UsageError(f"{args.list}: no such list file (create an empty one to start from nothing)")
+    cfg = FixConfig(Path(args.list), args.build, args.test, Path(args.wasm) if args.wasm else None,
+                    args.imports, args.indirect, args.max_rounds, args.timeout, args.dry_run)
+    return run_fix(cfg)
+
+
+def cmd_parse_trace(args: argparse.Namespace) -> int:
+    from .traces import parse_log, resolve
+    text = Path(args.log).read_text(errors="replace") if args.log and args.log != "-" else sys.stdin.read()
+    crashes = parse_log(text)
+    module = None
+    if args.wasm:
+        from .api import load_module
+        module = load_module(args.wasm)
+    out = []
+    for c in crashes:
+        names = ([module.functions[i].name for i in resolve(c, module)] if module is not None
+                 else [f.label() for f in c.frames])
+        out.append({"message": c.message, "line": c.line, "asyncify_like": c.looks_like_asyncify, "frames": names})
+    if args.format == "json":
+        print(json.dumps(out, indent=1, ensure_ascii=False))
+    else:
+        for c in out:
+            print(f"line {c['line']}: {c['message']}" + ("" if c["asyncify_like"] else "  (does not look like Asyncify)"))
+            for n in c["frames"]:
+                print(f"    {n}")
+    return 0 if crashes else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     return run_demo(color=args.color)
@@ -236,6 +268,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text: the report; list/emscripten: just the exports to wrap; json: everything")
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(run=cmd_jspi)
+
+    p = sub.add_parser("fix", formatter_class=fmt, help="the crash-driven repair loop: test, add crashed functions, rebuild",
+                       description="Run the tests; take every wasm crash trace in their output; add the functions\n"
+                                   "they implicate to the list (its own layout, a comment per round, a .bak of the\n"
+                                   "original); rebuild; repeat until the tests pass or a round adds nothing.\n"
+                                   "With --wasm, each crash adds every function below the crashed frames that can\n"
+                                   "reach an async import: the frame that traps is usually the caller of the\n"
+                                   "missing function, which a trace alone cannot name.")
+    p.add_argument("--list", required=True, help="the list file to repair (plain, JSON, Binaryen, or inside a Makefile/Dockerfile)")
+    p.add_argument("--build", required=True, metavar="CMD", help="shell command that rebuilds the binary from the list")
+    p.add_argument("--test", required=True, metavar="CMD", help="shell command that runs the tests (non-zero exit on failure)")
+    p.add_argument("--wasm", metavar="FILE", help="the binary the build produces: enables whole-path repairs")
+    p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with --wasm)")
+    p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed")
+    p.add_argument("--max-rounds", type=int, default=20)
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per test or build run before it is killed (default 600)")
+    p.add_argument("--dry-run", action="store_true", help="show what the first round would add; change nothing")
+    p.set_defaults(run=cmd_fix)
+
+    p = sub.add_parser("parse-trace", help="extract wasm crash frames from a log (node, browsers, wasmtime, Emscripten)")
+    p.add_argument("log", nargs="?", help="the log file (default: stdin)")
+    p.add_argument("--wasm", metavar="FILE", help="map frames without usable names through this binary")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(run=cmd_parse_trace)
 
     p = sub.add_parser("demo", help="the whole story on a small program shipped in the package",
                        description="Analyze a shipped example, asyncify it with Binaryen using our list, run it, then "

@@ -24,11 +24,13 @@ MISSING_IMPORT = "missing-import"    # the module needs an import the host was n
 class AsyncifyRunError(DoctorError):
     """A broken run, with the kind of breakage and the wasm frames (by name) when there are any."""
 
-    def __init__(self, kind: str, message: str, frames: list[str] | None = None, suspensions: int = 0) -> None:
+    def __init__(self, kind: str, message: str, frames: list[str] | None = None, suspensions: int = 0,
+                 raw: str = "") -> None:
         self.kind = kind
         self.message = message
         self.frames = frames or []
         self.suspensions = suspensions
+        self.raw = raw          # the runtime's own trace text (V8 stack, wasmtime backtrace), when there is one
         super().__init__(str(self))
 
     def __str__(self) -> str:

@@ -58,7 +58,7 @@ def run(wasm: Path, export: str = "run", *args: int, data_size: int = 1 << 20,
                      "--data-size", str(data_size)], timeout)
     if res["ok"]:
         return RunResult(res["value"], res["suspensions"], res["prints"])
-    raise AsyncifyRunError(res["kind"], res["message"], res.get("frames"), res.get("suspensions", 0))
+    raise AsyncifyRunError(res["kind"], res["message"], res.get("frames"), res.get("suspensions", 0), res.get("stack", ""))
 
 
 JSPI_HOST = Path(__file__).parent / "node" / "jspi_host.mjs"

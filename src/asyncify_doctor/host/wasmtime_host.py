@@ -139,10 +139,14 @@ class AsyncifyHost:
         except (wasmtime.Trap, wasmtime.WasmtimeError, _HostAbort) as exc:
             if self._error is not None:
                 err, self._error = self._error, None
-                err.frames = _frames(exc.__context__ if isinstance(exc, _HostAbort) else exc)
+                source = exc.__context__ if isinstance(exc, _HostAbort) else exc
+                err.frames = _frames(source)
+                err.raw = str(source or "")
                 err.suspensions = self._suspensions
                 raise err from None
-            raise self._trap(exc) from None
+            err = self._trap(exc)
+            err.raw = str(exc)
+            raise err from None
 
     def _trap(self, exc: Exception) -> AsyncifyRunError:
         message = _trap_message(exc)

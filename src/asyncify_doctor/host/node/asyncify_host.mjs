@@ -90,7 +90,7 @@ async function main() {
       value = fn(...args.map(Number));
     } catch (err) {
       const frames = wasmFrames(err.stack);
-      if (failure) return { ok: false, kind: failure.kind, message: failure.message, frames, suspensions, stack: err.stack };
+      if (failure) return { ok: false, kind: failure.kind, message: failure.message, frames, suspensions, stack: `${failure.kind}: ${failure.message}\n${String(err.stack).split("\n").slice(1).join("\n")}` };
       const s = exports.asyncify_get_state ? state() : NORMAL;
       const room = dataPtr + opts.dataSize - (dataPtr ? new Int32Array(exports.memory.buffer, dataPtr, 1)[0] : 0);
       const kind = s === UNWINDING && pending && room < 512 ? "data-overflow" : "trap";

@@ -1,0 +1,183 @@
+"""`fix`: the crash-driven repair loop, for any build command, test command and list layout.
+
+Each round: run the tests (output streamed and kept), parse every wasm crash trace in it, add the
+functions they implicate to the list (in the list's own layout, with a comment naming the crash),
+rebuild, repeat — until the tests pass, a round finds nothing new, or `--max-rounds`.
+
+With `--wasm` (the built binary) a crash fixes a path, not a frame: for every crashed frame, every
+function below it that can reach an async import and is not listed yet is added. That matters
+because the frame that traps is usually the *instrumented caller* of the function that is missing
+(the missing one has already returned, unwinding nothing) — a trace alone cannot name it.
+
+Nothing is lost: list edits are atomic with a `.bak` of the original; a round whose build fails is
+rolled back; a hang is killed with its whole process group.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .lists import add_entries, read_list, write_atomic
+from .traces import Crash, parse_log, resolve
+
+
+@dataclass
+class FixConfig:
+    list_path: Path
+    build: str
+    test: str
+    wasm: Path | None = None
+    imports: list[str] = field(default_factory=list)
+    indirect: str = "typed"
+    max_rounds: int = 20
+    timeout: float = 600.0
+    dry_run: bool = False
+
+
+@dataclass
+class CommandResult:
+    returncode: int | None      # None: killed after the timeout
+    output: str
+    seconds: float
+
+
+def run_command(cmd: str, timeout: float, echo: TextIO | None = sys.stderr) -> CommandResult:
+    """Run a shell command in its own process group, streaming its output; on timeout or Ctrl-C kill
+    the whole group, so no child is left behind."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True, text=True, errors="replace")
+    lines: deque[str] = deque(maxlen=200_000)
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if echo is not None:
+                echo.write(line)
+                echo.flush()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout=timeout)
+        code: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        code = None
+    except KeyboardInterrupt:
+        _kill_group(proc)
+        raise
+    reader.join(timeout=5)
+    return CommandResult(code, "".join(lines), time.monotonic() - start)
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=3)
+            if sig == signal.SIGTERM:
+                os.killpg(proc.pid, signal.SIGKILL)  # children that ignored TERM
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def implicated(crashes: list[Crash], cfg: FixConfig, listed: set[str]) -> tuple[list[str], str]:
+    """Names a round should add, and how they were found."""
+    if cfg.wasm is None:
+        names = [f.name for c in crashes for f in c.frames if f.name]
+        return [n for n in dict.fromkeys(names) if n not in listed], "frames of the crash traces"
+    from .api import run_analysis
+
+    res = run_analysis(cfg.wasm, cfg.imports, cfg.indirect)  # type: ignore[arg-type]
+    g, an, m = res.graph, res.analysis, res.module
+    out: list[str] = []
+    for crash in crashes:
+        for f in resolve(crash, m):
+            for h in _below(g, f, cfg.indirect):
+                name = m.functions[h].name
+                if an.contains(h) and name not in listed and name not in out:
+                    out.append(name)
+    return out, "functions below the crashed frames that can reach an async import (--wasm)"
+
+
+def _below(graph, start: int, mode: str) -> list[int]:  # noqa: ANN001 - CallGraph
+    seen = {start}
+    order = [start]
+    queue = deque([start])
+    while queue:
+        for nxt in graph.successors(queue.popleft(), mode):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+                if not graph.is_site(nxt):
+                    order.append(nxt)
+    return order
+
+
+def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
+    def note(msg: str) -> None:
+        print(f"asyncify-doctor fix: {msg}", file=say, flush=True)
+
+    added_total: list[str] = []
+    backed_up = False
+    for rnd in range(1, cfg.max_rounds + 1):
+        note(f"round {rnd}: running tests: {cfg.test}")
+        res = run_command(cfg.test, cfg.timeout)
+        if res.returncode is None:
+            note(f"the test command did not finish in {cfg.timeout:g} s and was killed (with its children); "
+                 "the list is as it was. Raise --timeout, or make the test stop on a crash.")
+            return 2
+        if res.returncode == 0:
+            note(f"tests pass after {rnd - 1} repair round(s); added {len(added_total)} function(s)"
+                 + (f": {', '.join(added_total)}" if added_total else ""))
+            return 0
+        crashes = [c for c in parse_log(res.output) if c.looks_like_asyncify and c.frames]
+        if not crashes:
+            note(f"the tests failed (exit {res.returncode}) but their output has no wasm crash trace that "
+                 "looks like Asyncify's (unreachable, out of bounds, signature mismatch…): this is not an "
+                 "Asyncify crash, or the trace is not printed. The list is untouched.")
+            return 1
+        lf = read_list(cfg.list_path)
+        new, how = implicated(crashes, cfg, set(lf.entries))
+        if not new:
+            c = crashes[0]
+            note(f"round {rnd} found nothing new to add: the crash `{c.message}` (log line {c.line}) is in "
+                 f"{', '.join(f.label() for f in c.frames[:6])}, all already listed."
+                 + ("" if cfg.wasm else " The missing function is probably a callee of these frames, which "
+                    "has already returned; rerun with --wasm BUILT.wasm so the call graph can name it, or use "
+                    "`asyncify-doctor trace`."))
+            return 1
+        note(f"round {rnd}: {len(crashes)} crash(es); adding {len(new)} ({how}): {', '.join(new)}")
+        if cfg.dry_run:
+            note("--dry-run: the list is not changed")
+            return 0
+        before = lf.text
+        write_atomic(cfg.list_path, add_entries(lf, new, comment=f"added by asyncify-doctor fix, round {rnd}: "
+                                                f"{crashes[0].message}"), backup=not backed_up)
+        backed_up = True
+        added_total += new
+        note(f"round {rnd}: rebuilding: {cfg.build}")
+        build = run_command(cfg.build, cfg.timeout)
+        if build.returncode != 0:
+            write_atomic(cfg.list_path, before)
+            what = "timed out" if build.returncode is None else f"failed (exit {build.returncode})"
+            note(f"the build {what}; this round's additions were taken back out of {cfg.list_path}. "
+                 "Fix the build, then run fix again.")
+            return 2
+    note(f"gave up after {cfg.max_rounds} rounds; added so far: {', '.join(added_total)}. "
+         "Consider `asyncify-doctor analyze` for the whole list at once.")
+    return 1
