@@ -104,3 +104,17 @@ def test_a_non_asyncify_failure_is_not_repaired(tmp_path: Path) -> None:
     proc = fix(tmp_path, "--build", "true", "--test", "echo 'AssertionError: expected 3, got 4' && exit 1")
     assert proc.returncode == 1 and "not an Asyncify crash" in proc.stderr
     assert (tmp_path / "only.list").read_text() == "main\n"
+
+
+def test_makefile_at_file_reference_edits_the_referenced_list(tmp_path: Path) -> None:
+    wasm = compile_c(SRC / "loop.c", tmp_path / "loop.wasm")
+    build, out = setup(tmp_path, wasm, "run\n")
+    makefile = tmp_path / "Makefile"
+    makefile.write_text("EMFLAGS += -sASYNCIFY -sASYNCIFY_ONLY=@only.list\n")
+    proc = subprocess.run([PY, "-m", "asyncify_doctor", "fix", "--list", str(makefile), "--build", build,
+                           "--test", check(out, "wasmtime", "loop")], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "editing that file" in proc.stderr
+    assert makefile.read_text() == "EMFLAGS += -sASYNCIFY -sASYNCIFY_ONLY=@only.list\n"
+    assert "step" in read_list(tmp_path / "only.list").entries
+    assert "(test: " in (tmp_path / "only.list").read_text()

@@ -15,6 +15,7 @@ rolled back; a hang is killed with its whole process group.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,9 +129,27 @@ def _below(graph, start: int, mode: str) -> list[int]:  # noqa: ANN001 - CallGra
     return order
 
 
+AT_FILE = re.compile(r"ASYNCIFY_ONLY=['\"]?@([^\s'\"]+)")
+
+
+def list_target(path: Path) -> Path:
+    """The file that really holds the names: a Makefile or Dockerfile may say
+    `-sASYNCIFY_ONLY=@asyncify-only.list`, and then that file is the one to edit."""
+    text = path.read_text(errors="replace")
+    m = AT_FILE.search(text)
+    if m:
+        return (path.parent / m.group(1)).resolve()
+    return path
+
+
 def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
     def note(msg: str) -> None:
         print(f"asyncify-doctor fix: {msg}", file=say, flush=True)
+
+    target = list_target(cfg.list_path)
+    if target != cfg.list_path:
+        note(f"{cfg.list_path} refers to {target} (ASYNCIFY_ONLY=@…): editing that file")
+        cfg = FixConfig(**{**cfg.__dict__, "list_path": target})
 
     added_total: list[str] = []
     backed_up = False
@@ -166,8 +185,8 @@ def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
             note("--dry-run: the list is not changed")
             return 0
         before = lf.text
-        write_atomic(cfg.list_path, add_entries(lf, new, comment=f"added by asyncify-doctor fix, round {rnd}: "
-                                                f"{crashes[0].message}"), backup=not backed_up)
+        comment = f"added by asyncify-doctor fix, round {rnd}: {crashes[0].message} (test: {cfg.test})"
+        write_atomic(cfg.list_path, add_entries(lf, new, comment=comment), backup=not backed_up)
         backed_up = True
         added_total += new
         note(f"round {rnd}: rebuilding: {cfg.build}")
@@ -178,6 +197,9 @@ def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
             note(f"the build {what}; this round's additions were taken back out of {cfg.list_path}. "
                  "Fix the build, then run fix again.")
             return 2
+        if build.seconds > 120 and cfg.wasm is None:
+            note(f"the rebuild took {build.seconds:.0f} s: --wasm repairs whole paths per crash, and "
+                 "`asyncify-doctor analyze` gives the whole list without rebuilding at all")
     note(f"gave up after {cfg.max_rounds} rounds; added so far: {', '.join(added_total)}. "
          "Consider `asyncify-doctor analyze` for the whole list at once.")
     return 1
