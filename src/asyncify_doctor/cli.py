@@ -82,6 +82,11 @@ def _output(text: str, out: str | None) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     result = _analyze_from(args)
     an = result.analysis
+    names = an.names()
+    dupes = len(names) - len(set(names))
+    if dupes:
+        _warn(f"warning: {dupes} listed function(s) share their name with another function; the list names "
+              "each once, and Binaryen renames duplicates when it reads the name section, so check them")
     unnamed = an.unnamed_members()
     if unnamed:
         _warn(f"warning: {len(unnamed)} function(s) in the list have no name in the name section and are "
@@ -93,7 +98,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         from .lists import format_names
         header = (f"asyncify-doctor {__version__}: {len(an.members)} functions can be on the stack at an async "
                   f"import of {Path(result.module.path).name} (--indirect {an.mode})")
-        text = format_names(an.names(), args.format, binaryen_version=args.binaryen_version,
+        text = format_names(list(dict.fromkeys(names)), args.format, binaryen_version=args.binaryen_version,
                             header=header if args.format == "list" else None)
     _output(text, args.output)
     if args.stats:

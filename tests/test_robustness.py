@@ -1,0 +1,56 @@
+"""Valid but extreme binaries (bench/extreme.py makes them): no recursion limits, sane results, both
+scanners agree. The full scaling curve is a benchmark (`python bench/extreme.py`), not a timed test."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncify_doctor.analysis import analyze
+from asyncify_doctor.callgraph import CallGraph
+from asyncify_doctor.decode import decode
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
+import extreme  # noqa: E402
+
+
+def closure(data: bytes, accelerate: bool = True):  # noqa: ANN201
+    m = decode(data, "extreme.wasm", accelerate=accelerate)
+    g = CallGraph(m)
+    return m, analyze(g, [0], "typed")
+
+
+@pytest.mark.parametrize("accelerate", [True, False])
+def test_ten_thousand_deep_call_chain(accelerate: bool) -> None:
+    m, an = closure(extreme.many_functions(10_000), accelerate)
+    assert len(an.members) == 10_000
+    chain = an.chain(1)
+    assert len(chain) == 10_001 and m.functions[chain[-1].function].import_key == "env.sleep_ms"
+
+
+@pytest.mark.parametrize("accelerate", [True, False])
+def test_deep_nesting_and_huge_function(accelerate: bool) -> None:
+    assert len(closure(extreme.deep_nesting(50_000), accelerate)[1].members) == 1
+    m, an = closure(extreme.huge_function(300_000), accelerate)
+    assert an.members == [1] and m.code.counts[0] == 300_000
+
+
+def test_recursion_cycle_and_huge_table() -> None:
+    assert len(closure(extreme.recursion_cycles(20_000))[1].members) == 20_000
+    m, an = closure(extreme.huge_table(200_000))
+    assert set(an.names()) == {"wasm-function[1]", "wasm-function[3]"}   # the suspending entry and the caller
+
+
+def test_long_duplicate_and_missing_names(tmp_path: Path) -> None:
+    p = tmp_path / "names.wasm"
+    p.write_bytes(extreme.long_names(65_536))
+    out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(p), "--imports", "env.sleep_ms"],
+                         capture_output=True, text=True, check=True).stdout
+    assert [len(line) for line in out.splitlines()[1:]] == [65_536] * 8
+    p.write_bytes(extreme.duplicate_and_missing_names(10))
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(p), "--imports", "env.sleep_ms"],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[1:].count("same") == 1
+    assert "share their name" in proc.stderr and "no name in the name section" in proc.stderr
