@@ -6,6 +6,12 @@ traceback; library users can catch the typed classes.
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """Names from a broken binary can hold anything: escape control characters so every error
+    stays one line."""
+    return "".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in text)
+
+
 class DoctorError(Exception):
     """Base of every error asyncify-doctor raises on purpose."""
 
@@ -18,7 +24,7 @@ class InputError(DoctorError):
     def __init__(self, path: str, offset: int | None, message: str) -> None:
         self.path = str(path)
         self.offset = offset
-        self.message = message
+        self.message = one_line(message)
         super().__init__(str(self))
 
     def __str__(self) -> str:

@@ -119,11 +119,12 @@ static int resume_table(S *s) {
     uint32_t n, x; uint8_t kind;
     if (u32(s, &n)) return -1;
     for (uint32_t i = 0; i < n; i++) {
+        size_t at = s->pos;
         if (byte(s, &kind) || u32(s, &x)) return -1;
         if (kind == 0) { if (u32(s, &x)) return -1; }
         else if (kind != 1) {
             snprintf(s->errbuf, sizeof s->errbuf, "invalid resume handler kind 0x%02x", kind);
-            FAIL(s, s->pos - 1 - 1, s->errbuf);
+            FAIL(s, at, s->errbuf);
         }
     }
     return 0;

@@ -90,12 +90,13 @@ def read_memarg(r: Reader) -> None:
 
 def _resume_table(r: Reader) -> None:
     for _ in range(r.u32()):
+        at = r.pos
         kind = r.u8()
         r.u32()
         if kind == 0x00:
             r.u32()
         elif kind != 0x01:
-            raise r.error(f"invalid resume handler kind 0x{kind:02x}", r.pos - 1)
+            raise r.error(f"invalid resume handler kind 0x{kind:02x}", at)
 
 
 def _try_table(r: Reader) -> None:
