@@ -108,3 +108,8 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(tmp_path / "nope.wasm")],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cannot read" in proc.stderr
+
+
+def test_max_size_refuses_big_files_fast(features_wasm: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["analyze", str(features_wasm), "--max-size", "0.0001"], capsys)
+    assert code == 2 and "over --max-size" in err and err.count("\n") == 1

@@ -118,3 +118,30 @@ def test_makefile_at_file_reference_edits_the_referenced_list(tmp_path: Path) ->
     assert makefile.read_text() == "EMFLAGS += -sASYNCIFY -sASYNCIFY_ONLY=@only.list\n"
     assert "step" in read_list(tmp_path / "only.list").entries
     assert "(test: " in (tmp_path / "only.list").read_text()
+
+
+def test_undo_restores_the_original(tmp_path: Path) -> None:
+    wasm = compile_c(SRC / "loop.c", tmp_path / "loop.wasm")
+    build, out = setup(tmp_path, wasm, "# ours\nrun\n")
+    assert fix(tmp_path, "--build", build, "--test", check(out, "wasmtime", "loop")).returncode == 0
+    assert (tmp_path / "only.list").read_text() != "# ours\nrun\n"
+    proc = fix(tmp_path, "--undo")
+    assert proc.returncode == 0 and (tmp_path / "only.list").read_text() == "# ours\nrun\n"
+
+
+def test_ctrl_c_kills_the_test_and_its_children(tmp_path: Path) -> None:
+    import signal
+    (tmp_path / "only.list").write_text("main\n")
+    marker = f"asyncify-doctor-sigint-{time.time_ns()}"
+    proc = subprocess.Popen([PY, "-m", "asyncify_doctor", "fix", "--list", str(tmp_path / "only.list"), "--build", "true",
+                             "--test", f"sh -c 'sleep 300 # {marker}' & sleep 300"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    inner = f"^sh -c sleep 300 # {marker}"   # the test's own child, not fix (whose arguments hold the marker too)
+    while not subprocess.run(["pgrep", "-f", inner], capture_output=True).stdout and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err, err
+    time.sleep(0.5)
+    assert subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout == ""
+    assert (tmp_path / "only.list").read_text() == "main\n"

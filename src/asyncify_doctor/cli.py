@@ -13,7 +13,7 @@ from typing import Callable
 
 from . import __version__, report
 from .api import AnalysisResult, run_analysis
-from .errors import DoctorError, UsageError
+from .errors import DoctorError, InputError, UsageError
 
 LIST_FORMATS = ("list", "emscripten", "binaryen", "json")
 
@@ -45,12 +45,25 @@ def _add_analysis_args(p: argparse.ArgumentParser) -> None:
                         "Default: every import is async (Binaryen's default; rarely what you want)")
     p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
     p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+    p.add_argument("--max-size", type=float, default=2048, metavar="MB",
+                   help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
 
 
 def _analyze_from(args: argparse.Namespace) -> AnalysisResult:
+    _check_size(args.wasm, args.max_size)
     result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table)
     _warn_imports(result)
     return result
+
+
+def _check_size(path: str, max_mb: float) -> None:
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return  # the reader reports a missing file itself
+    if size > max_mb * 1e6:
+        raise InputError(path, None, f"the file is {size / 1e6:.0f} MB, over --max-size {max_mb:g} MB; "
+                                     "raise --max-size if it really is the binary you mean")
 
 
 def _warn(msg: str) -> None:
@@ -166,7 +179,11 @@ def cmd_jspi(args: argparse.Namespace) -> int:
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
-    from .fixloop import FixConfig, run_fix
+    from .fixloop import FixConfig, run_fix, undo
+    if args.undo:
+        return undo(Path(args.list))
+    if not args.build or not args.test:
+        raise UsageError("fix needs --build CMD and --test CMD (or --undo)")
     if not Path(args.list).exists():
         raise UsageError(f"{args.list}: no such list file (create an empty one to start from nothing)")
     cfg = FixConfig(Path(args.list), args.build, args.test, Path(args.wasm) if args.wasm else None,
@@ -282,8 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "reach an async import: the frame that traps is usually the caller of the\n"
                                    "missing function, which a trace alone cannot name.")
     p.add_argument("--list", required=True, help="the list file to repair (plain, JSON, Binaryen, or inside a Makefile/Dockerfile)")
-    p.add_argument("--build", required=True, metavar="CMD", help="shell command that rebuilds the binary from the list")
-    p.add_argument("--test", required=True, metavar="CMD", help="shell command that runs the tests (non-zero exit on failure)")
+    p.add_argument("--build", metavar="CMD", help="shell command that rebuilds the binary from the list")
+    p.add_argument("--test", metavar="CMD", help="shell command that runs the tests (non-zero exit on failure)")
+    p.add_argument("--undo", action="store_true", help="put the list back as it was before fix first changed it (from its .bak)")
     p.add_argument("--wasm", metavar="FILE", help="the binary the build produces: enables whole-path repairs")
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with --wasm)")
     p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed")

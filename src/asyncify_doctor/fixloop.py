@@ -142,6 +142,18 @@ def list_target(path: Path) -> Path:
     return path
 
 
+def undo(list_path: Path, say: TextIO = sys.stderr) -> int:
+    """Restore the list from the `.bak` fix kept of the original (itself kept, for a second thought)."""
+    target = list_target(list_path)
+    bak = target.with_name(target.name + ".bak")
+    if not bak.exists():
+        print(f"asyncify-doctor fix: no backup {bak} to restore (fix keeps one when it first edits a list)", file=say)
+        return 1
+    write_atomic(target, bak.read_text(encoding="utf-8"))
+    print(f"asyncify-doctor fix: {target} restored from {bak}", file=say)
+    return 0
+
+
 def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
     def note(msg: str) -> None:
         print(f"asyncify-doctor fix: {msg}", file=say, flush=True)
