@@ -28,6 +28,7 @@ class ChainStep:
 
     function: int
     via: Site | None = None        # None for a direct call
+    observed: bool = False         # the hop was seen in a recorded stack (`trace`), not found statically
 
 
 @dataclass
@@ -60,7 +61,8 @@ class Analysis:
             if self.graph.is_site(nxt):
                 via = self.graph.site(nxt)
             else:
-                steps.append(ChainStep(nxt, via))
+                seen = not self.graph.is_site(node) and nxt not in self.graph.successors(node, self.mode)
+                steps.append(ChainStep(nxt, via, observed=seen and via is None))
                 via = None
             node = nxt
 

@@ -58,9 +58,26 @@ class AnalysisResult:
     analysis: Analysis
 
 
+def observed_edges(module: Module, graph: CallGraph, stacks: list[dict]) -> dict[int, set[int]]:
+    """Caller → callee pairs seen in recorded stacks (innermost frame first), matched to this binary by
+    name (by index when a frame has no name), plus each innermost frame → the import it called."""
+    by_name = {f.name: f.index for f in module.functions}
+    by_key = {f.import_key: f.index for f in module.functions if f.imported}
+    edges: dict[int, set[int]] = {}
+    for st in stacks:
+        idx = [by_name.get(f.get("name")) if f.get("name") else f.get("index") for f in st["frames"]]
+        idx = [i for i in idx if isinstance(i, int) and 0 <= i < len(module.functions)]
+        imp = by_key.get(st.get("import"))
+        if idx and imp is not None:
+            edges.setdefault(idx[0], set()).add(imp)
+        for callee, caller in zip(idx, idx[1:]):
+            edges.setdefault(caller, set()).add(callee)
+    return edges
+
+
 def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None,
                  mode: IndirectMode = "typed", host_table: HostTable = "sound",
-                 extra_edges: dict[int, set[int]] | None = None) -> AnalysisResult:
+                 extra_edges: dict[int, set[int]] | None = None, observed: list[dict] | None = None) -> AnalysisResult:
     """Decode (unless given a Module), build the call graph and compute the async closure.
 
     `imports` are `module.name` patterns (with `*`), or `@file` references; None or [] means every
@@ -69,4 +86,8 @@ def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | Non
     module = wasm if isinstance(wasm, Module) else load_module(wasm)
     graph = CallGraph(module, host_table)
     selection = select_imports(module, expand_args(imports or []))
+    if observed:
+        extra_edges = {**(extra_edges or {})}
+        for caller, callees in observed_edges(module, graph, observed).items():
+            extra_edges.setdefault(caller, set()).update(callees)
     return AnalysisResult(module, graph, selection, analyze(graph, selection.functions, mode, extra_edges))

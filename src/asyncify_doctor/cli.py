@@ -45,13 +45,20 @@ def _add_analysis_args(p: argparse.ArgumentParser) -> None:
                         "Default: every import is async (Binaryen's default; rarely what you want)")
     p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
     p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+    p.add_argument("--observed", action="append", default=[], metavar="STACKS.json",
+                   help="stacks recorded by `trace`: observed frames join the list, observed calls become edges")
     p.add_argument("--max-size", type=float, default=2048, metavar="MB",
                    help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
 
 
 def _analyze_from(args: argparse.Namespace) -> AnalysisResult:
     _check_size(args.wasm, args.max_size)
-    result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table)
+    if args.observed:
+        from .trace import read_observed
+        stacks = [s for path in args.observed for s in read_observed(path)]
+        result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table, observed=stacks)
+    else:
+        result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table)
     _warn_imports(result)
     return result
 
@@ -214,6 +221,26 @@ def cmd_parse_trace(args: argparse.Namespace) -> int:
     return 0 if crashes else 1
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from .patterns import expand_args
+    from .trace import run_trace
+    command = args.command_line[1:] if args.command_line[:1] == ["--"] else args.command_line
+    if not command:
+        raise UsageError("trace needs the command to run after --, e.g. trace --imports env.sleep_ms -o s.json -- npm test")
+    patterns = expand_args(args.imports)
+    if not patterns:
+        raise UsageError("trace needs --imports: the imports at which to record stacks")
+    run = run_trace(command, patterns, args.timeout)
+    doc = {"tool": "asyncify-doctor trace", "command": command, "imports": patterns, "exit_status": run.returncode,
+           "processes": run.files, "stacks": run.stacks}
+    _output(json.dumps(doc, indent=1) + "\n", args.output)
+    frames = {f["name"] or f"wasm-function[{f['index']}]" for st in run.stacks for f in st["frames"]}
+    _warn(f"recorded {len(run.stacks)} distinct stacks ({sum(st['count'] for st in run.stacks)} calls) with "
+          f"{len(frames)} distinct functions, from {run.files} process(es); the command exited with "
+          f"{'a timeout' if run.returncode is None else run.returncode}")
+    return 0 if run.stacks else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
     return run_demo(color=args.color)
@@ -315,6 +342,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wasm", metavar="FILE", help="map frames without usable names through this binary")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=cmd_parse_trace)
+
+    p = sub.add_parser("trace", formatter_class=fmt, help="record every real stack at an async import from one run of your tests",
+                       description="Run COMMAND (node programs: plain or JSPI builds, before asyncify) with a preload that\n"
+                                   "records the whole wasm stack at every call of the matching imports, across child\n"
+                                   "processes and worker threads. Feed the result to analyze/why with --observed.")
+    p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="imports to watch (module.name, *, @file)")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write the stacks (JSON)")
+    p.add_argument("--timeout", type=float, default=None, help="kill the command (and its children) after this many seconds")
+    p.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    p.set_defaults(run=cmd_trace)
 
     p = sub.add_parser("demo", help="the whole story on a small program shipped in the package",
                        description="Analyze a shipped example, asyncify it with Binaryen using our list, run it, then "

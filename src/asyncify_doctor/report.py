@@ -22,7 +22,11 @@ def format_chain(analysis: Analysis, steps: list[ChainStep]) -> str:
     parts = []
     for step in steps:
         name = display_name(m, step.function)
-        parts.append(f"({step.via.describe(m)}) {name}" if step.via else name)
+        if step.via:
+            name = f"({step.via.describe(m)}) {name}"
+        elif step.observed:
+            name = f"(observed at run time) {name}"
+        parts.append(name)
     text = " → ".join(parts)
     last = steps[-1].function if steps else None
     if last is not None and not m.functions[last].imported and analysis.mode == "all":

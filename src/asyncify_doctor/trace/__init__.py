@@ -1,0 +1,73 @@
+"""`trace`: record every real wasm stack at an async import, from one run of the user's own tests,
+before any asyncify — then `analyze --observed` makes every observed frame a list member and every
+observed caller→callee pair an edge, so static propagation covers what the run did not hit.
+
+Node: `preload.cjs` goes in through NODE_OPTIONS (`--require`), so the user's command runs unchanged,
+child processes inherit it and worker threads get it through their execArgv; each process and thread
+writes its own file, merged here. Wasmtime: its Python API gives no backtrace from inside a host call,
+so the wasmtime host is not traced (use node for tracing; see README).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+
+PRELOAD = Path(__file__).parent / "preload.cjs"
+
+
+@dataclass
+class TraceRun:
+    returncode: int | None
+    stacks: list[dict]
+    files: int
+
+
+def run_trace(command: list[str], imports: list[str], timeout: float | None = None) -> TraceRun:
+    """Run `command` with the preload and return the merged stacks."""
+    import shlex
+
+    from ..fixloop import run_command
+
+    with tempfile.TemporaryDirectory(prefix="asyncify-doctor-trace-") as tmp:
+        env_opts = os.environ.get("NODE_OPTIONS", "")
+        os.environ["NODE_OPTIONS"] = f"{env_opts} --require {shlex.quote(str(PRELOAD))}".strip()
+        os.environ["ASYNCIFY_DOCTOR_TRACE_DIR"] = tmp
+        os.environ["ASYNCIFY_DOCTOR_TRACE_IMPORTS"] = ",".join(imports)
+        try:
+            res = run_command(shlex.join(command), timeout if timeout else 10**9)
+        finally:
+            os.environ["NODE_OPTIONS"] = env_opts
+            if not env_opts:
+                del os.environ["NODE_OPTIONS"]
+            del os.environ["ASYNCIFY_DOCTOR_TRACE_DIR"], os.environ["ASYNCIFY_DOCTOR_TRACE_IMPORTS"]
+        files = sorted(Path(tmp).glob("*.json"))
+        return TraceRun(res.returncode, merge([json.loads(f.read_text())["stacks"] for f in files]), len(files))
+
+
+def merge(parts: list[list[dict]]) -> list[dict]:
+    """One entry per distinct (import, module, frames), counts summed across processes."""
+    out: dict[tuple, dict] = {}
+    for stacks in parts:
+        for s in stacks:
+            key = (s["import"], s.get("module"), tuple(f["index"] for f in s["frames"]))
+            if key in out:
+                out[key]["count"] += s["count"]
+            else:
+                out[key] = dict(s)
+    return sorted(out.values(), key=lambda s: (-s["count"], s["import"]))
+
+
+def read_observed(path: str | os.PathLike[str]) -> list[dict]:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+        stacks = data["stacks"]
+        assert isinstance(stacks, list)
+    except (OSError, ValueError, KeyError, AssertionError, TypeError) as exc:
+        raise InputError(str(p), None, f"not an asyncify-doctor trace file ({exc})") from None
+    return stacks

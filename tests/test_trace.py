@@ -1,0 +1,75 @@
+"""trace: one run under node (un-asyncified fixtures on JSPI) records exactly the functions on the
+stack at each suspension; a list from `--observed` plus the static closure passes the proof harness,
+even with --indirect ignore; results survive child processes, worker threads and failing commands."""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncify_doctor.host.node_host import JSPI_HOST, find_node
+from asyncify_doctor.toolchain import build_all
+from proof import ASYNC, EXPECTS, SRC, asyncified, cli_list, failure
+
+WORKER = Path(__file__).parent / "fixtures" / "trace" / "in_worker.mjs"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return build_all(SRC, tmp_path_factory.mktemp("trace-fixtures"))
+
+
+def node_runs(wasm: Path, exports: list[str], script: Path = JSPI_HOST) -> str:
+    """The user's test command: every export, each in its own node process."""
+    node = shlex.quote(find_node())
+    return "; ".join(f"{node} --experimental-wasm-jspi {shlex.quote(str(script))} {shlex.quote(str(wasm))} {e} --wrap {e}"
+                     for e in exports)
+
+
+def trace(tmp: Path, command: str, name: str = "stacks.json") -> tuple[subprocess.CompletedProcess[str], dict]:
+    out = tmp / name
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "trace", "--imports", ",".join(ASYNC), "-o", str(out),
+                           "--", "sh", "-c", command], capture_output=True, text=True)
+    return proc, json.loads(out.read_text())
+
+
+def frames(doc: dict) -> set[str]:
+    return {f["name"] for s in doc["stacks"] for f in s["frames"]}
+
+
+@pytest.mark.parametrize("name", EXPECTS)
+def test_trace_records_exactly_the_stacks_and_observed_lists_pass(name: str, built: dict[str, Path], tmp_path: Path) -> None:
+    exp = EXPECTS[name]
+    proc, doc = trace(tmp_path, node_runs(built[name], list(exp.exports)))
+    assert proc.returncode == 0, proc.stderr
+    assert frames(doc) == exp.instrument
+    total = sum(s["count"] for s in doc["stacks"])
+    assert total == sum(exp.suspensions.get(e, 0) for e in exp.exports)
+    observed = cli_list(built[name], tmp_path / "observed.list", "--indirect", "ignore", "--observed", str(tmp_path / "stacks.json"))
+    assert set(observed) == exp.instrument
+    wasm = asyncified(built[name], tuple(observed))
+    assert failure("wasmtime", wasm, exp) is None and failure("node", wasm, exp) is None
+
+
+def test_processes_are_merged_and_a_failing_command_keeps_its_stacks(built: dict[str, Path], tmp_path: Path) -> None:
+    proc, doc = trace(tmp_path, node_runs(built["two_exports"], ["get_user", "get_post"]) + "; exit 3")
+    assert proc.returncode == 0 and doc["exit_status"] == 3 and doc["processes"] == 2
+    assert [[f["name"] for f in s["frames"]] for s in doc["stacks"]] in (
+        [["lookup", "get_user"], ["lookup", "get_post"]], [["lookup", "get_post"], ["lookup", "get_user"]])
+
+
+def test_worker_threads_are_traced(built: dict[str, Path], tmp_path: Path) -> None:
+    _, doc = trace(tmp_path, node_runs(built["vtable"], ["run"], WORKER))
+    assert frames(doc) == EXPECTS["vtable"].instrument
+
+
+def test_why_says_a_hop_was_observed(built: dict[str, Path], tmp_path: Path) -> None:
+    trace(tmp_path, node_runs(built["table_types"], ["run"]))
+    out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "why", str(built["table_types"]), "call_unary",
+                          "--imports", ",".join(ASYNC), "--indirect", "ignore", "--observed", str(tmp_path / "stacks.json")],
+                         capture_output=True, text=True).stdout
+    assert "call_unary → (observed at run time) op_fetch → env.fetch_value" in out
