@@ -49,35 +49,54 @@ function install() {
     fs.renameSync(tmp, file);
   }
 
-  const holders = new WeakMap();   // Suspending object -> holder of its import key, set when wrapped
+  // Suspending objects cannot be unwrapped, so the function inside is wrapped when one is made; its
+  // import key is filled in when the import object is read. Proxies keep `instanceof` working.
+  const holders = new WeakMap();
   const OrigSuspending = WebAssembly.Suspending;
   if (typeof OrigSuspending === "function") {
-    WebAssembly.Suspending = function Suspending(fn) {
-      const holder = { key: null };
-      const s = new OrigSuspending(function (...args) { if (holder.key) record(holder.key); return fn.apply(this, args); });
-      holders.set(s, holder);
-      return s;
-    };
+    WebAssembly.Suspending = new Proxy(OrigSuspending, {
+      construct(target, [fn, ...rest], newTarget) {
+        const holder = { key: null };
+        const s = Reflect.construct(target, [function (...args) { if (holder.key) record(holder.key); return fn.apply(this, args); }, ...rest], newTarget);
+        holders.set(s, holder);
+        return s;
+      },
+    });
+  }
+
+  // Import objects are wrapped with proxies, not copied: Emscripten's dynamic linking resolves some
+  // symbols lazily through its own proxies, which a copy would lose.
+  const wrappedFns = new WeakMap();
+  function wrapValue(key, value) {
+    if (holders.has(value)) {
+      const holder = holders.get(value);
+      if (!holder.key) holder.key = key;   // Emscripten hands one object to env and wasi: first wins (env)
+      return value;
+    }
+    if (typeof value !== "function") return value;
+    let w = wrappedFns.get(value);
+    if (!w) {
+      w = function (...args) { record(key); return value.apply(this, args); };
+      Object.defineProperties(w, Object.getOwnPropertyDescriptors(value));
+      wrappedFns.set(value, w);
+    }
+    return w;
   }
 
   function wrapImports(importObject) {
     if (!importObject || typeof importObject !== "object") return importObject;
-    const out = {};
-    for (const [mod, fields] of Object.entries(importObject)) {
-      out[mod] = fields;
-      if (!fields || typeof fields !== "object") continue;
-      const copy = Object.create(Object.getPrototypeOf(fields));
-      for (const name of Object.keys(fields)) {
-        const value = fields[name];
-        if (!matches(mod, name)) { copy[name] = value; continue; }
-        const key = `${mod}.${name}`;
-        if (holders.has(value)) { holders.get(value).key = key; copy[name] = value; }
-        else if (typeof value === "function") copy[name] = function (...args) { record(key); return value.apply(this, args); };
-        else copy[name] = value;
-      }
-      out[mod] = copy;
-    }
-    return out;
+    return new Proxy(importObject, {
+      get(target, mod, receiver) {
+        const fields = Reflect.get(target, mod, receiver);
+        if (typeof mod !== "string" || !fields || typeof fields !== "object") return fields;
+        return new Proxy(fields, {
+          get(t, name, r) {
+            const value = Reflect.get(t, name, r);
+            return typeof name === "string" && matches(mod, name) ? wrapValue(`${mod}.${name}`, value) : value;
+          },
+        });
+      },
+    });
   }
 
   const { instantiate, instantiateStreaming } = WebAssembly;
@@ -85,9 +104,9 @@ function install() {
   if (instantiateStreaming) {
     WebAssembly.instantiateStreaming = function (source, importObject) { return instantiateStreaming.call(this, source, wrapImports(importObject)); };
   }
-  const OrigInstance = WebAssembly.Instance;
-  WebAssembly.Instance = function Instance(module, importObject) { return new OrigInstance(module, wrapImports(importObject)); };
-  WebAssembly.Instance.prototype = OrigInstance.prototype;
+  WebAssembly.Instance = new Proxy(WebAssembly.Instance, {
+    construct(target, [module, importObject], newTarget) { return Reflect.construct(target, [module, wrapImports(importObject)], newTarget); },
+  });
 
   process.on("exit", () => { if (stacks.size) write(); });
   for (const sig of ["SIGINT", "SIGTERM"]) {
