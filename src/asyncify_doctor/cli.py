@@ -37,14 +37,18 @@ EPILOG = """examples:
   asyncify-doctor demo            # the whole story on a program shipped in the package"""
 
 
+def _add_mode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
+    p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+
+
 def _add_analysis_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("wasm", help="the .wasm binary (with a name section: build with -g2 or --profiling-funcs)")
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN",
                    help="async imports as module.name, `*` wildcards, comma-separated or repeated; "
                         "@FILE reads a list file (one per line, JSON array, or Binaryen commas). "
                         "Default: every import is async (Binaryen's default; rarely what you want)")
-    p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
-    p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+    _add_mode_args(p)
     p.add_argument("--observed", action="append", default=[], metavar="STACKS.json",
                    help="stacks recorded by `trace`: observed frames join the list, observed calls become edges")
     p.add_argument("--max-size", type=float, default=2048, metavar="MB",
@@ -283,8 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "In `all` mode an indirect call may reach every function in any table.")
     p.add_argument("wasm")
     p.add_argument("--format", choices=("json", "dot"), default="json")
-    p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
-    p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+    _add_mode_args(p)
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(run=cmd_graph)
 

@@ -42,7 +42,7 @@ class Reader:
         self.pos += n
         return bytes(out)
 
-    def uleb(self, max_bytes: int = 5, bits: int = 32) -> int:
+    def _leb(self, max_bytes: int, signed: bool) -> int:
         start = self.pos
         result = shift = 0
         for _ in range(max_bytes):
@@ -50,10 +50,17 @@ class Reader:
             result |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
-                if result >> bits:
-                    raise self.error(f"bad LEB128: value does not fit in {bits} bits", start)
+                if signed and b & 0x40:
+                    result -= 1 << shift
                 return result
         raise self.error(f"bad LEB128: longer than {max_bytes} bytes", start)
+
+    def uleb(self, max_bytes: int = 5, bits: int = 32) -> int:
+        start = self.pos
+        result = self._leb(max_bytes, signed=False)
+        if result >> bits:
+            raise self.error(f"bad LEB128: value does not fit in {bits} bits", start)
+        return result
 
     def u32(self) -> int:
         pos, data = self.pos, self.data
@@ -76,17 +83,7 @@ class Reader:
         return self.uleb(10, 64)
 
     def sleb(self, max_bytes: int) -> int:
-        start = self.pos
-        result = shift = 0
-        for _ in range(max_bytes):
-            b = self.u8()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                if b & 0x40:
-                    result -= 1 << shift
-                return result
-        raise self.error(f"bad LEB128: longer than {max_bytes} bytes", start)
+        return self._leb(max_bytes, signed=True)
 
     def s33(self) -> int:
         return self.sleb(5)
