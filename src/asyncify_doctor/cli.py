@@ -123,6 +123,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         header = (f"asyncify-doctor {__version__}: {len(an.members)} functions can be on the stack at an async "
                   f"import of {Path(result.module.path).name} (--indirect {an.mode})")
         text = format_names(list(dict.fromkeys(names)), args.format, binaryen_version=args.binaryen_version,
+                            mangle=args.emscripten_mangle,
                             header=header if args.format == "list" else None)
     _output(text, args.output)
     if args.stats:
@@ -265,12 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_args(p)
     p.add_argument("--format", choices=LIST_FORMATS, default="list",
                    help="list: one name per line (# header)\n"
-                        "emscripten: JSON array, names mangled as emcc does, for -sASYNCIFY_ONLY=@file\n"
+                        "emscripten: JSON array for -sASYNCIFY_ONLY=@file (real names, as emcc passes them on)\n"
                         "binaryen: for wasm-opt --pass-arg=asyncify-onlylist@@file (see --binaryen-version)\n"
                         "json: names, witness chains and stats")
     p.add_argument("--binaryen-version", type=int, default=None, metavar="N",
                    help="with --format binaryen: the wasm-opt version that will read the file; old versions "
                         "split list files on commas only (default: current Binaryen)")
+    p.add_argument("--emscripten-mangle", action="store_true",
+                   help="with --format emscripten: write the legacy mangled form (space → ., & → #, , → ?)")
     p.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
     p.add_argument("--stats", action="store_true", help="print counts to stderr: per import, and the three --indirect modes side by side")
     p.set_defaults(run=cmd_analyze)

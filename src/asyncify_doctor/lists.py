@@ -14,9 +14,12 @@ Layouts read by `parse_list` (auto-detected):
   `-sASYNCIFY_ONLY=[...]` or WordPress Playground's `"name",\\` continuation lines; only the
   bracket's span is ever edited.
 
-Names are kept exactly as written. Emscripten mangles names before handing them to Binaryen
-(space → `.`, `&` → `#`, `,` → `?`), so matching a list entry against a binary's real name is done by
-`entry_matches`, which tries the name as is and mangled, with `*` wildcards.
+Names are kept exactly as written. Current toolchains match real names: emcc passes ASYNCIFY_ONLY
+entries to Binaryen verbatim (tools/link.py joins them with commas), and Binaryen compares them with
+the name-section names as they are (escaping both sides the same way before version 131, neither
+since). Some older projects write names in a mangled form (space → `.`, `&` → `#`, `,` → `?`);
+`entry_matches` accepts entries written either way, with `*` wildcards, and `--emscripten-mangle`
+writes that form for builds that still expect it.
 """
 from __future__ import annotations
 
@@ -257,8 +260,9 @@ def read_list(path: str | os.PathLike[str]) -> ListFile:
 
 
 def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = None,
-                 header: str | None = None) -> str:
-    """Write names for a build: `list`, `emscripten` (mangled JSON array) or `binaryen`."""
+                 header: str | None = None, mangle: bool = False) -> str:
+    """Write names for a build: `list`, `emscripten` (JSON array; `mangle` for the legacy mangled
+    form) or `binaryen`."""
     if fmt == "list":
         bad = [n for n in names if "\n" in n or n.lstrip().startswith(("#", "[", "{", '"')) or n != n.strip()
                or n.endswith(",")]
@@ -269,7 +273,7 @@ def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = N
         head = "".join(f"# {line}\n" for line in (header or "").splitlines())
         return head + "".join(n + "\n" for n in names)
     if fmt == "emscripten":
-        body = ",\n".join("  " + json.dumps(emscripten_mangle(n), ensure_ascii=False) for n in names)
+        body = ",\n".join("  " + json.dumps(emscripten_mangle(n) if mangle else n, ensure_ascii=False) for n in names)
         return "[\n" + body + ("\n" if names else "") + "]\n"
     if fmt == "binaryen":
         return _binaryen(names, binaryen_version)
@@ -288,7 +292,7 @@ def _binaryen(names: list[str], version: int | None) -> str:
         raise UnrepresentableName(
             "<output>", None, "a name has a comma outside brackets, or unbalanced brackets, which Binaryen "
             f"{'< ' + str(NEWLINE_SPLIT_SINCE) if old else 'splits single-line lists on'} cannot keep whole; "
-            "use --format emscripten (Emscripten mangles ',' to '?') or a wildcard entry")
+            "use --format emscripten (a JSON array keeps any name whole) or a wildcard entry")
     if old:
         return ",".join(names) + "\n"
     return "".join(n + "\n" for n in names)
