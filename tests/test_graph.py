@@ -121,3 +121,19 @@ def test_no_imports_means_all_with_a_note(features_wasm: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(features_wasm)],
                           check=True, capture_output=True, text=True)
     assert "every import is treated as async" in proc.stderr and "env.sleep_ms (" in proc.stderr
+
+
+def test_graph_json_of_a_clang_built_fixture(tmp_path: Path) -> None:
+    """tests/fixtures/src/table_types.c, by hand: each call_indirect reaches the table entries of its type only."""
+    from asyncify_doctor.toolchain import compile_c
+    wasm = compile_c(Path(__file__).parent / "fixtures" / "src" / "table_types.c", tmp_path / "t.wasm")
+    out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(wasm)], check=True,
+                         capture_output=True, text=True).stdout
+    funcs = json.loads(out)["functions"]
+    name = {f["index"]: f["name"] for f in funcs}
+    callees = {f["name"]: sorted(name[c] for c in f["callees"]) for f in funcs}
+    assert callees["call_unary"] == ["op_double", "op_fetch"]
+    assert callees["call_binary"] == ["op_add", "op_add_fetch"]
+    assert callees["call_tick"] == ["tick"]
+    assert callees["op_fetch"] == ["env.fetch_value", "env.print_i32"]
+    assert callees["run"] == ["call_binary", "call_tick", "call_unary", "env.print_i32"]
