@@ -25,7 +25,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 from .decode import Module, SubType, ValType
 from .decode import opcodes as op

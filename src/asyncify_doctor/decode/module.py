@@ -8,7 +8,6 @@ cannot match in a list, so the analysis warns about them.
 from __future__ import annotations
 
 import os
-from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -165,11 +164,6 @@ class Module:
             if f.name == name:
                 return f
         return None
-
-    def events_of(self, func: int) -> list[tuple[int, int, int]]:
-        """(event, a, b) of one defined function; slow path for reports, not for whole-graph work."""
-        ev = self.code.events if self.code else array("I")
-        return [(ev[i + 1], ev[i + 2], ev[i + 3]) for i in range(0, len(ev), 4) if ev[i] == func]
 
     def body_size(self, func: int) -> int:
         if self.code is None or func < self.num_imported_functions:

@@ -26,7 +26,6 @@ BYTE = 15         # one raw byte (lane index, atomic.fence flags)
 CAST = 16         # flags byte, label u32, heaptype, heaptype (br_on_cast[_fail])
 RESUME = 17       # typeidx, resume table (stack switching)
 RESUME_THROW = 18 # typeidx, tagidx, resume table
-U32X2_NONE = 19   # reserved
 ILLEGAL = 255
 
 # --- events: what a scanner reports to the call graph ----------------------------------------
@@ -42,12 +41,6 @@ EV_TABLE_INIT = 8       # table.init elem table                   (a = elem segm
 EV_TABLE_COPY = 9       # table.copy dst src                      (a = dst table, b = src table)
 EV_END = 10             # end / delegate: closes a block
 EV_TAIL = 16            # flag or-ed onto CALL/CALL_INDIRECT/CALL_REF for the return_call forms
-
-EVENT_NAMES = {
-    EV_CALL: "call", EV_CALL_INDIRECT: "call_indirect", EV_CALL_REF: "call_ref",
-    EV_REF_FUNC: "ref.func", EV_GLOBAL_GET: "global.get", EV_GLOBAL_SET: "global.set",
-    EV_TABLE_WRITE: "table.set", EV_TABLE_INIT: "table.init", EV_TABLE_COPY: "table.copy",
-}
 
 PREFIXES = (0xFB, 0xFC, 0xFD, 0xFE)
 PREFIX_SIZE = 0x114  # longest sub-opcode space (relaxed SIMD ends at 0xFD 0x113)
