@@ -73,3 +73,22 @@ def test_why_says_a_hop_was_observed(built: dict[str, Path], tmp_path: Path) -> 
                           "--imports", ",".join(ASYNC), "--indirect", "ignore", "--observed", str(tmp_path / "stacks.json")],
                          capture_output=True, text=True).stdout
     assert "call_unary → (observed at run time) op_fetch → env.fetch_value" in out
+
+
+@pytest.mark.parametrize("name", EXPECTS)
+def test_wasmtime_trace_records_the_same_stacks(name: str, built: dict[str, Path], tmp_path: Path) -> None:
+    """Under wasmtime, each async call is stopped by a wasm stub's `unreachable`, whose trap carries
+    the frames; wasmtime reports at most 20, so only the 1,200-deep fixture is cut (and says so)."""
+    exp = EXPECTS[name]
+    out = tmp_path / "wt.json"
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "trace", "--imports", ",".join(ASYNC), "--wasmtime",
+                           str(built[name]), *sum((["--export", e] for e in exp.exports), []), "-o", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert sum(s["count"] for s in doc["stacks"]) == sum(exp.suspensions.get(e, 0) for e in exp.exports)
+    if name == "deep":
+        assert all(s["truncated"] for s in doc["stacks"]) and frames(doc) == {"descend"}
+        assert "were cut" in proc.stderr
+    else:
+        assert not any(s["truncated"] for s in doc["stacks"]) and frames(doc) == exp.instrument
