@@ -14,28 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def uleb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def vec(items: list[bytes]) -> bytes:
-    return uleb(len(items)) + b"".join(items)
-
-
-def name(s: str) -> bytes:
-    raw = s.encode()
-    return uleb(len(raw)) + raw
-
-
-def section(sid: int, body: bytes) -> bytes:
-    return bytes([sid]) + uleb(len(body)) + body
+from asyncify_doctor.decode.writer import name, section, uleb, vec
 
 
 def module(bodies: list[bytes], *, names: dict[int, str] | None = None, table: list[int] | None = None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import DecodeError, InputError
 from . import code as codemod
@@ -485,6 +485,14 @@ def _accelerated_scanner() -> Callable[..., codemod.CodeScan] | None:
     return accel.scan_code if accel.available() else None
 
 
+def sections(r: Reader) -> Iterator[tuple[int, int, Reader]]:
+    """(section id, offset of its id byte, a reader over its payload), in file order."""
+    while not r.at_end():
+        at = r.pos
+        sid = r.u8()
+        yield sid, at, r.sub(r.u32())
+
+
 def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None = None,
            accelerate: bool = True) -> Module:
     """Decode a whole binary. Raises `DecodeError` (one line, with offset) on anything malformed."""
@@ -496,11 +504,7 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
     if version != 1:
         raise r.error(f"unsupported wasm version 0x{version:x} (components and other layers are not core modules)", 4)
     m = Module(path, len(data))
-    while not r.at_end():
-        at = r.pos
-        sid = r.u8()
-        size = r.u32()
-        sec = r.sub(size)
+    for sid, at, sec in sections(r):
         if sid == 0:
             name = sec.name()
             m.custom_sections.append((name, sec.pos, sec.end - sec.pos))
@@ -524,12 +528,15 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
 def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None,
                 accelerate: bool = True) -> Module:
     """Read and decode a `.wasm` file; missing or unreadable files are `InputError`s too."""
-    p = Path(path)
+    return decode(read_bytes(path), str(path), progress, accelerate)
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """A file's bytes, or an `InputError` that says why not."""
     try:
-        data = p.read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
-        raise InputError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
-    return decode(data, str(p), progress, accelerate)
+        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
 
 
 __all__ = ["Module", "Function", "Table", "Global", "ElementSegment", "Export", "Import", "SubType",
