@@ -1,5 +1,6 @@
 """Opt-in (ASYNCIFY_DOCTOR_SLOW=1): the real PHP builds of @php-wasm/node-8-3@3.1.54 — audit, jspi,
-and the trace experiment with a real crash on the shipped Asyncify build."""
+the trace experiment with a real crash on the shipped Asyncify build, and the wasmtime tracer's
+shadow-stack rewrite of both builds."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from asyncify_doctor.host.shadow_stack import instrument
 from conftest import php_wasm
+from independent import wasm_tools
 
 BENCH = Path(__file__).parent.parent / "bench"
 IMPORTS = BENCH / "php_trace" / "imports.list"
@@ -40,3 +45,11 @@ def test_trace_experiment_finds_a_real_crash() -> None:
     assert "ZEND_FETCH_DIM_R_SPEC_TMPVAR_CONST_HANDLER" in res["not_instrumented_in_asyncify_build"]
     runs = php_trace.asyncify_runs()
     assert "array_access           exit 1: RuntimeError: memory access out of bounds" in runs
+
+
+@pytest.mark.parametrize("flavour", ["asyncify", "jspi"])
+def test_shadow_stack_rewrite_of_the_real_builds_validates(flavour: str, tmp_path: Path) -> None:
+    out = tmp_path / "shadowed.wasm"
+    out.write_bytes(instrument(php_wasm(flavour).read_bytes()).wasm)
+    proc = subprocess.run([wasm_tools(), "validate", "--features", "all", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -1,15 +1,18 @@
 """trace: one run under node (un-asyncified fixtures on JSPI) records exactly the functions on the
-stack at each suspension; a list from `--observed` plus the static closure passes the proof harness,
-even with --indirect ignore; results survive child processes, worker threads and failing commands."""
+stack at each suspension, and one run under wasmtime (through a shadow stack) records the very same
+stacks; a list from `--observed` plus the static closure passes the proof harness, even with
+--indirect ignore; results survive child processes, worker threads, failing commands and traps."""
 from __future__ import annotations
 
 import json
 import shlex
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
+import wasmtime
 
 from asyncify_doctor.host.node_host import JSPI_HOST, find_node
 from asyncify_doctor.toolchain import build_all
@@ -75,10 +78,18 @@ def test_why_says_a_hop_was_observed(built: dict[str, Path], tmp_path: Path) -> 
     assert "call_unary → (observed at run time) op_fetch → env.fetch_value" in out
 
 
+def stacks_of(doc: dict) -> Counter[tuple[str, tuple[str | None, ...]]]:
+    """Each distinct (import, frame names innermost first) with its count: the whole record, compared exactly."""
+    out: Counter[tuple[str, tuple[str | None, ...]]] = Counter()
+    for s in doc["stacks"]:
+        out[(s["import"], tuple(f["name"] for f in s["frames"]))] += s["count"]
+    return out
+
+
 @pytest.mark.parametrize("name", EXPECTS)
-def test_wasmtime_trace_records_the_same_stacks(name: str, built: dict[str, Path], tmp_path: Path) -> None:
-    """Under wasmtime, each async call is stopped by a wasm stub's `unreachable`, whose trap carries
-    the frames; wasmtime reports at most 20, so only the 1,200-deep fixture is cut (and says so)."""
+def test_wasmtime_trace_records_exactly_what_node_sees(name: str, built: dict[str, Path], tmp_path: Path) -> None:
+    """Under wasmtime a shadow stack written into the binary gives the stacks: they must be the very
+    stacks V8 reports (every frame, any depth, same counts), from one run."""
     exp = EXPECTS[name]
     out = tmp_path / "wt.json"
     proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "trace", "--imports", ",".join(ASYNC), "--wasmtime",
@@ -86,9 +97,22 @@ def test_wasmtime_trace_records_the_same_stacks(name: str, built: dict[str, Path
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
+    _, node_doc = trace(tmp_path, node_runs(built[name], list(exp.exports)), "node.json")
+    assert stacks_of(doc) == stacks_of(node_doc) and doc["failures"] == {}
+    assert frames(doc) == exp.instrument
     assert sum(s["count"] for s in doc["stacks"]) == sum(exp.suspensions.get(e, 0) for e in exp.exports)
     if name == "deep":
-        assert all(s["truncated"] for s in doc["stacks"]) and frames(doc) == {"descend"}
-        assert "were cut" in proc.stderr
-    else:
-        assert not any(s["truncated"] for s in doc["stacks"]) and frames(doc) == exp.instrument
+        assert stacks_of(doc) == Counter({("env.fetch_value", ("descend",) * 1201 + ("run",)): 1})
+    assert set(cli_list(built[name], tmp_path / "wt.list", "--indirect", "ignore", "--observed", str(out))) == exp.instrument
+
+
+def test_wasmtime_trace_keeps_its_stacks_when_the_program_traps(tmp_path: Path) -> None:
+    wasm, out = tmp_path / "traps.wasm", tmp_path / "wt.json"
+    wasm.write_bytes(wasmtime.wat2wasm('''(module (import "env" "fetch_value" (func $fetch (param i32) (result i32)))
+      (func $get (drop (call $fetch (i32.const 1))))
+      (func $run (export "run") (call $get) unreachable))'''))
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "trace", "--imports", "env.fetch_value", "--wasmtime",
+                           str(wasm), "-o", str(out)], capture_output=True, text=True)
+    doc = json.loads(out.read_text())
+    assert proc.returncode == 1 and "trapped on its own in run" in proc.stderr and "unreachable" in doc["failures"]["run"]
+    assert stacks_of(doc) == Counter({("env.fetch_value", ("get", "run")): 1}) and doc["exit_status"] == 1

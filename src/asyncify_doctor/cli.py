@@ -249,19 +249,30 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _trace_wasmtime(args: argparse.Namespace) -> int:
-    from .host.common import STANDARD_ASYNC
-    from .host.wasmtime_trace import trace_stacks
+    from .host.common import STANDARD_ASYNC, TRAP, AsyncifyRunError
+    from .host.wasmtime_trace import WasmtimeTracer
     from .patterns import expand_args
-    from .trace import merge
     asyncs = tuple(expand_args(args.imports)) or STANDARD_ASYNC
-    stacks = merge([trace_stacks(Path(args.wasmtime), e, async_imports=asyncs) for e in (args.export or ["run"])])
-    doc = {"tool": "asyncify-doctor trace", "wasmtime": args.wasmtime, "exports": args.export or ["run"],
-           "imports": list(asyncs), "processes": 1, "stacks": stacks}
+    tracer = WasmtimeTracer(Path(args.wasmtime), async_imports=asyncs)
+    if tracer.unmatched and args.imports:
+        _warn(f"--imports patterns matching no import of {args.wasmtime}: {', '.join(tracer.unmatched)}")
+    exports, failures = args.export or ["run"], {}
+    for export in exports:
+        try:
+            tracer.run(export)
+        except AsyncifyRunError as exc:
+            if exc.kind != TRAP:
+                raise
+            failures[export] = exc.message
+            _warn(str(exc))
+    stacks = tracer.stacks
+    doc = {"tool": "asyncify-doctor trace", "wasmtime": args.wasmtime, "exports": exports, "imports": list(asyncs),
+           "exit_status": 1 if failures else 0, "failures": failures, "processes": 1, "stacks": stacks}
     _output(json.dumps(doc, indent=1) + "\n", args.output)
-    cut = sum(1 for st in stacks if st.get("truncated"))
-    _warn(f"recorded {len(stacks)} distinct stacks under wasmtime" + (f"; {cut} deeper than wasmtime's 20-frame "
-          "trap backtraces were cut (trace them under node)" if cut else ""))
-    return 0 if stacks else 1
+    frames = {f["index"] for st in stacks for f in st["frames"]}
+    _warn(f"recorded {len(stacks)} distinct stacks ({sum(st['count'] for st in stacks)} calls) with {len(frames)} "
+          f"distinct functions under wasmtime, the deepest {max((len(st['frames']) for st in stacks), default=0)} frames")
+    return 0 if stacks and not failures else 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -375,7 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="where to write the stacks (JSON)")
     p.add_argument("--timeout", type=float, default=None, help="kill the command (and its children) after this many seconds")
     p.add_argument("--wasmtime", metavar="WASM", help="instead of a command: run WASM's exports on wasmtime with the\n"
-                   "standard fixture imports (Python API: host.wasmtime_trace.trace_stacks for your own)")
+                   "standard fixture imports, its stack recorded by a shadow stack written into\n"
+                   "a copy of the binary (Python API: host.wasmtime_trace.WasmtimeTracer for your own imports)")
     p.add_argument("--export", action="append", default=[], help="with --wasmtime: exports to run (default: run)")
     p.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
     p.set_defaults(run=cmd_trace)

@@ -4,8 +4,8 @@ observed caller→callee pair an edge, so static propagation covers what the run
 
 Node: `preload.cjs` goes in through NODE_OPTIONS (`--require`), so the user's command runs unchanged,
 child processes inherit it and worker threads get it through their execArgv; each process and thread
-writes its own file, merged here. Wasmtime: its Python API gives no backtrace from inside a host call,
-so the wasmtime host is not traced (use node for tracing; see README).
+writes its own file, merged here. Wasmtime: `host.wasmtime_trace` records the same shape of stacks from
+a shadow stack written into a copy of the binary (wasmtime gives a host call no backtrace).
 """
 from __future__ import annotations
 
