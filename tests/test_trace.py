@@ -15,10 +15,12 @@ import pytest
 import wasmtime
 
 from asyncify_doctor.host.node_host import JSPI_HOST, find_node
+from asyncify_doctor.host.wasmtime_trace import trace_stacks
 from asyncify_doctor.toolchain import build_all
 from proof import ASYNC, EXPECTS, SRC, asyncified, cli_list, failure
 
 WORKER = Path(__file__).parent / "fixtures" / "trace" / "in_worker.mjs"
+WAYS = Path(__file__).parent / "fixtures" / "trace" / "instantiate_ways.mjs"
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +118,21 @@ def test_wasmtime_trace_keeps_its_stacks_when_the_program_traps(tmp_path: Path) 
     doc = json.loads(out.read_text())
     assert proc.returncode == 1 and "trapped on its own in run" in proc.stderr and "unreachable" in doc["failures"]["run"]
     assert stacks_of(doc) == Counter({("env.fetch_value", ("get", "run")): 1}) and doc["exit_status"] == 1
+
+
+@pytest.mark.parametrize("mode", ["instantiate", "module", "streaming", "instance", "kill"])
+def test_every_way_of_instantiating_is_traced_and_modules_stay_apart(mode: str, built: dict[str, Path], tmp_path: Path) -> None:
+    """Plain functions as imports (no JSPI), two modules in one process; under SIGKILL every distinct
+    stack is kept (counts are written on each new stack and at exit, which SIGKILL skips)."""
+    wasms = [built["direct_chain"], built["vtable"]]
+    _, doc = trace(tmp_path, " ".join(shlex.quote(str(a)) for a in [find_node(), WAYS, mode, *wasms]))
+    assert doc["exit_status"] == (137 if mode == "kill" else 0)
+    by_module: dict[str, dict] = {}
+    for s in doc["stacks"]:
+        by_module.setdefault(s["module"], {"stacks": []})["stacks"].append(s)
+    assert len(by_module) == 2
+    for wasm in wasms:
+        (label,) = [m for m in by_module if m.startswith(f"{wasm.name}-")]   # V8: name-hash
+        want = stacks_of({"stacks": trace_stacks(wasm, "run", async_imports=ASYNC)})   # wasmtime, independently
+        got = stacks_of(by_module[label])
+        assert got == want if mode != "kill" else set(got) == set(want)
