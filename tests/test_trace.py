@@ -72,12 +72,19 @@ def test_worker_threads_are_traced(built: dict[str, Path], tmp_path: Path) -> No
     assert frames(doc) == EXPECTS["vtable"].instrument
 
 
-def test_why_says_a_hop_was_observed(built: dict[str, Path], tmp_path: Path) -> None:
+def test_why_says_a_hop_was_observed_and_in_which_run(built: dict[str, Path], tmp_path: Path) -> None:
     trace(tmp_path, node_runs(built["table_types"], ["run"]))
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "why", str(built["table_types"]), "call_unary",
                           "--imports", ",".join(ASYNC), "--indirect", "ignore", "--observed", str(tmp_path / "stacks.json")],
                          capture_output=True, text=True).stdout
-    assert "call_unary → (observed at run time) op_fetch → env.fetch_value" in out
+    assert ("call_unary → (observed at run time in stacks.json: node jspi_host.mjs table_types.wasm run --wrap run) "
+            "op_fetch → env.fetch_value") in out
+    subprocess.run([sys.executable, "-m", "asyncify_doctor", "trace", "--imports", ",".join(ASYNC), "--wasmtime",
+                    str(built["table_types"]), "-o", str(tmp_path / "wt.json")], check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "why", str(built["table_types"]), "call_unary",
+                          "--imports", ",".join(ASYNC), "--indirect", "ignore", "--observed", str(tmp_path / "wt.json")],
+                         capture_output=True, text=True).stdout
+    assert "call_unary → (observed at run time in wt.json: wasmtime table_types.wasm run) op_fetch" in out
 
 
 def stacks_of(doc: dict) -> Counter[tuple[str, tuple[str | None, ...]]]:

@@ -28,7 +28,7 @@ class ChainStep:
 
     function: int
     via: Site | None = None        # None for a direct call
-    observed: bool = False         # the hop was seen in a recorded stack (`trace`), not found statically
+    observed: str | None = None    # the hop was seen in a recorded stack (`trace`), not found statically: where
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Analysis:
     async_imports: list[int]
     next_hop: dict[int, int] = field(default_factory=dict)   # node -> next node toward an import
     members: list[int] = field(default_factory=list)
+    origins: dict[tuple[int, int], str] = field(default_factory=dict)   # observed edge -> where it was seen
 
     @property
     def module(self):  # noqa: ANN201 - the decode.Module, for names
@@ -61,8 +62,8 @@ class Analysis:
             if self.graph.is_site(nxt):
                 via = self.graph.site(nxt)
             else:
-                seen = not self.graph.is_site(node) and nxt not in self.graph.successors(node, self.mode)
-                steps.append(ChainStep(nxt, via, observed=seen and via is None))
+                seen = via is None and not self.graph.is_site(node) and nxt not in self.graph.successors(node, self.mode)
+                steps.append(ChainStep(nxt, via, observed=self.origins.get((node, nxt), "") if seen else None))
                 via = None
             node = nxt
 

@@ -58,20 +58,23 @@ class AnalysisResult:
     analysis: Analysis
 
 
-def observed_edges(module: Module, graph: CallGraph, stacks: list[dict]) -> dict[int, set[int]]:
+def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, str]]:
     """Caller → callee pairs seen in recorded stacks (innermost frame first), matched to this binary by
-    name (by index when a frame has no name), plus each innermost frame → the import it called."""
+    name (by index when a frame has no name), plus each innermost frame → the import it called; each
+    with where it was first seen (`trace.origin`), for `why`."""
+    from .trace import origin
+
     by_name = {f.name: f.index for f in module.functions}
     by_key = {f.import_key: f.index for f in module.functions if f.imported}
-    edges: dict[int, set[int]] = {}
+    edges: dict[int, dict[int, str]] = {}
     for st in stacks:
         idx = [by_name.get(f.get("name")) if f.get("name") else f.get("index") for f in st["frames"]]
         idx = [i for i in idx if isinstance(i, int) and 0 <= i < len(module.functions)]
         imp = by_key.get(st.get("import"))
-        if idx and imp is not None:
-            edges.setdefault(idx[0], set()).add(imp)
-        for callee, caller in zip(idx, idx[1:]):
-            edges.setdefault(caller, set()).add(callee)
+        where = origin(st)
+        pairs = list(zip(idx[1:], idx)) + ([(idx[0], imp)] if idx and imp is not None else [])
+        for caller, callee in pairs:
+            edges.setdefault(caller, {}).setdefault(callee, where)
     return edges
 
 
@@ -86,8 +89,10 @@ def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | Non
     module = wasm if isinstance(wasm, Module) else load_module(wasm)
     graph = CallGraph(module, host_table)
     selection = select_imports(module, expand_args(imports or []))
-    if observed:
-        extra_edges = {**(extra_edges or {})}
-        for caller, callees in observed_edges(module, graph, observed).items():
-            extra_edges.setdefault(caller, set()).update(callees)
-    return AnalysisResult(module, graph, selection, analyze(graph, selection.functions, mode, extra_edges))
+    seen = observed_edges(module, observed or [])
+    extra_edges = {**(extra_edges or {})}
+    for caller, callees in seen.items():
+        extra_edges[caller] = extra_edges.get(caller, set()) | set(callees)
+    analysis = analyze(graph, selection.functions, mode, extra_edges)
+    analysis.origins = {(caller, callee): where for caller, callees in seen.items() for callee, where in callees.items()}
+    return AnalysisResult(module, graph, selection, analysis)

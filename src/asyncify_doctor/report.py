@@ -24,8 +24,8 @@ def format_chain(analysis: Analysis, steps: list[ChainStep]) -> str:
         name = display_name(m, step.function)
         if step.via:
             name = f"({step.via.describe(m)}) {name}"
-        elif step.observed:
-            name = f"(observed at run time) {name}"
+        elif step.observed is not None:
+            name = f"(observed at run time{' in ' + step.observed if step.observed else ''}) {name}"
         parts.append(name)
     text = " → ".join(parts)
     last = steps[-1].function if steps else None

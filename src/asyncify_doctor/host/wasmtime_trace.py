@@ -44,6 +44,7 @@ class WasmtimeTracer:
         self.engine = wasmtime.Engine(config)
         self.compiled = wasmtime.Module(self.engine, self.shadowed.wasm)
         self._seen: dict[tuple, dict] = {}
+        self._run = ""
 
     @property
     def stacks(self) -> list[dict]:
@@ -56,6 +57,7 @@ class WasmtimeTracer:
         if export is not None and export not in funcs:
             raise UsageError(f"{self.module.path} exports no function {export!r} (it exports {', '.join(funcs[:8]) or 'none'}"
                              f"{', …' if len(funcs) > 8 else ''})")
+        self._run = f"wasmtime {self.label or self.module.path} {export or '(start)'}"
         store = wasmtime.Store(self.engine)
         try:
             instance = wasmtime.Instance(store, self.compiled, [self._extern(store, imp) for imp in self.compiled.imports])
@@ -83,10 +85,12 @@ class WasmtimeTracer:
         entry = self._seen.get((key, tuple(frames)))
         if entry is None:
             entry = self._seen[(key, tuple(frames))] = {
-                "import": key, "module": self.label, "count": 0,
+                "import": key, "module": self.label, "count": 0, "runs": [],
                 "frames": [{"name": f.name if f.has_name else None, "index": f.index}
                            for f in map(self.module.functions.__getitem__, frames)]}
         entry["count"] += 1
+        if self._run not in entry["runs"]:
+            entry["runs"].append(self._run)
 
 
 def _sync(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -45,29 +45,43 @@ def run_trace(command: list[str], imports: list[str], timeout: float | None = No
             if not env_opts:
                 del os.environ["NODE_OPTIONS"]
             del os.environ["ASYNCIFY_DOCTOR_TRACE_DIR"], os.environ["ASYNCIFY_DOCTOR_TRACE_IMPORTS"]
-        files = sorted(Path(tmp).glob("*.json"))
-        return TraceRun(res.returncode, merge([json.loads(f.read_text())["stacks"] for f in files]), len(files))
+        files = [json.loads(f.read_text()) for f in sorted(Path(tmp).glob("*.json"))]
+        parts = [[{**s, "runs": [run_label(doc.get("argv", []))]} for s in doc["stacks"]] for doc in files]
+        return TraceRun(res.returncode, merge(parts), len(files))
+
+
+def run_label(argv: list[str]) -> str:
+    """A process's command line as `why` shows it: paths cut to their file names."""
+    return " ".join(Path(a).name if "/" in a and not a.startswith("-") else a for a in argv)
 
 
 def merge(parts: list[list[dict]]) -> list[dict]:
-    """One entry per distinct (import, module, frames), counts summed across processes."""
+    """One entry per distinct (import, module, frames), counts summed and runs joined across processes."""
     out: dict[tuple, dict] = {}
     for stacks in parts:
         for s in stacks:
             key = (s["import"], s.get("module"), tuple(f["index"] for f in s["frames"]))
-            if key in out:
-                out[key]["count"] += s["count"]
-            else:
-                out[key] = dict(s)
+            if key not in out:
+                out[key] = {**s, "count": 0, "runs": []}
+            out[key]["count"] += s["count"]
+            out[key]["runs"] += [r for r in s.get("runs", []) if r not in out[key]["runs"]]
     return sorted(out.values(), key=lambda s: (-s["count"], s["import"]))
 
 
 def read_observed(path: str | os.PathLike[str]) -> list[dict]:
+    """The stacks of a `trace` file, each marked with the file's name (`why` says where a hop was seen)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())
         stacks = data["stacks"]
-        assert isinstance(stacks, list)
+        assert isinstance(stacks, list) and all(isinstance(s, dict) for s in stacks)
     except (OSError, ValueError, KeyError, AssertionError, TypeError) as exc:
         raise InputError(str(p), None, f"not an asyncify-doctor trace file ({exc})") from None
-    return stacks
+    return [{**s, "file": p.name} for s in stacks]
+
+
+def origin(stack: dict) -> str:
+    """Where a stack was seen, for `why`: `stacks.json: node test.mjs …` (parts left out when unknown)."""
+    runs = stack.get("runs") or []
+    run = runs[0] + (f" (and {len(runs) - 1} more runs)" if len(runs) > 1 else "") if runs else ""
+    return ": ".join(part for part in (stack.get("file"), run) if part)
