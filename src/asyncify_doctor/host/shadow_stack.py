@@ -13,11 +13,12 @@ moves to a new function appended at the end, and i becomes a wrapper:
 
 Calls, tables, `ref.func`, exports, the start function and the name section all go on naming i, so
 nothing else in the module changes. The stack lives in a memory of its own (multi-memory), exported
-with its top, and holds function indices, outermost first. Each wrapper restores the top it found,
-so a trap or a longjmp-like exit leaves no stale frames for later calls; in a module with exception
-tags the call is inside a `try_table` that restores the top before rethrowing, so a caught exception
-leaves none either. A function that tail-calls (`return_call`) stays on the shadow stack until its
-callee returns: it is recorded as on the stack, which is safe for a list (listed, never missed).
+with its top, and holds function indices, outermost first. Each wrapper restores the top it found
+rather than subtracting, and in a module with exception tags the call is inside a `try_table` that
+restores the top before rethrowing, so the frames an exception unwinds leave nothing stale behind.
+(A trap leaves them, but a trap ends the run; the tracer starts every run on a fresh instance.)
+A function that tail-calls (`return_call`) stays on the shadow stack until its callee returns: it
+is recorded as on the stack, which is safe for a list (listed, never missed).
 
 Cost: one extra call, one store and three global accesses per call.
 """

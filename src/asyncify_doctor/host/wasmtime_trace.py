@@ -70,12 +70,13 @@ class WasmtimeTracer:
         fn = self.imports.get(key)
         if fn is None or not isinstance(imp.type, wasmtime.FuncType):
             raise AsyncifyRunError(c.MISSING_IMPORT, f"the module imports {key}, which the host was not given")
+        call = _sync(fn)
         if key not in self.watched:
-            return wasmtime.Func(store, imp.type, _sync(fn))
+            return wasmtime.Func(store, imp.type, call)
 
         def watched(caller: wasmtime.Caller, *args: Any) -> Any:
             self._record(key, caller)
-            return _sync(fn)(*args)
+            return call(*args)
         return wasmtime.Func(store, imp.type, watched, access_caller=True)
 
     def _record(self, key: str, caller: wasmtime.Caller) -> None:
