@@ -34,6 +34,12 @@ def wasm_tools() -> str:
     return exe
 
 
+def validate(path: Path) -> str | None:
+    """wasmparser's verdict on a binary, every feature on: None when valid, else its message."""
+    proc = subprocess.run([wasm_tools(), "validate", "--features", "all", str(path)], capture_output=True, text=True)
+    return None if proc.returncode == 0 else proc.stderr.strip()
+
+
 def _arg(rest: str, key: str) -> int:
     return int(re.search(key + r":(\d+)", rest).group(1))  # type: ignore[union-attr]
 
