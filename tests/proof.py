@@ -22,6 +22,7 @@ class Expect:
     name: str
     instrument: set[str]
     not_instrumented: set[str]
+    runtime: set[str] = field(default_factory=set)    # listed, never instrumented (Binaryen's top-most runtime)
     exports: dict[str, int] = field(default_factory=dict)
     suspensions: dict[str, int] = field(default_factory=dict)
     prints: dict[str, list[int]] = field(default_factory=dict)
@@ -37,6 +38,8 @@ def parse_expect(path: Path) -> Expect:
             exp.instrument = set(value.split())
         elif key == "not-instrumented":
             exp.not_instrumented = set(value.split())
+        elif key == "runtime":
+            exp.runtime = set(value.split())
         elif key == "export":
             name, _, result = value.partition("->")
             exp.exports[name.strip()] = int(result)

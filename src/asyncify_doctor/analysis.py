@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Site
 
 ROOT_INDIRECT = -1   # `next_hop` marker: the function is a member because it has an indirect call (`all`)
+ROOT_RUNTIME = -2    # `next_hop` marker: the function starts unwinds itself (calls asyncify_start_unwind)
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,16 @@ class Analysis:
     next_hop: dict[int, int] = field(default_factory=dict)   # node -> next node toward an import
     members: list[int] = field(default_factory=list)
     origins: dict[tuple[int, int], str] = field(default_factory=dict)   # observed edge -> where it was seen
+    roots: dict[int, str] = field(default_factory=dict)      # top-most runtime: starts unwinds, never instrumented
+    barriers: dict[int, str] = field(default_factory=dict)   # never instrumented, propagation stops (why)
+    reasons: dict[int, str] = field(default_factory=dict)    # why a chain ends at a function (roots, sources)
 
     @property
     def module(self):  # noqa: ANN201 - the decode.Module, for names
         return self.graph.module
 
     def contains(self, f: int) -> bool:
-        return f in self.next_hop and not self.graph.module.functions[f].imported
+        return f in self.next_hop and not self.graph.module.functions[f].imported and f not in self.roots
 
     def chain(self, f: int) -> list[ChainStep]:
         """Shortest path f → … → async import (or to the function whose indirect call is the reason)."""
@@ -57,7 +61,7 @@ class Analysis:
         node, via = f, None
         while True:
             nxt = self.next_hop[node]
-            if nxt == ROOT_INDIRECT or nxt == node:
+            if nxt in (ROOT_INDIRECT, ROOT_RUNTIME) or nxt == node:
                 return steps
             if self.graph.is_site(nxt):
                 via = self.graph.site(nxt)
@@ -67,24 +71,42 @@ class Analysis:
                 via = None
             node = nxt
 
+    @property
+    def listed(self) -> list[int]:
+        """What an onlylist must name: the members, and the top-most runtime functions. Binaryen never
+        instruments the latter, but with an onlylist it checks for an unwind after a call only when
+        the callee is listed (ModuleAnalyzer sets canChangeState = matched), so they must be there."""
+        return sorted(set(self.members) | set(self.roots)) if self.roots else self.members
+
     def names(self) -> list[str]:
         funcs = self.graph.module.functions
-        return [funcs[f].name for f in self.members]
+        return [funcs[f].name for f in self.listed]
 
     def unnamed_members(self) -> list[int]:
         funcs = self.graph.module.functions
-        return [f for f in self.members if not funcs[f].has_name]
+        return [f for f in self.listed if not funcs[f].has_name]
 
 
 def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "typed",
-            extra_edges: dict[int, set[int]] | None = None) -> Analysis:
-    """Reverse breadth-first closure from the async imports under `mode`.
+            extra_edges: dict[int, set[int]] | None = None, roots: dict[int, str] | None = None,
+            barriers: dict[int, str] | None = None, sources: dict[int, str] | None = None) -> Analysis:
+    """Reverse breadth-first closure from the async imports under `mode`, with Binaryen's rules for
+    code that drives Asyncify itself (`recognize.RuntimeCalls`):
+
+    - `roots` (the top-most runtime: functions that call `asyncify_start_unwind`/`stop_rewind`) can
+      change the state, so their callers are members; they are not (Binaryen never instruments them);
+    - `barriers` (the bottom-most runtime, which calls `stop_unwind`/`start_rewind`, and removelist
+      entries) never become members and nothing propagates through them.
+
+    - `sources` start unwinds themselves but are members too (instrumented code that runtime code
+      was inlined into, in an already optimised binary).
 
     `extra_edges` (caller → callees) adds edges learned elsewhere, e.g. indirect calls observed
     at run time by `trace`.
     """
     if mode not in INDIRECT_MODES:
         raise ValueError(f"unknown indirect mode {mode!r}")
+    roots, barriers, sources = dict(roots or {}), dict(barriers or {}), dict(sources or {})
     rev = graph.reverse(mode)
     for caller, callees in (extra_edges or {}).items():
         for callee in callees:
@@ -94,20 +116,25 @@ def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "ty
     for imp in async_imports:
         next_hop[imp] = imp
         queue.append(imp)
+    starts = [(f, ROOT_RUNTIME) for f in list(roots) + list(sources)]
     if mode == "all":
-        for f in range(graph.n):
-            if graph.has_indirect(f) and f not in next_hop:
-                next_hop[f] = ROOT_INDIRECT
-                queue.append(f)
+        starts += [(f, ROOT_INDIRECT) for f in range(graph.n) if graph.has_indirect(f)]
+    for f, marker in starts:
+        if f not in next_hop and f not in barriers:
+            next_hop[f] = marker
+            queue.append(f)
     while queue:
         node = queue.popleft()
         for caller in rev[node]:
-            if caller not in next_hop:
+            if caller not in next_hop and caller not in barriers:
                 next_hop[caller] = node
                 queue.append(caller)
     funcs = graph.module.functions
-    members = sorted(f for f in next_hop if f < graph.n and not funcs[f].imported)
-    return Analysis(graph, mode, sorted(async_imports), next_hop, members)
+    members = sorted(f for f in next_hop if f < graph.n and not funcs[f].imported and f not in roots)
+    an = Analysis(graph, mode, sorted(async_imports), next_hop, members, barriers=barriers,
+                  roots={f: roots[f] for f in roots if f not in barriers})
+    an.reasons = {**an.roots, **{f: why for f, why in sources.items() if f not in barriers}}
+    return an
 
 
 def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMode = "typed") -> dict[int, int]:

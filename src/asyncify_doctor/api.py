@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from .analysis import Analysis, analyze
 from .callgraph import CallGraph, HostTable, IndirectMode
 from .decode import Module, read_module
-from .patterns import ImportSelection, expand_args, select_imports
+from .patterns import ImportSelection, Trampolines, expand_args, select_imports
+from .recognize import RuntimeCalls, runtime_calls
 
 
 class Progress:
@@ -56,6 +57,7 @@ class AnalysisResult:
     graph: CallGraph
     selection: ImportSelection
     analysis: Analysis
+    runtime: RuntimeCalls = field(default_factory=RuntimeCalls)
 
 
 def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, str]]:
@@ -78,21 +80,46 @@ def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, st
     return edges
 
 
+def prepare(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None, mode: IndirectMode = "typed",
+            host_table: HostTable = "sound", *, emscripten: bool | None = None,
+            trampolines: Trampolines = "typed", ignore_imports: bool = False) -> tuple[Module, ImportSelection, CallGraph]:
+    """Decode (unless given a Module), choose the async imports, build the call graph (with the
+    trampolines the selection models as re-entries)."""
+    module = wasm if isinstance(wasm, Module) else load_module(wasm)
+    selection = select_imports(module, expand_args(imports or []), emscripten_rules=emscripten,
+                               trampolines=trampolines, mode=mode, ignore_imports=ignore_imports)
+    return module, selection, CallGraph(module, host_table, trampolines=selection.trampolines)
+
+
 def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None,
                  mode: IndirectMode = "typed", host_table: HostTable = "sound",
-                 extra_edges: dict[int, set[int]] | None = None, observed: list[dict] | None = None) -> AnalysisResult:
-    """Decode (unless given a Module), build the call graph and compute the async closure.
+                 extra_edges: dict[int, set[int]] | None = None, observed: list[dict] | None = None, *,
+                 emscripten: bool | None = None, trampolines: Trampolines = "typed",
+                 removed: dict[int, str] | None = None, ignore_imports: bool = False) -> AnalysisResult:
+    """Decode, build the call graph and compute the async closure.
 
     `imports` are `module.name` patterns (with `*`), or `@file` references; None or [] means every
-    import is async, as in Binaryen without `asyncify-imports`.
+    import is async, as in Binaryen without `asyncify-imports` (for an Emscripten build: the
+    imports emcc makes async by itself). Code that calls the `asyncify.*` imports follows Binaryen's
+    runtime rules (`recognize.runtime_calls`); `removed` functions (a removelist) are barriers.
     """
-    module = wasm if isinstance(wasm, Module) else load_module(wasm)
-    graph = CallGraph(module, host_table)
-    selection = select_imports(module, expand_args(imports or []))
+    module, selection, graph = prepare(wasm, imports, mode, host_table, emscripten=emscripten, trampolines=trampolines,
+                                       ignore_imports=ignore_imports)
+    return analyze_prepared(module, selection, graph, selection.functions, mode, extra_edges, observed, removed=removed)
+
+
+def analyze_prepared(module: Module, selection: ImportSelection, graph: CallGraph, async_imports: list[int],
+                     mode: IndirectMode = "typed", extra_edges: dict[int, set[int]] | None = None,
+                     observed: list[dict] | None = None, runtime: RuntimeCalls | None = None,
+                     removed: dict[int, str] | None = None) -> AnalysisResult:
+    """The closure on an already built graph, from `async_imports` and the runtime calls."""
+    runtime = runtime if runtime is not None else runtime_calls(graph)
     seen = observed_edges(module, observed or [])
-    extra_edges = {**(extra_edges or {})}
+    edges = {**(extra_edges or {})}
     for caller, callees in seen.items():
-        extra_edges[caller] = extra_edges.get(caller, set()) | set(callees)
-    analysis = analyze(graph, selection.functions, mode, extra_edges)
+        edges[caller] = edges.get(caller, set()) | set(callees)
+    barriers = {**runtime.bottommost, **(removed or {})}
+    analysis = analyze(graph, async_imports, mode, edges, roots=runtime.topmost, barriers=barriers,
+                       sources=runtime.sources)
     analysis.origins = {(caller, callee): where for caller, callees in seen.items() for callee, where in callees.items()}
-    return AnalysisResult(module, graph, selection, analysis)
+    return AnalysisResult(module, graph, selection, analysis, runtime)

@@ -1,77 +1,26 @@
-"""Reading an already-asyncified binary: is it asyncified, where is its state, which functions did
-Binaryen instrument.
+"""Auditing an already-asyncified binary: which functions can be on the stack when an unwind starts
+but were not instrumented (crashes waiting to happen), which were instrumented for nothing, and what
+the build's own inputs (async imports, lists) really did.
 
-Recognition rule (from Binaryen's Asyncify.cpp output): the pass adds a state global (or, in
-Emscripten's relocatable builds, imports `env.__asyncify_state` / `env.__asyncify_data`) and the
-exports `asyncify_start_unwind`, `asyncify_stop_unwind`, `asyncify_start_rewind`,
-`asyncify_stop_rewind`, `asyncify_get_state`; `asyncify_get_state` returns the state global and
-`asyncify_start_unwind` sets the data global. An instrumented function tests the state (to skip
-ahead when rewinding, to save its locals when unwinding) and moves its locals and resume point
-through the data buffer, so it reads both globals. With `asyncify-asserts`, functions that are NOT
-instrumented read the state too (they trap if a call changed it), but never the data global — so
-"reads the data global" is the rule; the pass's own helper functions are excluded.
+What the build did is read from the binary (`recognize`): the instrumented set, the imports its
+instrumented code checks after (so the async imports need not be given), and the code that drives
+Asyncify itself. What *should* be instrumented is recomputed with Binaryen's rules (`analysis`)
+under the chosen `--indirect` mode; the difference is the report.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from .callgraph import CallGraph
-
-if TYPE_CHECKING:
-    from .analysis import Analysis
+from .analysis import Analysis
+from .api import analyze_prepared, prepare
+from .binaryen_lists import BinaryenLists, ListCheck, check_lists
+from .callgraph import CallGraph, HostTable, IndirectMode
 from .decode import Module
 from .decode import opcodes as op
-
-ASYNCIFY_EXPORTS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
-                    "asyncify_stop_rewind")  # and asyncify_get_state, which Emscripten may not export
-
-
-@dataclass
-class AsyncifyInfo:
-    asyncified: bool
-    state_global: int | None = None
-    data_global: int | None = None
-    helper_functions: set[int] = field(default_factory=set)   # the asyncify_* functions themselves
-    instrumented: set[int] = field(default_factory=set)
-
-
-def _global_by_import(module: Module, key: str) -> int | None:
-    return next((g.index for g in module.globals if g.import_key == key), None)
-
-
-def recognize(graph: CallGraph) -> AsyncifyInfo:
-    m = graph.module
-    exports = {e.name: e.index for e in m.exports if e.kind == "func"}
-    if not all(name in exports for name in ASYNCIFY_EXPORTS):
-        return AsyncifyInfo(False)
-    helpers = {exports[name] for name in ASYNCIFY_EXPORTS + ("asyncify_get_state",) if name in exports}
-    state = _global_by_import(m, "env.__asyncify_state")
-    if state is None:  # asyncify_stop_unwind sets the state back to normal and writes nothing else
-        written = graph.facts(exports["asyncify_stop_unwind"]).globals_written
-        state = written[0] if written else None
-    data = _global_by_import(m, "env.__asyncify_data")
-    if data is None:
-        written = [g for g in graph.facts(exports["asyncify_start_unwind"]).globals_written if g != state]
-        data = written[0] if written else None
-    instrumented = _readers_of(m, data) - helpers if data is not None else set()
-    return AsyncifyInfo(True, state, data, helpers, instrumented)
-
-
-def _readers_of(m: Module, global_index: int) -> set[int]:
-    """Functions that read a global: one pass over the decoder's events, no per-function objects."""
-    ev = m.code.events if m.code else []
-    get = op.EV_GLOBAL_GET
-    return {f for f, kind, a in zip(ev[0::4], ev[1::4], ev[2::4]) if kind == get and a == global_index}
-
-
-def instrumented_names(wasm: bytes) -> set[str]:
-    """Names of the functions Binaryen instrumented in an asyncified binary."""
-    from .decode import decode
-
-    g = CallGraph(decode(wasm))
-    return {g.module.functions[f].name for f in recognize(g).instrumented}
-
+from .patterns import ImportSelection, Trampolines
+from .recognize import TOPMOST, AsyncifyBuild, instrumented_names, recognize  # noqa: F401  (instrumented_names: API)
+from .report import display_name, format_chain
 
 # --- the audit report ---------------------------------------------------------------------------
 
@@ -84,98 +33,284 @@ class Finding:
 
 
 @dataclass
+class UncheckedCall:
+    """An instrumented function that calls something able to unwind without checking for it after:
+    it runs on while the stack unwinds (an onlylist that leaves out a top-most runtime function, or
+    uninstrumented code inlined into instrumented code)."""
+
+    caller: int
+    name: str
+    callee: str
+    why: str
+
+
+@dataclass
+class ImportVerdict:
+    """Where the user's --imports and the build disagree about one import."""
+
+    name: str
+    user_async: bool
+    build_async: bool
+    why: str
+
+
+@dataclass
 class AuditReport:
     wasm: str
-    info: AsyncifyInfo
+    info: AsyncifyBuild
     mode: str
     needed: int
     missing: list[Finding] = field(default_factory=list)
     unneeded: list[Finding] = field(default_factory=list)
+    unchecked_calls: list[UncheckedCall] = field(default_factory=list)
     list_not_in_binary: list[str] = field(default_factory=list)
     list_not_instrumented: list[str] = field(default_factory=list)
+    imports_from: str = "build"                       # "build" (read from the binary) or "--imports"
+    async_imports: list[str] = field(default_factory=list)
+    disagreements: list[ImportVerdict] = field(default_factory=list)
+    unknown_imports: list[str] = field(default_factory=list)   # the binary does not say
+    unknown_would_add: int = 0        # functions that would also be missing if every unknown import were async
+    trampolines: dict[str, str] = field(default_factory=dict)  # invoke_X → what the typed model says of it
+    emscripten_added: dict[str, list[str]] = field(default_factory=dict)
+    lists: ListCheck | None = None
+    unnamed: int = 0                  # functions without a name in the name section
+    analysis: Analysis | None = field(default=None, repr=False)
+    selection: ImportSelection | None = field(default=None, repr=False)
 
     @property
     def unneeded_bytes(self) -> int:
         return sum(f.size for f in self.unneeded)
 
 
-def audit(graph: CallGraph, async_imports: list[int], mode: str = "typed",
-          list_entries: list[str] | None = None, analysis: "Analysis | None" = None) -> AuditReport:
-    """Which functions can be on an async stack but are not instrumented (crash risks), which are
-    instrumented for nothing, and (with the user's list) which list entries match nothing."""
-    from .analysis import analyze
-    from .report import format_chain
-
-    m = graph.module
-    info = recognize(graph)
-    an = analysis if analysis is not None and analysis.mode == mode else analyze(graph, async_imports, mode)  # type: ignore[arg-type]
-    needed = set(an.members) - info.helper_functions
-    rep = AuditReport(m.path, info, mode, len(needed))
-    if not info.asyncified:
+def run_audit(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None, mode: IndirectMode = "typed",
+              host_table: HostTable = "sound", *, lists: BinaryenLists | None = None, observed: list[dict] | None = None,
+              emscripten: bool | None = None, trampolines: Trampolines = "typed", ignore_imports: bool = False) -> AuditReport:
+    """Audit a binary. Without `imports`, the async imports are the ones the build treated as async."""
+    module, selection, graph = prepare(wasm, imports, mode, host_table, emscripten=emscripten, trampolines=trampolines,
+                                       ignore_imports=ignore_imports)
+    build = recognize(graph)
+    rep = AuditReport(module.path, build, mode, 0, selection=selection)
+    if not build.asyncified:
         return rep
-    rep.missing = [Finding(f, m.functions[f].name, format_chain(an, an.chain(f)), m.body_size(f))
-                   for f in sorted(needed - info.instrumented)]
-    rep.unneeded = [Finding(f, m.functions[f].name, size=m.body_size(f)) for f in sorted(info.instrumented - needed)]
-    if list_entries is not None:
-        _check_list(rep, m, info, list_entries)
+    async_imports = _async_imports(module, selection, build, bool(imports) or ignore_imports, mode, rep)
+    result = analyze_prepared(module, selection, graph, async_imports, mode, observed=observed, runtime=build.runtime)
+    an = rep.analysis = result.analysis
+    needed = set(an.members) - build.helper_functions
+    rep.needed = len(needed)
+    rep.missing = [Finding(f, module.functions[f].name, format_chain(an, an.chain(f)), module.body_size(f))
+                   for f in sorted(needed - build.instrumented)]
+    rep.unneeded = [Finding(f, module.functions[f].name, size=module.body_size(f))
+                    for f in sorted(build.instrumented - needed)]
+    rep.unchecked_calls = _unchecked_calls(graph.module, graph, build, async_imports)
+    rep.unnamed = sum(1 for f in module.functions if not f.imported and not f.has_name)
+    _unknown_imports(module, selection, build, result.analysis, async_imports, mode, rep)
+    _trampolines(module, selection, build, an, rep)
+    if lists:
+        indirect_counts = build.indirect_unchecked == 0
+        rep.lists = check_lists(graph, lists, build.instrumented, needed, async_imports, indirect_counts, build.runtime)
+        if lists.only is not None:
+            rep.list_not_in_binary = [f.entry for f in rep.lists.findings if f.kind == "only" and f.verdict == "no-match"]
+            rep.list_not_instrumented = [f.entry for f in rep.lists.findings if f.kind == "only" and f.verdict == "not-applied"]
     return rep
 
 
-def _check_list(rep: AuditReport, m: Module, info: AsyncifyInfo, entries: list[str]) -> None:
-    """Entries are matched as Binaryen matches them: exact names (or Emscripten-mangled ones) by
-    lookup, `*` patterns by wildcard — only those scan every name."""
-    from .lists import emscripten_mangle, entry_matches
+def _unchecked_calls(m: Module, graph: CallGraph, build: AsyncifyBuild, async_imports: list[int]) -> list[UncheckedCall]:
+    """Calls from instrumented code to what can really unwind in this build, with no check after."""
+    rt = build.runtime
+    kinds = {**{f: "an async import" for f in async_imports}, **{f: "instrumented" for f in build.instrumented},
+             **{f: "starts unwinds itself" for f in (*rt.topmost, *rt.sources)},
+             **{f: "starts an unwind" for f, role in build.helpers.items() if role in TOPMOST}}
+    out = []
+    for f in sorted(build.instrumented):
+        for g in graph.direct[f]:
+            if g in kinds and (f, g) not in build.checked_pairs:
+                out.append(UncheckedCall(f, m.functions[f].name, display_name(m, g),
+                                         f"{display_name(m, g)} {kinds[g]}, but {m.functions[f].name} does not check "
+                                         "for an unwind after calling it"))
+        inline = f in rt.sources and not any(build.helpers.get(g) in TOPMOST for g in graph.direct[f])
+        if inline and not _checks_after_inline_start(m, f, build.state_global):  # type: ignore[arg-type]
+            out.append(UncheckedCall(f, m.functions[f].name, "(inlined asyncify_start_unwind)",
+                                     f"{m.functions[f].name} starts an unwind itself (runtime code inlined into it) "
+                                     "but never checks for one afterwards: the callee was left out of an onlylist?"))
+        if build.indirect_checked and f in graph.indirect_sites and (f, op.NO_CALLEE) not in build.checked_pairs:
+            reach = sorted({t for s in graph.indirect_sites[f] for t in graph.site_targets(s) if t in kinds})
+            if reach:
+                out.append(UncheckedCall(f, m.functions[f].name, "call_indirect",
+                                         f"its indirect calls may reach {display_name(m, reach[0])}, which "
+                                         f"{kinds[reach[0]]}, but {m.functions[f].name} checks after none of them "
+                                         "(uninstrumented code inlined into it?)"))
+    return out
 
-    by_name: dict[str, list[int]] = {}
-    for f in m.functions:
-        if not f.imported:
-            by_name.setdefault(f.name, []).append(f.index)
-            mangled = emscripten_mangle(f.name)
-            if mangled != f.name:
-                by_name.setdefault(mangled, []).append(f.index)
-    for entry in entries:
-        if "*" in entry:
-            hits = [f.index for f in m.functions if not f.imported and entry_matches(entry, f.name)]
-        else:
-            hits = by_name.get(entry, [])
-        if not hits:
-            rep.list_not_in_binary.append(entry)
-        elif not any(h in info.instrumented for h in hits):
-            rep.list_not_instrumented.append(entry)
+
+def _checks_after_inline_start(m: Module, f: int, state: int) -> bool:
+    """Is there an unwind check (`state == 1`) anywhere after the last inline `state = 1`?"""
+    ops = m.body_ops(f)
+    starts = [i for i in range(1, len(ops)) if ops[i] == (0x24, state) and ops[i - 1] == (op.I32_CONST, 1)]
+    tail = ops[starts[-1] + 1:] if starts else []
+    pairs = {((op.GLOBAL_GET, state), (op.I32_CONST, 1)), ((op.I32_CONST, 1), (op.GLOBAL_GET, state))}
+    return any((tail[i], tail[i + 1]) in pairs and tail[i + 2][0] in (op.I32_EQ, op.I32_NE) for i in range(len(tail) - 2))
+
+
+def _async_imports(module: Module, selection: ImportSelection, build: AsyncifyBuild, given: bool, mode: str,
+                   rep: AuditReport) -> list[int]:
+    """The user's --imports when given (with where they and the build disagree), else the build's."""
+    modelled = set(selection.trampolines)
+    if not given:
+        chosen = [f for f in build.async_imports(module) if f not in modelled]
+        rep.imports_from = "build"
+    else:
+        chosen = selection.functions
+        rep.imports_from = "--imports"
+        mine = set(chosen) | set(selection.listed_trampolines)
+        for f in sorted(set(build.checked) | set(build.unchecked) | mine):
+            if not module.functions[f].imported:
+                continue
+            ours, theirs = f in mine, f in build.checked
+            if ours and not theirs and f in build.unchecked:
+                rep.disagreements.append(ImportVerdict(display_name(module, f), True, False,
+                                         f"{build.unchecked[f]} instrumented caller(s) call it with no unwind check after"))
+            elif theirs and not ours:
+                rep.disagreements.append(ImportVerdict(display_name(module, f), False, True,
+                                         f"{build.checked[f]} instrumented caller(s) check for an unwind after it"))
+    rep.async_imports = [display_name(module, f) for f in chosen]
+    rep.emscripten_added = {pat: [display_name(module, f) for f in fs] for pat, fs in selection.added.items()}
+    return chosen
+
+
+def _unknown_imports(module: Module, selection: ImportSelection, build: AsyncifyBuild, an: Analysis,
+                     async_imports: list[int], mode: str, rep: AuditReport) -> None:
+    """Imports only uninstrumented code calls: the binary does not say whether its build took them as
+    async. Say how much is at stake if one was."""
+    from .analysis import analyze
+
+    if rep.imports_from != "build":
+        return
+    called = {c for f in range(an.graph.n) for c in an.graph.direct[f]}
+    skip = set(build.checked) | set(build.unchecked) | set(selection.trampolines) | set(selection.runtime_imports)
+    unknown = sorted(f for f in called if module.functions[f].imported and f not in skip)
+    rep.unknown_imports = [display_name(module, f) for f in unknown]
+    if unknown:
+        wider = analyze(an.graph, sorted(set(async_imports) | set(unknown)), an.mode,  # type: ignore[arg-type]
+                        roots=an.roots, barriers=an.barriers)
+        rep.unknown_would_add = len(set(wider.members) - set(an.members) - build.instrumented)
+
+
+def _trampolines(module: Module, selection: ImportSelection, build: AsyncifyBuild, an: Analysis, rep: AuditReport) -> None:
+    """What the build assumed of each trampoline it checks after, and what the typed model says."""
+    for f in selection.trampolines:
+        if f in build.checked:
+            needed = f in an.next_hop
+            rep.trampolines[display_name(module, f)] = (
+                "needed: a table function of its signature can unwind" if needed else
+                "treated as async by the build, but no table function of its signature can unwind")
+
+
+def _names(items: list[str], limit: int = 8) -> str:
+    return ", ".join(items[:limit]) + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
+
+
+def build_lines(rep: AuditReport, module: Module | None = None) -> list[str]:
+    """What the build did, as read from the binary: runtime, globals, imports, runtime code, indirect calls."""
+    b = rep.info
+    roles = ", ".join(f"{role} = function {f} ({b.helper_evidence.get(f, 'body')})" for f, role in sorted(b.helpers.items(), key=lambda kv: kv[1]))
+    lines = [f"{rep.wasm}: asyncified. Runtime recognised by its code: {roles}; state global {b.state_global}, "
+             f"data global {b.data_global}.",
+             f"instrumented: {len(b.instrumented)} functions; {rep.needed} can be on the stack when an unwind "
+             f"starts (--indirect {rep.mode})."]
+    if rep.imports_from == "build":
+        lines.append(f"async imports, read from the build (instrumented code checks for an unwind after them): "
+                     f"{len(rep.async_imports)}" + (f": {_names(rep.async_imports)}" if rep.async_imports else ""))
+    else:
+        lines.append(f"async imports, from --imports: {len(rep.async_imports)}: {_names(rep.async_imports)}")
+        if rep.emscripten_added:
+            added = [n for names in rep.emscripten_added.values() for n in names]
+            lines.append(f"  added by Emscripten's own rules: {_names(added)}")
+        if rep.disagreements:
+            lines.append(f"  where --imports and the build disagree: {len(rep.disagreements)}")
+            lines += [f"    {d.name}: {'you say async, the build did not' if d.user_async else 'the build took it as async, --imports does not'}"
+                      f" ({d.why})" for d in rep.disagreements]
+    if b.runtime:
+        for what, group in (("starts unwinds itself (top-most runtime, never instrumented)", b.runtime.topmost),
+                            ("is the top of every unwound stack (bottom-most runtime, never instrumented)",
+                             b.runtime.bottommost),
+                            ("is instrumented and starts unwinds itself (runtime code inlined after the pass)",
+                             b.runtime.sources),
+                            ("calls a stop function that could not be told apart", b.runtime.ambiguous)):
+            if group:
+                lines.append(f"code that {what}: {len(group)}: " + _names([_fname(rep, f) for f in group]))
+    if b.indirect_checked or b.indirect_unchecked:
+        lines.append("indirect calls: the build treated them as able to unwind" if not b.indirect_unchecked else
+                     "indirect calls: the build treated them as never unwinding (asyncify-ignore-indirect)")
+    for name, verdict in rep.trampolines.items():
+        if not verdict.startswith("needed"):
+            lines.append(f"trampoline {name}: {verdict}")
+    lines += [f"note: {n}" for n in b.notes]
+    return lines
+
+
+def _fname(rep: AuditReport, f: int) -> str:
+    return rep.analysis.module.functions[f].name if rep.analysis is not None else str(f)
 
 
 def report_text(rep: AuditReport) -> str:
     info = rep.info
     if not info.asyncified:
-        return f"{rep.wasm}: not asyncified (no asyncify_* exports): nothing to audit.\n"
-    lines = [f"{rep.wasm}: asyncified; state global {info.state_global}, data global {info.data_global}; "
-             f"{len(info.instrumented)} functions instrumented, {rep.needed} can be on the stack at an async "
-             f"import (--indirect {rep.mode})."]
+        return f"{rep.wasm}: not asyncified (no code with the shape of Asyncify's runtime): nothing to audit.\n"
+    lines = build_lines(rep)
     lines.append(f"missing (can unwind through them, not instrumented: crashes waiting to happen): {len(rep.missing)}")
     lines += [f"  {f.name}\n      {f.chain}" for f in rep.missing]
+    if rep.unchecked_calls:
+        lines.append(f"unchecked calls (instrumented code that runs on while the stack unwinds: crashes or wrong "
+                     f"results): {len(rep.unchecked_calls)}")
+        lines += [f"  {u.name} → {u.callee}: {u.why}" for u in rep.unchecked_calls]
     lines.append(f"unneeded (instrumented, never on an async stack): {len(rep.unneeded)}, "
                  f"{rep.unneeded_bytes} bytes of instrumented code")
     lines += [f"  {f.name} ({f.size} bytes)" for f in rep.unneeded[:50]]
     if len(rep.unneeded) > 50:
         lines.append(f"  … and {len(rep.unneeded) - 50} more (--format json lists all)")
-    if rep.list_not_in_binary or rep.list_not_instrumented:
-        lines.append(f"list entries matching no function in the binary (typos, inlined or renamed): {len(rep.list_not_in_binary)}")
-        lines += [f"  {n}" for n in rep.list_not_in_binary]
-        if rep.list_not_instrumented:
-            lines.append(f"list entries whose function is not instrumented (list and binary disagree): {len(rep.list_not_instrumented)}")
-            lines += [f"  {n}" for n in rep.list_not_instrumented]
+    if rep.unknown_imports:
+        lines.append(f"imports only uninstrumented code calls, so the binary does not say whether the build took them "
+                     f"as async: {len(rep.unknown_imports)} ({_names(rep.unknown_imports, 6)}); if any is, name it "
+                     f"with --imports (all of them would add {rep.unknown_would_add} missing function(s))")
+    lines += _list_lines(rep)
+    if rep.unnamed:
+        lines.append(f"note: {rep.unnamed} function(s) have no name in the name section (shown as wasm-function[N]): "
+                     "keep names to map findings to code (emcc -g2 or --profiling-funcs; wasm-opt -g; "
+                     "wasm-ld without --strip-all)")
     return "\n".join(lines) + "\n"
+
+
+def _list_lines(rep: AuditReport) -> list[str]:
+    if rep.lists is None:
+        return []
+    lines = [f"lists: Binaryen refuses them: {msg}" for msg in rep.lists.fatal]
+    if rep.lists.findings:
+        lines.append(f"list entries with no effect, or an effect worth knowing: {len(rep.lists.findings)}")
+        lines += [f"  {f.kind}list {f.entry}: {f.why}" for f in rep.lists.findings]
+    return lines
 
 
 def report_json(rep: AuditReport) -> dict:
     info = rep.info
     return {"wasm": rep.wasm, "asyncified": info.asyncified, "mode": rep.mode,
             "state_global": info.state_global, "data_global": info.data_global,
+            "runtime": {str(f): role for f, role in sorted(info.helpers.items())},
             "instrumented": len(info.instrumented), "needed": rep.needed,
+            "imports_from": rep.imports_from, "async_imports": rep.async_imports,
+            "disagreements": [d.__dict__ for d in rep.disagreements],
+            "unknown_imports": rep.unknown_imports, "unknown_would_add": rep.unknown_would_add,
+            "trampolines": rep.trampolines, "emscripten_added": rep.emscripten_added,
+            "runtime_calls": {"topmost": sorted(info.runtime.topmost), "bottommost": sorted(info.runtime.bottommost),
+                              "ambiguous": sorted(info.runtime.ambiguous)},
+            "indirect_calls_unwind": None if not (info.indirect_checked or info.indirect_unchecked) else not info.indirect_unchecked,
             "missing": [{"name": f.name, "index": f.function, "chain": f.chain} for f in rep.missing],
             "unneeded": [{"name": f.name, "index": f.function, "bytes": f.size} for f in rep.unneeded],
+            "unchecked_calls": [{"caller": u.name, "index": u.caller, "callee": u.callee, "why": u.why}
+                                for u in rep.unchecked_calls],
             "unneeded_bytes": rep.unneeded_bytes, "list_not_in_binary": rep.list_not_in_binary,
-            "list_not_instrumented": rep.list_not_instrumented}
+            "list_not_instrumented": rep.list_not_instrumented,
+            "list_findings": [f.__dict__ for f in rep.lists.findings] if rep.lists else [],
+            "list_fatal": rep.lists.fatal if rep.lists else [], "notes": info.notes, "unnamed": rep.unnamed}
 
 
 RULES = [

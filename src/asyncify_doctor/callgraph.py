@@ -37,16 +37,28 @@ INDIRECT_MODES: tuple[str, ...] = ("typed", "all", "ignore")
 
 @dataclass(frozen=True)
 class Site:
-    """An indirect call target set: `call_indirect` of `type_index` on `table`, or `call_ref` (table None)."""
+    """An indirect call target set: `call_indirect` of `type_index` on `table`, `call_ref` (table
+    None), or the re-entry of a trampoline import (`trampoline` = its function index)."""
 
     type_index: int
     table: int | None
+    trampoline: int | None = None
 
     def describe(self, module: Module) -> str:
+        if self.trampoline is not None:
+            sig = module.func_type(self.trampoline)
+            rest = ", ".join(map(str, sig.params[1:]))
+            return f"re-entered through {module.functions[self.trampoline].import_key}: a table function ({rest})"
         sig = module.types[self.type_index].signature() if self.type_index < len(module.types) else "?"
         if self.table is None:
             return f"call_ref via type {sig}"
         return f"indirect via type {sig}, table {self.table}"
+
+
+def is_trampoline_name(name: str) -> bool:
+    """Emscripten's `invoke_X(index, args…)` (setjmp/longjmp and C++ exceptions in JS) and
+    `dynCall_X`-style imports call table entry `index` with `args`: X is the signature."""
+    return name.startswith(("invoke_", "dynCall_"))
 
 
 @dataclass
@@ -196,7 +208,7 @@ class CallGraph:
     `host_table` decides what imported/exported tables may hold (see module docstring).
     """
 
-    def __init__(self, module: Module, host_table: HostTable = "sound") -> None:
+    def __init__(self, module: Module, host_table: HostTable = "sound", trampolines: list[int] | None = None) -> None:
         self.module = module
         self.host_table = host_table
         self.gathered = gather(module)
@@ -213,6 +225,12 @@ class CallGraph:
         self.direct: list[list[int]] = [sorted(set(d)) if d else empty for d in direct]
         self.indirect_sites: dict[int, list[int]] = {
             f: [self._site(Site(t, table)) for t, table in sites] for f, sites in self.gathered.indirect.items()}
+        self.trampolines: dict[int, int] = {}   # trampoline import → its re-entry site node
+        for imp in trampolines or []:
+            node = self.n + len(self.sites)
+            self.sites.append(Site(module.functions[imp].type_index, None, imp))
+            self._site_targets.append(self.reentry_targets(imp))
+            self.trampolines[imp] = node
         self._facts: dict[int, FunctionFacts] = {}
 
     # what may be in tables / referenced
@@ -314,17 +332,38 @@ class CallGraph:
         return self._site_targets[node - self.n]
 
     def successors(self, node: int, mode: IndirectMode = "typed") -> list[int]:
-        """Edges out of a node under a mode; in `all`/`ignore` site nodes are not entered."""
+        """Edges out of a node under a mode; in `all`/`ignore` indirect-call site nodes are not
+        entered. A trampoline import leads to its re-entry site in every mode (in `all` the caller
+        treats it as async instead: see `api`)."""
         if node >= self.n:
             return self.site_targets(node)
+        if node in self.trampolines:
+            return [self.trampolines[node]]
         if mode == "typed" and node in self.indirect_sites:
             return self.direct[node] + self.indirect_sites[node]
         return self.direct[node]
+
+    def reentry_targets(self, imp: int) -> list[int]:
+        """Functions an import that calls back into wasm may reach: for `invoke_X`/`dynCall_X`
+        (first parameter: the table index), table functions whose type is X's type without that
+        parameter; for other re-entering imports, anything in a host-visible table or exported."""
+        m = self.module
+        sig = m.func_type(imp)
+        visible: set[int] = set()
+        for t in self.host_visible_tables():
+            visible |= self.table_contents[t]
+        if is_trampoline_name(m.functions[imp].import_name or "") and sig.params:
+            want = (sig.params[1:], sig.results)
+            pool = visible or (self.table_contents[0] if self.table_contents else set())
+            return sorted(f for f in pool if (m.func_type(f).params, m.func_type(f).results) == want)
+        return sorted(visible | {e.index for e in m.exports if e.kind == "func"})
 
     def callees(self, f: int, mode: IndirectMode = "typed") -> list[int]:
         """Functions `f` may call, site nodes expanded. In `all` mode an indirect call may reach any
         function that may be in any table or is address-taken, whatever its type (Binaryen's view)."""
         out = set(self.direct[f])
+        if f in self.trampolines:
+            out.update(self.site_targets(self.trampolines[f]))
         if mode == "typed":
             for s in self.indirect_sites.get(f, ()):
                 out.update(self.site_targets(s))
@@ -341,8 +380,8 @@ class CallGraph:
         for f in range(self.n):
             for g in self.successors(f, mode):
                 rev[g].append(f)
-        if mode == "typed":
-            for s in range(self.n, total):
+        for s in range(self.n, total):
+            if mode == "typed" or self.sites[s - self.n].trampoline is not None:
                 for g in self.site_targets(s):
                     rev[g].append(s)
         return rev

@@ -9,11 +9,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import __version__, report
 from .api import AnalysisResult, run_analysis
 from .errors import DoctorError, InputError, UsageError
+
+if TYPE_CHECKING:
+    from .decode import Module
+    from .patterns import ImportSelection
 
 LIST_FORMATS = ("list", "emscripten", "binaryen", "json")
 
@@ -49,20 +53,37 @@ def _add_analysis_args(p: argparse.ArgumentParser) -> None:
                         "@FILE reads a list file (one per line, JSON array, or Binaryen commas). "
                         "Default: every import is async (Binaryen's default; rarely what you want)")
     _add_mode_args(p)
+    p.add_argument("--ignore-imports", action="store_true",
+                   help="no import is async (Binaryen's asyncify-ignore-imports): only code that calls the\n"
+                        "asyncify.* imports itself (setjmp/longjmp, fibers, coroutines) unwinds")
     p.add_argument("--observed", action="append", default=[], metavar="STACKS.json",
                    help="stacks recorded by `trace`: observed frames join the list, observed calls become edges")
+    p.add_argument("--emscripten", action=argparse.BooleanOptionalAction, default=None,
+                   help="apply Emscripten's own import rules: bare names are env.NAME, and the imports emcc\n"
+                        "makes async by itself are added (__asyncjs__*, emscripten_sleep, …; printed).\n"
+                        "Default: when the binary looks like an Emscripten build")
+    p.add_argument("--trampolines", choices=("typed", "async"), default="typed",
+                   help="Emscripten's invoke_X imports call back into the table:\n"
+                        "  typed (default) they can unwind exactly when a table function of signature X can\n"
+                        "        (under --indirect all they count as async, like any indirect call)\n"
+                        "  async  the old model: async when --imports names them (emcc adds invoke_*\n"
+                        "        unless ASYNCIFY_IGNORE_INDIRECT)")
     p.add_argument("--max-size", type=float, default=2048, metavar="MB",
                    help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
 
 
-def _analyze_from(args: argparse.Namespace) -> AnalysisResult:
+def _observed(args: argparse.Namespace) -> list[dict] | None:
+    if not args.observed:
+        return None
+    from .trace import read_observed
+    return [s for path in args.observed for s in read_observed(path)]
+
+
+def _analyze_from(args: argparse.Namespace, trampolines: str | None = None) -> AnalysisResult:
     _check_size(args.wasm, args.max_size)
-    if args.observed:
-        from .trace import read_observed
-        stacks = [s for path in args.observed for s in read_observed(path)]
-        result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table, observed=stacks)
-    else:
-        result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table)
+    result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table, observed=_observed(args),
+                          emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
+                          ignore_imports=args.ignore_imports)
     _warn_imports(result)
     return result
 
@@ -81,12 +102,32 @@ def _warn(msg: str) -> None:
     print(f"asyncify-doctor: {msg}", file=sys.stderr)
 
 
+def _warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
+    """Patterns that match nothing, with the import each probably meant; and Emscripten's own additions."""
+    if sel.unmatched:
+        shown = ", ".join(p + (f" (did you mean {' or '.join(sel.suggestions[p])}?)" if p in sel.suggestions else "")
+                          for p in sel.unmatched[:8]) + (f", … ({len(sel.unmatched) - 8} more)" if len(sel.unmatched) > 8 else "")
+        _warn(f"warning: {len(sel.unmatched)} --imports pattern(s) match no import of {module.path} "
+              f"(typos, or imports this build does not have): {shown}")
+    if sel.emscripten and sel.added:
+        added = [report.display_name(module, f) for fs in sel.added.values() for f in fs]
+        _warn(f"note: an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off): emcc also makes these "
+              f"imports async by itself: {', '.join(added[:10])}{', …' if len(added) > 10 else ''}")
+
+
 def _warn_imports(result: AnalysisResult) -> None:
     sel = result.selection
-    if sel.unmatched:
-        shown = ", ".join(sel.unmatched[:8]) + (f", … ({len(sel.unmatched) - 8} more)" if len(sel.unmatched) > 8 else "")
-        _warn(f"warning: {len(sel.unmatched)} --imports pattern(s) match no import of {result.module.path} "
-              f"(typos, or imports this build does not have): {shown}")
+    _warn_unmatched(result.module, sel)
+    if sel.listed_trampolines:
+        an = result.analysis
+        idle = [report.display_name(result.module, f) for f in sel.listed_trampolines if f not in an.next_hop]
+        if idle:
+            _warn(f"note: {len(idle)} trampoline(s) named in --imports can never unwind (no table function of their "
+                  f"signature can reach an async import; --trampolines async for the old model): {', '.join(idle[:8])}"
+                  + (", …" if len(idle) > 8 else ""))
+    if sel.emscripten and not sel.all_by_default and not sel.added and not sel.functions and not sel.unmatched:
+        _warn("note: no --imports given and this Emscripten build imports none of the functions emcc makes async "
+              "by itself: nothing can unwind")
     if sel.all_by_default and sel.functions:
         contrib = report.import_contributions(result.graph, sel.functions, result.analysis.mode)
         top = sorted(contrib.items(), key=lambda kv: -kv[1])[:5]
@@ -120,7 +161,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         text = json.dumps(report.json_report(an, with_stats=True), indent=1, ensure_ascii=False) + "\n"
     else:
         from .lists import format_names
-        header = (f"asyncify-doctor {__version__}: {len(an.members)} functions can be on the stack at an async "
+        header = (f"asyncify-doctor {__version__}: {len(an.listed)} functions can be on the stack at an async "
                   f"import of {Path(result.module.path).name} (--indirect {an.mode})")
         text = format_names(list(dict.fromkeys(names)), args.format, binaryen_version=args.binaryen_version,
                             mangle=args.emscripten_mangle,
@@ -129,7 +170,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.stats:
         print(report.stats_text(report.stats(an)), file=sys.stderr)
     elif args.output not in (None, "-"):
-        _warn(f"wrote {len(an.members)} function names to {args.output} ({args.format} format)")
+        _warn(f"wrote {len(an.listed)} function names to {args.output} ({args.format} format)")
     return 0
 
 
@@ -155,10 +196,18 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from . import audit as auditmod
+    from .binaryen_lists import BinaryenLists
     from .lists import read_list
-    result = _analyze_from(args)
-    entries = read_list(args.list).entries if args.list else None
-    rep = auditmod.audit(result.graph, result.selection.functions, args.indirect, entries, result.analysis)
+    _check_size(args.wasm, args.max_size)
+    lists = BinaryenLists(*(read_list(f).entries if f else None for f in (args.list, args.remove_list, args.add_list)),
+                          propagate_add=args.propagate_add)
+    rep = auditmod.run_audit(args.wasm, args.imports, args.indirect, args.host_table, lists=lists,
+                             observed=_observed(args), emscripten=args.emscripten, trampolines=args.trampolines,
+                             ignore_imports=args.ignore_imports)
+    if rep.info.problems:
+        raise InputError(args.wasm, None, f"looks asyncified but cannot be audited: {rep.info.problems[0]}")
+    if rep.analysis is not None and args.imports:
+        _warn_unmatched(rep.analysis.module, rep.selection)
     if args.format == "json":
         text = json.dumps(auditmod.report_json(rep), indent=1, ensure_ascii=False) + "\n"
     elif args.format == "sarif":
@@ -166,13 +215,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         text = auditmod.report_text(rep)
     _output(text, args.output)
-    return 1 if rep.missing else 0
+    return 1 if rep.missing or rep.unchecked_calls else 0
 
 
 def cmd_jspi(args: argparse.Namespace) -> int:
     from . import jspi
     from .lists import format_names, read_list
-    result = _analyze_from(args)
+    result = _analyze_from(args, trampolines="async")   # jspi finds its own hazards through trampolines
     current = read_list(args.current).entries if args.current else None
     reenters = tuple(args.reenters) or jspi.DEFAULT_REENTERS
     rep = jspi.jspi_report(result.graph, result.selection.functions, args.indirect, reenters, current)
@@ -330,7 +379,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(size paid for nothing), and, with --list, list entries that match nothing.\n"
                                    "Exit status 1 when anything is missing, so CI can gate a release on it.")
     _add_analysis_args(p)
-    p.add_argument("--list", metavar="FILE", help="the ASYNCIFY_ONLY list the binary was built with (any layout)")
+    p.add_argument("--list", metavar="FILE", help="the onlylist (ASYNCIFY_ONLY) the binary was built with (any layout):\n"
+                   "says which entries had no effect and why")
+    p.add_argument("--remove-list", metavar="FILE", help="the removelist (ASYNCIFY_REMOVE) it was built with")
+    p.add_argument("--add-list", metavar="FILE", help="the addlist (ASYNCIFY_ADD) it was built with")
+    p.add_argument("--propagate-add", action="store_true", help="the build used asyncify-propagate-addlist "
+                   "(ASYNCIFY_PROPAGATE_ADD)")
     p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(run=cmd_audit)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .analysis import analyze
 from .api import run_analysis
-from .audit import recognize
+from .recognize import recognize
 from .binaryen import AsyncifyOptions, BinaryenUnavailable, asyncify, backends
 from .callgraph import CallGraph
 from .decode import decode

@@ -51,7 +51,7 @@ class JspiReport:
 def migration(asyncify_build: str, jspi_module: Module) -> dict:
     """What the Asyncify build pays that the JSPI build does not: instrumented functions and bytes."""
     from .api import load_module
-    from .audit import recognize
+    from .recognize import recognize
 
     am = load_module(asyncify_build)
     info = recognize(CallGraph(am))
@@ -65,18 +65,8 @@ def migration(asyncify_build: str, jspi_module: Module) -> dict:
 
 
 def reentry_targets(graph: CallGraph, imp: int) -> list[int]:
-    """Functions a re-entering import may call back into."""
-    m = graph.module
-    key = m.functions[imp].import_key or ""
-    sig = m.func_type(imp)
-    visible = set()
-    for t in graph.host_visible_tables():
-        visible |= graph.table_contents[t]
-    if key.split(".", 1)[-1].startswith("invoke_") and sig.params:
-        want = (sig.params[1:], sig.results)
-        pool = visible or (graph.table_contents[0] if graph.table_contents else set())
-        return sorted(f for f in pool if (m.func_type(f).params, m.func_type(f).results) == want)
-    return sorted(visible | {e.index for e in m.exports if e.kind == "func"})
+    """Functions a re-entering import may call back into (`CallGraph.reentry_targets`)."""
+    return graph.reentry_targets(imp)
 
 
 def _forward_chain(graph: CallGraph, starts: set[int], goal: int, mode: IndirectMode) -> list[int] | None:

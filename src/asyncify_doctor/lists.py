@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
-from .patterns import matches as wildcard_matches
+from .wildcard import matches as wildcard_matches
 
 FORMATS = ("list", "emscripten", "binaryen")
 # Binaryen splits `@file` list contents on newlines as well as commas from this version on (earlier

@@ -29,7 +29,9 @@ def format_chain(analysis: Analysis, steps: list[ChainStep]) -> str:
         parts.append(name)
     text = " → ".join(parts)
     last = steps[-1].function if steps else None
-    if last is not None and not m.functions[last].imported and analysis.mode == "all":
+    if last is not None and last in analysis.reasons:
+        text += f"  [{analysis.reasons[last]}]"
+    elif last is not None and not m.functions[last].imported and analysis.mode == "all":
         text += "  [contains an indirect call: Binaryen assumes it may unwind]"
     return text
 
@@ -41,24 +43,43 @@ def chain_names(analysis: Analysis, f: int) -> list[dict[str, Any]]:
 
 
 def find_function(module: Module, name: str) -> int | None:
-    """By name, by `module.name` for imports, or by index (`123` or `wasm-function[123]`)."""
+    """By name, by `module.name` for imports, by export name (binaries without a name section), or
+    by index (`123` or `wasm-function[123]`, V8's spelling)."""
     for f in module.functions:
         if f.name == name or f.import_key == name:
             return f.index
+    for e in module.exports:
+        if e.kind == "func" and e.name == name:
+            return e.index
     digits = name.removeprefix("wasm-function[").removesuffix("]")
     if digits.isdigit() and int(digits) < len(module.functions):
         return int(digits)
     return None
 
 
+def export_note(module: Module, f: int) -> str:
+    """` (exported as X)` for a function without a name, so reports say which one it is."""
+    if module.functions[f].has_name or module.functions[f].imported:
+        return ""
+    names = [e.name for e in module.exports if e.kind == "func" and e.index == f]
+    return f" (exported as {', '.join(names[:3])})" if names else ""
+
+
 def suggest(module: Module, name: str) -> list[str]:
-    return difflib.get_close_matches(name, [f.name for f in module.functions], n=5, cutoff=0.6)
+    names = [f.name for f in module.functions] + [e.name for e in module.exports if e.kind == "func"]
+    return difflib.get_close_matches(name, names, n=5, cutoff=0.6)
 
 
 def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
     """The explanation `why` prints, and whether `f` is in the list."""
     m, g = analysis.module, analysis.graph
-    name = display_name(m, f)
+    name = display_name(m, f) + export_note(m, f)
+    if f in analysis.barriers:
+        return f"{name} is never instrumented: it {analysis.barriers[f].removeprefix('calls ')}.", False
+    if f in analysis.roots:
+        return (f"{name} must be in the list, though Binaryen never instruments it: it {analysis.roots[f]} "
+                "(Binaryen's top-most runtime), so its callers are instrumented, and with an onlylist they check "
+                "for an unwind after calling it only when it is listed.", True)
     if m.functions[f].imported:
         if f in analysis.async_imports:
             return f"{name} is an async import itself: its callers are instrumented, not it.", False
@@ -77,7 +98,8 @@ def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
         lines.append("  It contains indirect calls" + (" (ignored in this mode)." if analysis.mode == "ignore" else "."))
     for other in INDIRECT_MODES:
         if other != analysis.mode:
-            alt = analyze(g, analysis.async_imports, other)  # type: ignore[arg-type]
+            alt = analyze(g, analysis.async_imports, other, roots=analysis.roots,  # type: ignore[arg-type]
+                          barriers=analysis.barriers)
             if alt.contains(f):
                 lines.append(f"  Under --indirect {other} it would be in the list:\n    {format_chain(alt, alt.chain(f))}")
     return "\n".join(lines), False
@@ -123,7 +145,7 @@ def json_report(analysis: Analysis, with_stats: bool = True) -> dict[str, Any]:
         "tool": "asyncify-doctor", "wasm": m.path, "mode": analysis.mode,
         "async_imports": [display_name(m, i) for i in analysis.async_imports],
         "functions": [{"name": m.functions[f].name, "index": f, "named": m.functions[f].has_name,
-                       "chain": chain_names(analysis, f)} for f in analysis.members],
+                       "chain": chain_names(analysis, f)} for f in analysis.listed],
         **({"stats": stats(analysis)} if with_stats else {}),
     }
 

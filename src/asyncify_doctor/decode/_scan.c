@@ -10,7 +10,10 @@
 enum { NONE = 0, BLOCK, U32, U32X2, BR_TABLE, MEMARG, I32, I64, BYTES4, BYTES8, SELECT_T, HEAPTYPE,
        TRY_TABLE, BYTES16, MEMARG_LANE, BYTE, CAST, RESUME, RESUME_THROW, ILLEGAL = 255 };
 enum { EV_NONE = 0, EV_CALL = 1, EV_CALL_INDIRECT = 2, EV_CALL_REF = 3, EV_REF_FUNC = 4,
-       EV_GLOBAL_GET = 5, EV_GLOBAL_SET = 6, EV_END = 10, EV_TAIL = 16 };
+       EV_GLOBAL_GET = 5, EV_GLOBAL_SET = 6, EV_END = 10, EV_CALL_CHECK = 11, EV_TAIL = 16 };
+/* Asyncify's unwind check after a call (code.py's _CheckWatch, same constants as opcodes.py). */
+#define NO_CALLEE 0xFFFFFFFFu
+#define CHECK_WINDOW 8
 #define PREFIX_SIZE 0x114
 
 typedef struct { uint32_t *p; size_t n, cap; } Vec;
@@ -21,6 +24,8 @@ typedef struct {
     uint32_t num_funcs, num_globals, func;
     uint32_t *stamp_call, *stamp_tail, *stamp_ref, *stamp_gget, *stamp_gset;
     size_t func_ev_start;
+    int64_t pend;                 /* callee of the call whose check we watch for, or -1 */
+    int nhist; uint8_t hc[2]; int64_t hv[2];   /* how many instructions since it, and the last two */
     Vec events, bodies, counts;
     size_t err_off; const char *err; char errbuf[200];
 } S;
@@ -174,13 +179,38 @@ static int emit(S *s, uint32_t ev, uint32_t a, uint32_t b, size_t at) {
     return 0;
 }
 
+static int transparent(uint8_t code) {
+    switch (code) {
+    case 0x01: case 0x0b: case 0x1a: case 0x20: case 0x21: case 0x22: case 0x23: case 0x41: case 0x42: case 0x43: case 0x44: return 1;
+    default: return 0;
+    }
+}
+
+/* One instruction seen while (or before) watching for the check; mirrors _CheckWatch.step. */
+static int watch(S *s, uint8_t code, uint32_t ev, int64_t imm, size_t at) {
+    if (ev == EV_CALL || ev == EV_CALL_INDIRECT) {
+        s->pend = ev == EV_CALL ? imm : (int64_t)NO_CALLEE; s->nhist = 0;
+        return 0;
+    }
+    if ((code == 0x46 || code == 0x47) && s->nhist >= 2) {
+        uint8_t c1 = s->hc[0], c2 = s->hc[1]; int64_t v1 = s->hv[0], v2 = s->hv[1];
+        if (c1 == 0x23 && c2 == 0x41 && v2 == 1) { if (emit(s, EV_CALL_CHECK, (uint32_t)s->pend, (uint32_t)v1, at)) return -1; }
+        else if (c1 == 0x41 && v1 == 1 && c2 == 0x23) { if (emit(s, EV_CALL_CHECK, (uint32_t)s->pend, (uint32_t)v2, at)) return -1; }
+    }
+    if (!transparent(code) || s->nhist >= CHECK_WINDOW) { s->pend = -1; return 0; }
+    s->hc[0] = s->hc[1]; s->hv[0] = s->hv[1]; s->hc[1] = code; s->hv[1] = imm; s->nhist++;
+    return 0;
+}
+
 static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind) {
     long depth = 1;
     uint32_t a, b, n;
     int64_t sv;
     uint8_t u8;
     *n_instr = *n_calls = *n_ind = 0;
+    s->pend = -1; s->nhist = 0;
     for (;;) {
+        int64_t imm = 0;
         size_t start = s->pos;
         if (start >= s->end) FAIL(s, start, "function body or expression ends without its final `end`");
         uint8_t code = s->d[s->pos++];
@@ -207,6 +237,7 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
             break;
         case U32:
             if (u32(s, &a)) return -1;
+            imm = a;
             if (ev) {
                 if (base == EV_END) { if (--depth == 0) return 0; }
                 else {
@@ -224,7 +255,7 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
             if (ev && emit(s, ev, a, b, start)) return -1;
             break;
         case MEMARG: if (memarg(s)) return -1; break;
-        case I32: if (sleb(s, 5, &sv)) return -1; break;
+        case I32: if (sleb(s, 5, &sv)) return -1; imm = sv; break;
         case I64: if (sleb(s, 10, &sv)) return -1; break;
         case BYTES4: if (skip(s, 4)) return -1; break;
         case BYTES8: if (skip(s, 8)) return -1; break;
@@ -252,6 +283,8 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
         case RESUME_THROW: if (u32(s, &a) || u32(s, &b) || resume_table(s)) return -1; break;
         default: FAIL(s, start, "internal: unknown immediate kind");
         }
+        if ((s->pend >= 0 || ev == EV_CALL || ev == EV_CALL_INDIRECT) &&
+            watch(s, code >= 0xfb && code <= 0xfe ? 0xff : code, ev, imm, start)) return -1;
     }
 }
 

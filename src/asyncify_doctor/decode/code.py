@@ -163,6 +163,38 @@ def _immediates(ctx: _Ctx, kind: int, event: int, start: int) -> None:
         raise r.error(f"internal: unknown immediate kind {kind}", start)
 
 
+_CALLS = (op.EV_CALL, op.EV_CALL_INDIRECT)
+
+
+class _CheckWatch:
+    """Spots Asyncify's unwind check right after a call: `global.get G; i32.const 1; i32.eq|ne` (either
+    operand order), with only `CHECK_TRANSPARENT` instructions between the call and it. Binaryen puts
+    that check after exactly the calls it treated as able to unwind (AsyncifyFlow::makePossibleUnwind),
+    so an asyncified binary says which callees its build considered async. `_scan.c` does the same."""
+
+    __slots__ = ("ctx", "pending", "hist")
+
+    def __init__(self, ctx: _Ctx) -> None:
+        self.ctx = ctx
+        self.pending: int | None = None      # callee of the call being watched (NO_CALLEE: call_indirect)
+        self.hist: list[tuple[int, int]] = []  # (opcode, immediate) since that call
+
+    def step(self, code: int, event: int, imm: int, at: int) -> None:
+        if event in _CALLS:  # a (non-tail) call starts a new window
+            self.pending, self.hist = (imm if event == op.EV_CALL else op.NO_CALLEE), []
+            return
+        if code in (op.I32_EQ, op.I32_NE) and len(self.hist) >= 2:
+            (c1, v1), (c2, v2) = self.hist[-2:]
+            if c1 == op.GLOBAL_GET and (c2, v2) == (op.I32_CONST, 1):
+                self.ctx.emit(op.EV_CALL_CHECK, self.pending, v1, at)  # type: ignore[arg-type]
+            elif (c1, v1) == (op.I32_CONST, 1) and c2 == op.GLOBAL_GET:
+                self.ctx.emit(op.EV_CALL_CHECK, self.pending, v2, at)  # type: ignore[arg-type]
+        if code not in op.CHECK_TRANSPARENT or len(self.hist) >= op.CHECK_WINDOW:
+            self.pending = None
+        else:
+            self.hist.append((code, imm))
+
+
 def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
     """Scan instructions up to the `end` that closes the expression (or body).
 
@@ -174,6 +206,7 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
     prefix_tables = op.PREFIX_TABLES
     depth = 1
     n_instr = n_calls = n_indirect = 0
+    watch = _CheckWatch(ctx)
     try:
         while True:
             start = r.pos
@@ -192,13 +225,16 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
             elif kind == op.ILLEGAL:
                 raise r.error(f"unknown opcode 0x{code:02x}", start)
             n_instr += 1
+            imm = 0
             if kind == op.NONE:
                 if event == op.EV_END:
                     depth -= 1
                     if depth == 0:
                         return n_instr, n_calls, n_indirect
+            elif kind == op.I32:
+                imm = r.sleb(5)
             elif kind == op.U32:
-                a = r.u32()
+                a = imm = r.u32()
                 if event:
                     base = event & ~op.EV_TAIL
                     if base == op.EV_END:
@@ -221,6 +257,8 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
                 if event & ~op.EV_TAIL == op.EV_CALL_INDIRECT:
                     n_indirect += 1
                 _immediates(ctx, kind, event, start)
+            if watch.pending is not None or event in _CALLS:
+                watch.step(code, event, imm, start)
     except DecodeError as exc:
         if func_index is not None and exc.function is None:
             raise DecodeError(exc.path, exc.offset, exc.message, func_index) from None
@@ -263,3 +301,46 @@ def scan_const_expr(r: Reader, num_funcs: int, num_globals: int) -> list[tuple[i
     ctx = _Ctx(r, num_funcs, num_globals)
     scan_expr(ctx)
     return [tuple(ctx.events[i + 1:i + 4]) for i in range(0, len(ctx.events), 4)]  # type: ignore[misc]
+
+
+def body_ops(data: bytes, start: int, size: int, path: str = "<wasm>") -> list[tuple[int, int]]:
+    """A function body as (opcode, immediate) pairs, for reading small bodies instruction by
+    instruction (the Asyncify runtime functions). Prefixed opcodes are `prefix << 16 | sub`; the
+    immediate is the index of U32 kinds, the value of i32/i64.const, a memarg's offset, else 0."""
+    r = Reader(data, start, start + size, path)
+    for _ in range(r.u32()):
+        r.u32()
+        read_valtype(r)
+    out: list[tuple[int, int]] = []
+    depth = 1
+    while depth:
+        code = r.u8()
+        kind = op.BASE_KINDS[code]
+        if code in op.PREFIX_TABLES:
+            sub = r.u32()
+            kinds = op.PREFIX_TABLES[code][0]
+            kind = kinds[sub] if sub < len(kinds) else op.ILLEGAL
+            code = code << 16 | sub
+        if kind == op.ILLEGAL:
+            raise r.error(f"unknown opcode 0x{code:x}")
+        imm = 0
+        if kind == op.U32:
+            imm = r.u32()
+        elif kind in (op.I32, op.I64):
+            imm = r.sleb(5 if kind == op.I32 else 10)
+        elif kind == op.MEMARG:
+            if r.u32() & 0x40:
+                r.u32()
+            imm = r.u64()
+        elif kind == op.BLOCK:
+            read_blocktype(r)
+        elif kind == op.TRY_TABLE:
+            _try_table(r)
+        elif kind != op.NONE:
+            _immediates(_Ctx(r, 1 << 32, 1 << 32), kind, op.EV_NONE, r.pos)
+        if kind in (op.BLOCK, op.TRY_TABLE):
+            depth += 1
+        elif code < 256 and op.BASE_EVENTS[code] == op.EV_END:
+            depth -= 1
+        out.append((code, imm))
+    return out

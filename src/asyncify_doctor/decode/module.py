@@ -155,6 +155,7 @@ class Module:
     custom_sections: list[tuple[str, int, int]] = field(default_factory=list)
     code: codemod.CodeScan | None = None
     accelerated: bool = False
+    data: bytes = field(default=b"", repr=False)   # the binary itself, for reading a few bodies in full
 
     def func_type(self, func: int) -> SubType:
         return self.types[self.functions[func].type_index]
@@ -164,6 +165,12 @@ class Module:
             if f.name == name:
                 return f
         return None
+
+    def body_ops(self, func: int) -> list[tuple[int, int]]:
+        """The body of a defined function as (opcode, immediate) pairs (`code.body_ops`)."""
+        i = func - self.num_imported_functions
+        assert self.code is not None and i >= 0
+        return codemod.body_ops(self.data, self.code.bodies[2 * i], self.code.bodies[2 * i + 1], self.path)
 
     def body_size(self, func: int) -> int:
         if self.code is None or func < self.num_imported_functions:
@@ -503,7 +510,7 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
     version = int.from_bytes(data[4:8], "little")
     if version != 1:
         raise r.error(f"unsupported wasm version 0x{version:x} (components and other layers are not core modules)", 4)
-    m = Module(path, len(data))
+    m = Module(path, len(data), data=data)
     for sid, at, sec in sections(r):
         if sid == 0:
             name = sec.name()

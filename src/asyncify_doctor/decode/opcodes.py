@@ -40,7 +40,18 @@ EV_TABLE_WRITE = 7      # table.set / table.grow / table.fill     (a = table ind
 EV_TABLE_INIT = 8       # table.init elem table                   (a = elem segment, b = table)
 EV_TABLE_COPY = 9       # table.copy dst src                      (a = dst table, b = src table)
 EV_END = 10             # end / delegate: closes a block
+EV_CALL_CHECK = 11      # a call followed by Asyncify's unwind check `global.get G; i32.const 1; i32.eq|ne`
+                        #   (a = callee, or NO_CALLEE for call_indirect; b = the global G compared with 1)
 EV_TAIL = 16            # flag or-ed onto CALL/CALL_INDIRECT/CALL_REF for the return_call forms
+
+NO_CALLEE = 0xFFFFFFFF  # EV_CALL_CHECK's callee for a call_indirect
+
+# Between a call and Asyncify's unwind check after it, Binaryen's output (at -O0..-O3) has only
+# these: the result moved to a local or dropped, a constant (the `br_if` value), the state read
+# itself, and the `end` of blocks the optimizer closed there. Anything else ends the window.
+CHECK_WINDOW = 8
+CHECK_TRANSPARENT = (0x01, 0x0B, 0x1A, 0x20, 0x21, 0x22, 0x23, 0x41, 0x42, 0x43, 0x44)  # nop end drop local.* global.get consts
+I32_CONST, GLOBAL_GET, I32_EQ, I32_NE = 0x41, 0x23, 0x46, 0x47
 
 PREFIXES = (0xFB, 0xFC, 0xFD, 0xFE)
 PREFIX_SIZE = 0x114  # longest sub-opcode space (relaxed SIMD ends at 0xFD 0x113)

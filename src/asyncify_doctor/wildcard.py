@@ -1,0 +1,16 @@
+"""Binaryen's `String::wildcardMatch` (src/support/string.cpp): `*` matches any run of characters,
+including none; nothing else is special; the whole name must match. Same rule in every version
+from 104 (a recursive form) to 132 (a backtracking one), for import patterns and function lists alike."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+
+@lru_cache(maxsize=4096)
+def wildcard(pattern: str) -> re.Pattern[str]:
+    return re.compile("".join(".*" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern)) + r"\Z", re.S)
+
+
+def matches(pattern: str, name: str) -> bool:
+    return wildcard(pattern).match(name) is not None
