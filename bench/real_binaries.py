@@ -602,9 +602,10 @@ def _row(f: Facts) -> str:
     h = s["helpers"]
     names = "names" if s["name_section_functions"] else "stripped"
     exp = "named" if s["asyncify_exports"] else ("minified" if h else "-")
-    glob = "imported" if s["asyncify_global_imports"] else "defined"
+    glob = "imported" if s["asyncify_global_imports"] else ("defined" if h else "-")
+    checked = sorted(s["checked_imports"])
     return (f"{f.build.key:22} {f.module.size / 1e6:6.1f}MB {s['functions']:6} {names:8} {exp:8} {glob:8} "
-            f"{s['data_readers']:6} {','.join(sorted(s['checked_imports'])) or '-'}")
+            f"{s['data_readers']:6} {len(checked):3} {' '.join(checked[:4])}{' ...' if len(checked) > 4 else ''}")
 
 
 def main() -> int:
@@ -624,7 +625,7 @@ def main() -> int:
     chosen = [BY_KEY[k] for k in args.only] if args.only else list(BUILDS)
     if args.audit:
         return audit_all(chosen)
-    print(f"{'build':22} {'size':>8} {'funcs':>6} {'names':8} {'exports':8} {'globals':8} {'data-r':>6} imports followed by the unwind check")
+    print(f"{'build':22} {'size':>8} {'funcs':>6} {'names':8} {'exports':8} {'globals':8} {'data-r':>6} imports followed by the unwind check (count, first)")
     for b in chosen:
         print(_row(facts(b)), flush=True)
     return 0
