@@ -156,6 +156,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from . import audit as auditmod
     from .lists import read_list
+    if args.top < 0:
+        raise UsageError(f"--top must be 0 (everything) or more, not {args.top}")
     result = _analyze_from(args)
     entries = read_list(args.list).entries if args.list else None
     rep = auditmod.audit(result.graph, result.selection.functions, args.indirect, entries, result.analysis)
@@ -164,7 +166,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     elif args.format == "sarif":
         text = json.dumps(auditmod.report_sarif(rep, __version__), indent=1, ensure_ascii=False) + "\n"
     else:
-        text = auditmod.report_text(rep)
+        text = auditmod.report_text(rep, args.top)
     _output(text, args.output)
     return 1 if rep.missing else 0
 
@@ -331,7 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Exit status 1 when anything is missing, so CI can gate a release on it.")
     _add_analysis_args(p)
     p.add_argument("--list", metavar="FILE", help="the ASYNCIFY_ONLY list the binary was built with (any layout)")
-    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                   help="text: the ranked groups of missing functions, one chain each, and the totals;\n"
+                        "json, sarif: every finding with its chain and group")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="text: show the first N groups (0: all; default 10)")
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(run=cmd_audit)
 
