@@ -165,6 +165,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         text = json.dumps(auditmod.report_json(rep), indent=1, ensure_ascii=False) + "\n"
     elif args.format == "sarif":
         text = json.dumps(auditmod.report_sarif(rep, __version__), indent=1, ensure_ascii=False) + "\n"
+    elif args.format == "html":
+        from .report_html import report_html
+        text = report_html(rep, __version__)
     else:
         text = auditmod.report_text(rep, args.top)
     _output(text, args.output)
@@ -333,9 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Exit status 1 when anything is missing, so CI can gate a release on it.")
     _add_analysis_args(p)
     p.add_argument("--list", metavar="FILE", help="the ASYNCIFY_ONLY list the binary was built with (any layout)")
-    p.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+    p.add_argument("--format", choices=("text", "json", "sarif", "html"), default="text",
                    help="text: the ranked groups of missing functions, one chain each, and the totals;\n"
-                        "json, sarif: every finding with its chain and group")
+                        "json, sarif: every finding with its chain and group; html: one self-contained page")
     p.add_argument("--top", type=int, default=10, metavar="N", help="text: show the first N groups (0: all; default 10)")
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(run=cmd_audit)
