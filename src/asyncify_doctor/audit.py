@@ -215,7 +215,9 @@ def _groups_text(rep: AuditReport, tri: "Triage", head: str, top: int) -> list[s
     lines.append("  by evidence: " + "; ".join(f"{EVIDENCE_TEXT[e]}: {counts(n, k)}"
                                               for e, (n, k) in tri.by_evidence().items() if n))
     targets = list(tri.by_target().items())
-    lines.append("  by async import: " + "; ".join(f"{display_name(m, t)}: {counts(n, k)}" for t, (n, k) in targets[:4])
+    def reached(t: int) -> str:   # under --indirect all a chain may end at a function's indirect call
+        return display_name(m, t) if m.functions[t].imported else f"{display_name(m, t)} (an indirect call)"
+    lines.append("  by async import: " + "; ".join(f"{reached(t)}: {counts(n, k)}" for t, (n, k) in targets[:4])
                  + (f"; … {len(targets) - 4} more" if len(targets) > 4 else ""))
     lines.append("  rank evidence     funcs   only through    bytes  frontier → … → async import")
     shown = tri.groups[:top or None]

@@ -115,7 +115,7 @@ class _Graph:
     def __init__(self, an: Analysis, reenters: tuple[str, ...]) -> None:
         g, m = an.graph, an.module
         self.an = an
-        self.nodes: list[int] = [ROOT_INDIRECT] + sorted(an.next_hop)
+        self.nodes: list[int] = [ROOT_INDIRECT] + sorted(an.next_hop)   # nodes[ROOT] is a placeholder
         self.id = {node: i for i, node in enumerate(self.nodes)}
         self.static: set[tuple[int, int]] = set()              # direct calls (caller, callee)
 
@@ -390,11 +390,10 @@ def _evidence_trees(gr: _Graph) -> list[dict[int, int]]:
         queue = deque([ROOT])
         while queue:
             node = queue.popleft()
-            if level == OBSERVED:
-                callers = [(i, OBSERVED) for i in obs_pred[node]] if node != ROOT else \
-                    [(i, lv) for i, lv in gr.pred[ROOT]]
-            else:
-                callers = gr.pred[node] + [(i, DIRECT) for i in obs_pred[node]]
+            if level == OBSERVED and node != ROOT:
+                callers = [(i, OBSERVED) for i in obs_pred[node]]
+            else:   # (calls seen at run time are in gr.pred as DIRECT)
+                callers = gr.pred[node]
             for caller, lv in callers:
                 if lv <= level and caller not in nxt:
                     nxt[caller] = node
