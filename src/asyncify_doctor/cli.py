@@ -198,6 +198,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from . import audit as auditmod
     from .binaryen_lists import BinaryenLists
     from .lists import read_list
+    if args.top < 0:
+        raise UsageError(f"--top must be 0 (everything) or more, not {args.top}")
     _check_size(args.wasm, args.max_size)
     lists = BinaryenLists(*(read_list(f).entries if f else None for f in (args.list, args.remove_list, args.add_list)),
                           propagate_add=args.propagate_add)
@@ -212,8 +214,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         text = json.dumps(auditmod.report_json(rep), indent=1, ensure_ascii=False) + "\n"
     elif args.format == "sarif":
         text = json.dumps(auditmod.report_sarif(rep, __version__), indent=1, ensure_ascii=False) + "\n"
+    elif args.format == "html":
+        from .report_html import report_html
+        text = report_html(rep, __version__)
     else:
-        text = auditmod.report_text(rep)
+        text = auditmod.report_text(rep, args.top)
     _output(text, args.output)
     return 1 if rep.missing or rep.unchecked_calls else 0
 
@@ -385,7 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add-list", metavar="FILE", help="the addlist (ASYNCIFY_ADD) it was built with")
     p.add_argument("--propagate-add", action="store_true", help="the build used asyncify-propagate-addlist "
                    "(ASYNCIFY_PROPAGATE_ADD)")
-    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.add_argument("--format", choices=("text", "json", "sarif", "html"), default="text",
+                   help="text: the ranked groups of missing functions, one chain each, and the totals;\n"
+                        "json, sarif: every finding with its chain and group; html: one self-contained page")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="text: show the first N groups (0: all; default 10)")
     p.add_argument("-o", "--output", metavar="FILE")
     p.set_defaults(run=cmd_audit)
 
