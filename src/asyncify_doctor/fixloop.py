@@ -142,8 +142,8 @@ def implicated(crashes: list[Crash], cfg: FixConfig, entries: list[str]) -> Plan
     crashed = _load(cfg.built)
     if cfg.wasm is None:
         mapper = FrameMapper(None, crashed)
-        mapped = [(c, mapper.map(c)) for c in crashes if c.kind != BUG]
-        names = [n for _, mp in mapped for n in mp.names]
+        mapped = [(c, mapper.map(c)) for c in crashes]
+        names = [n for c, mp in mapped if c.kind != BUG for n in mp.names]   # a plain bug's frames: no evidence
         new = [n for n in dict.fromkeys(names) if not is_listed(n, entries, exact)]
         return Plan(new, "frames of the crash traces", mapped)
     from .api import run_analysis
@@ -202,8 +202,9 @@ def explain_nothing_new(plan: Plan, entries: list[str], rnd: int, cfg: FixConfig
     if mp.unresolved:
         parts.append(f"{len(mp.unresolved)} frame(s) could not be named: {mp.reason}")
     if crash.kind == BUG:
-        parts.append("the message looks like a bug in the program rather than Asyncify's")
-    if cfg.wasm is None and listed:
+        parts.append("the message looks like a bug in the program rather than Asyncify's"
+                     + (", so its frames alone are no evidence of a missing entry" if cfg.wasm is None else ""))
+    if cfg.wasm is None and (listed or crash.kind == BUG):
         parts.append("the missing function is probably a callee of these frames, which has already returned; "
                      "rerun with --wasm PRE.wasm (the binary before asyncify) so the call graph can name it, or "
                      "use `asyncify-doctor trace`")

@@ -36,6 +36,7 @@ class IndexSpace:
 
     shared: bool
     reason: str
+    detail: str = ""        # the first difference, when not shared
 
 
 def _label(m: Module) -> str:
@@ -64,34 +65,35 @@ def same_index_space(pre: Module, built: Module, pre_graph: CallGraph | None = N
     a, b = _label(pre), _label(built)
 
     def no(why: str) -> IndexSpace:
-        return IndexSpace(False, f"{b} does not number its functions like {a}: {why}")
+        return IndexSpace(False, f"{b} does not number its functions like {a}: {why}", why)
 
     if [f.import_key for f in pre.functions if f.imported] != [f.import_key for f in built.functions if f.imported]:
         return no("their function imports differ")
     n = len(pre.functions)
     if len(built.functions) < n:
-        return no(f"it has {len(built.functions)} functions where {a} has {n} (inlined or removed)")
+        return no(f"{b} has {len(built.functions)} functions, {a} {n} (inlined or removed)")
     by_index = {i: name for name, i in _func_exports(built).items()}
     extra = [f for f in range(n, len(built.functions)) if not _is_helper(built, f, by_index)]
     if extra:
-        return no(f"it has {len(extra)} function(s) more than {a} besides Asyncify's own")
+        return no(f"{b} has {len(extra)} function(s) more than {a} besides Asyncify's own")
     pg = pre_graph or CallGraph(pre)
     bg = built_graph or CallGraph(built)
     for f in range(pre.num_imported_functions, n):
         pf, bf = pre.functions[f], built.functions[f]
         what = f"function {f}" + (f" ({pf.name})" if pf.has_name else "")
         if pre.func_type(f).signature() != built.func_type(f).signature():
-            return no(f"{what} is {built.func_type(f).signature()} there, {pre.func_type(f).signature()} here")
+            return no(f"{what} is {pre.func_type(f).signature()} in {a} but {built.func_type(f).signature()} in {b} "
+                      "(an optimisation after asyncify inlined or removed functions)")
         if pf.has_name and bf.has_name and pf.name != bf.name:
-            return no(f"{what} is called {bf.name} there")
+            return no(f"{what} is {bf.name} in {b}")
         if pg.facts(f).calls != bg.facts(f).calls:
-            return no(f"{what} makes other direct calls there (optimised after asyncify?)")
+            return no(f"{what} makes other direct calls in {b} (optimised after asyncify)")
     exports = _func_exports(built)
     for name, f in _func_exports(pre).items():
         if exports.get(name, f) != f:
-            return no(f"its export {name} is function {exports[name]}, not {f}")
+            return no(f"export {name} is function {f} in {a} but {exports[name]} in {b}")
     if _element_functions(pre) != _element_functions(built):
-        return no("its tables hold other functions")
+        return no("their tables hold other functions")
     return IndexSpace(True, f"{b} numbers its functions like {a} (same imports, signatures, direct calls, "
                             "tables and exports; Asyncify's own functions added at the end)")
 
@@ -220,7 +222,8 @@ class FrameMapper:
         space = self.space
         assert space is not None
         if not space.shared:
-            return None, f"{_label(crashed)} has no names, and {space.reason}; {KEEP_NAMES}"
+            return None, (f"{_label(crashed)} has no names, and it does not number its functions like "
+                          f"{_label(self.target)} ({space.detail}), so its indices cannot be used; {KEEP_NAMES}")
         if f < len(self.target.functions) and self.target.functions[f].has_name:
             return self.target.functions[f].name, ""
         return None, f"function {f} has no name in {_label(self.target)} either ({KEEP_NAMES})"
