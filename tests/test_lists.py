@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asyncify_doctor.lists import (BINARYEN, EMCC, ListFormatError, UnrepresentableName, add_entries,
-                                   binaryen_reads, emcc_reads, emscripten_mangle, entry_matches, format_names,
+                                   binaryen_reads, emcc_entry, emcc_reads, emscripten_mangle, entry_matches,
+                                   format_names,
                                    list_warnings, parse_list, read_list, write_atomic)
 
 PLAYGROUND_DOCKERFILE = textwrap.dedent('''\
@@ -101,10 +102,17 @@ NAMES = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"
 @settings(max_examples=200, deadline=None)
 @given(NAMES)
 def test_emscripten_round_trip(names: list[str]) -> None:
-    assert parse_list(format_names(names, "emscripten")).entries == names
-    back = parse_list(format_names(names, "emscripten", mangle=True)).entries
-    assert back == [emscripten_mangle(n) for n in names]
-    assert all(entry_matches(e, n) for e, n in zip(back, names))
+    """What emcc hands Binaryen selects every name: as written where emcc keeps it, else as a `*`
+    pattern (emcc turns `.#?` into other characters and splits entries on commas)."""
+    from asyncify_doctor.patterns import matches
+    text = format_names(names, "emscripten")
+    assert parse_list(text).entries == [emcc_entry(n) for n in names]
+    read = emcc_reads(text).names or []
+    assert len(read) == len(names) and all(matches(e, n) for e, n in zip(read, names))
+    assert all(e == n for e, n in zip(read, names) if emcc_entry(n) == n)
+    mangled = format_names(names, "emscripten", mangle=True)
+    assert parse_list(mangled).entries == [emscripten_mangle(emcc_entry(n)) for n in names]
+    assert (emcc_reads(mangled).names or []) == read
 
 
 @settings(max_examples=200, deadline=None)
@@ -186,7 +194,7 @@ def test_emcc_reads_files_as_its_source_says() -> None:
     ("foo\r\nbar\r\n", BINARYEN, "reads 'foo' as 'foo\\r': Windows line endings"),
     (" foo\nbar\n", BINARYEN, "reads 'foo' as ' foo'"),
     ('"foo",\n"bar"\n', BINARYEN, "reads 'foo' as '\"foo\",'"),
-    ("foo\n\nbar\n", BINARYEN, "reads each blank line as an empty function name"),
+    ("foo\n\nbar\n", BINARYEN, "reads each blank line as a function name, an empty one"),
     ("foo\nbar\n", "116", "Binaryen 116 splits list files on commas only"),
     ('["foo", "bar"]\n', BINARYEN, "wasm-opt does not read JSON"),
     ('["a.b", "c"]\n', EMCC, "emcc reads 'a.b' as 'a b'"),
@@ -245,3 +253,55 @@ def test_the_real_wasm_opt_reads_lists_as_binaryen_reads(tmp_path: Path) -> None
     everything, _ = asyncify("")
     assert set(wanted) < everything
     assert list_warnings(parse_list(""), BINARYEN)
+
+
+def doctor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "asyncify_doctor", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_analyze_writes_names_only_and_says_what_made_them_on_stderr(tmp_path: Path) -> None:
+    from asyncify_doctor.demo import demo_wasm
+    proc = doctor("analyze", str(demo_wasm()), "--imports", "env.sleep_ms,env.fetch_value", "-o", "only.list", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "only.list").read_text()
+    assert "#" not in text and binaryen_reads(text).names == read_list(tmp_path / "only.list").entries
+    assert len(text.split()) == 6 and "6 functions can be on the stack at an async import of" in proc.stderr
+    assert "warning" not in proc.stderr
+
+
+def test_analyze_warns_about_an_empty_list_and_the_lists_it_reads(tmp_path: Path) -> None:
+    from asyncify_doctor.demo import demo_wasm
+    (tmp_path / "imports.list").write_text("")
+    proc = doctor("analyze", str(demo_wasm()), "--imports", "@imports.list", cwd=tmp_path)
+    assert "imports.list: the list is empty" in proc.stderr and "every import may suspend" in proc.stderr
+    (tmp_path / "imports.list").write_text("# the host's async imports\nenv.nothing_like_this\n")
+    proc = doctor("analyze", str(demo_wasm()), "--imports", "@imports.list", "-o", "only.list", cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "only.list").read_text() == ""
+    assert "wasm-opt reads the comment" in proc.stderr and "async imports\" as an import pattern" in proc.stderr
+    assert "only.list: the list is empty: Binaryen reads an empty onlylist as no list at all" in proc.stderr
+
+
+def test_analyze_emscripten_format_writes_patterns_for_names_emcc_would_change(tmp_path: Path) -> None:
+    """The name section can hold `a.b` (LLVM's `.llvm.123` suffixes, Rust paths); emcc would hand
+    Binaryen `a b`. Written as `a*b`, which emcc passes on unchanged and which selects `a.b`."""
+    from independent import wasm_tools
+    (tmp_path / "m.wat").write_text('(module (import "env" "sleep_ms" (func $sleep)) '
+                                    '(func $a.b (export "run") call $sleep) (func $c#1 (export "go") call $a.b))')
+    subprocess.run([wasm_tools(), "parse", "m.wat", "-o", "m.wasm"], check=True, cwd=tmp_path)
+    proc = doctor("analyze", "m.wasm", "--imports", "env.sleep_ms", "--format", "emscripten", "-o", "only.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert read_list(tmp_path / "only.json").entries == ["a*b", "c*1"]
+    assert emcc_reads((tmp_path / "only.json").read_text()).names == ["a*b", "c*1"]
+    assert "2 name(s) are written as `*` patterns" in proc.stderr and "a.b → a*b" in proc.stderr
+    assert "warning" not in proc.stderr
+
+
+def test_audit_list_warns_in_one_line(tmp_path: Path) -> None:
+    from asyncify_doctor.binaryen import AsyncifyOptions, asyncify
+    from asyncify_doctor.demo import demo_wasm
+    built = tmp_path / "demo.async.wasm"
+    built.write_bytes(asyncify(demo_wasm().read_bytes(), AsyncifyOptions(imports=("env.sleep_ms", "env.fetch_value"))))
+    (tmp_path / "only.list").write_text("# the list the build used\nmain_loop\n")
+    proc = doctor("audit", str(built), "--imports", "env.sleep_ms,env.fetch_value", "--list", "only.list", cwd=tmp_path)
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "wasm-opt reads the comment '# the list the build used'" in warnings[0]

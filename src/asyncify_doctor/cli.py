@@ -134,6 +134,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         # list file as a name (a `#` header included)
         text = format_names(list(dict.fromkeys(names)), args.format, binaryen_version=args.binaryen_version,
                             mangle=args.emscripten_mangle)
+        if args.format == "emscripten":
+            from .lists import emcc_entry
+            patterned = [n for n in dict.fromkeys(names) if emcc_entry(n) != n]
+            if patterned:
+                _warn(f"note: {len(patterned)} name(s) are written as `*` patterns that select them, since emcc "
+                      "turns `.`, `#`, `?` into other characters and splits entries on commas: e.g. "
+                      f"{patterned[0]} → {emcc_entry(patterned[0])}")
         consumer = {"binaryen": BINARYEN, "emscripten": EMCC}.get(args.format)
         written = parse_list(text, source=args.output if args.output not in (None, "-") else "the list")
         for warning in list_warnings(written, consumer, binaryen_version=args.binaryen_version):

@@ -279,7 +279,8 @@ def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = N
             raise UnrepresentableName("<output>", None, f"{bad[0]!r} cannot be written one-per-line; use --format emscripten or json")
         return "".join(n + "\n" for n in names)
     if fmt == "emscripten":
-        body = ",\n".join("  " + json.dumps(emscripten_mangle(n) if mangle else n, ensure_ascii=False) for n in names)
+        entries = [emcc_entry(n) for n in names]
+        body = ",\n".join("  " + json.dumps(emscripten_mangle(e) if mangle else e, ensure_ascii=False) for e in entries)
         return "[\n" + body + ("\n" if names else "") + "]\n"
     if fmt == "binaryen":
         return _binaryen(names, binaryen_version)
@@ -374,6 +375,17 @@ def binaryen_reads(text: str, version: int | None = None) -> ConsumerRead:
     return ConsumerRead(BINARYEN, names or None, fatal)
 
 
+def emcc_entry(name: str) -> str:
+    """An ASYNCIFY_ONLY entry that selects `name` once emcc has read it: emcc turns `.`, `#` and `?`
+    into other characters and joins entries with commas for Binaryen's comma split, so those three,
+    and commas or brackets that would not survive the split, are written as Binaryen's `*` wildcard
+    (a pattern matching the name, and perhaps a few more: instrumenting more is safe, fewer is not)."""
+    entry = re.sub(r"[.#?]", "*", name)
+    if not _comma_safe([entry]):
+        entry = re.sub(r"[,()<>\[\]{}]", "*", entry)
+    return entry
+
+
 def emcc_unmangle(name: str) -> str:
     """What emcc (since 2.0.17, tools/link.py unmangle_symbols_from_cmdline) makes of an entry."""
     return name.replace(".", " ").replace("#", "&").replace("?", ",")
@@ -439,7 +451,7 @@ def _warnings_for(lf: ListFile, consumer: str, kind: str, version: int | None, l
     if read.names is None:
         return [_empty_warning(src, kind)]
     theirs = read.names
-    what = "function name" if kind == "onlylist" else "import pattern"
+    what = "a function name" if kind == "onlylist" else "an import pattern"
     if consumer == BINARYEN and len(theirs) < len(ours) and any("\n" in n for n in theirs):
         return [f"{src}: Binaryen {version} splits list files on commas only: it reads this one-name-per-line "
                 "file as one name that matches nothing (write it with --format binaryen --binaryen-version)"]
@@ -451,14 +463,14 @@ def _warnings_for(lf: ListFile, consumer: str, kind: str, version: int | None, l
         if changed is not None:
             out.append(f"{src}: {consumer} reads {changed!r} as {name!r}: " + _why_changed(changed, name, consumer))
         elif name.lstrip().startswith("#"):
-            out.append(f"{src}: {consumer} reads the comment {name!r} as a {what} (Binaryen has no comment "
+            out.append(f"{src}: {consumer} reads the comment {name!r} as {what} (Binaryen has no comment "
                        "syntax; only emcc 3.1.54 and later skip `#` lines, and only in column 0)")
         else:
-            out.append(f"{src}: {consumer} reads {name!r} as a {what}")
+            out.append(f"{src}: {consumer} reads {name!r} as {what}")
     if len(extra) - len(blank) > limit:
         out.append(f"{src}: … and {len(extra) - len(blank) - limit} more {consumer} reads differently")
     if blank:
-        out.append(f"{src}: {consumer} reads each blank line as an empty {what} (harmless, but it warns)")
+        out.append(f"{src}: {consumer} reads each blank line as {what}, an empty one (harmless, but it warns)")
     lost = [o for o in ours if o not in theirs and not any(_same_but_wrapped(o, t, consumer) for t in extra)]
     if lost:
         out.append(f"{src}: {consumer} never sees {', '.join(map(repr, lost[:limit]))}"
