@@ -298,6 +298,9 @@ def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
         first = next(c for c, mp in plan.mapped if mp.names or mp.functions)
         note(f"round {rnd}: {len(crashes)} crash(es), the first `{first.message}` (log line {first.line}); "
              f"adding {len(plan.new)} ({plan.how}): {', '.join(plan.new)}")
+        unnamed = [(label, why) for _, mp in plan.mapped for label, why in mp.unresolved]
+        if unnamed:
+            note(f"round {rnd}: {len(unnamed)} frame(s) could not be named and were left out: {unnamed[0][1]}")
         if cfg.dry_run:
             note("--dry-run: the list is not changed")
             return 0

@@ -133,7 +133,7 @@ def clean_name(name: str, module: str | None) -> str | None:
     return name
 
 
-def _frame(m: re.Match[str], pattern: int) -> Frame | None:
+def _frame(m: re.Match[str]) -> Frame | None:
     g = m.groupdict()
     if g.get("jsc"):
         s = g["jsc"]
@@ -148,10 +148,10 @@ def _frame(m: re.Match[str], pattern: int) -> Frame | None:
 
 
 def parse_frame(line: str) -> Frame | None:
-    for i, pat in enumerate(FRAME_PATTERNS):
+    for pat in FRAME_PATTERNS:
         m = pat.search(line)
         if m:
-            return _frame(m, i)
+            return _frame(m)
     return None
 
 
