@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_args(p)
     p.add_argument("--format", choices=LIST_FORMATS, default="list",
                    help="list: one name per line, nothing else (read as meant by wasm-opt and emcc)\n"
-                        "emscripten: JSON array for -sASYNCIFY_ONLY=@file (real names, as emcc passes them on)\n"
+                        "emscripten: JSON array for -sASYNCIFY_ONLY=@file (names; `*` patterns where emcc would change one)\n"
                         "binaryen: for wasm-opt --pass-arg=asyncify-onlylist@@file (see --binaryen-version)\n"
                         "json: names, witness chains and stats")
     p.add_argument("--binaryen-version", type=int, default=None, metavar="N",

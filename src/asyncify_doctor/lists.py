@@ -14,12 +14,12 @@ Layouts read by `parse_list` (auto-detected):
   `-sASYNCIFY_ONLY=[...]` or WordPress Playground's `"name",\\` continuation lines; only the
   bracket's span is ever edited.
 
-Names are kept exactly as written. Current toolchains match real names: emcc passes ASYNCIFY_ONLY
-entries to Binaryen verbatim (tools/link.py joins them with commas), and Binaryen compares them with
-the name-section names as they are (escaping both sides the same way before version 131, neither
-since). Some older projects write names in a mangled form (space → `.`, `&` → `#`, `,` → `?`);
-`entry_matches` accepts entries written either way, with `*` wildcards, and `--emscripten-mangle`
-writes that form for builds that still expect it.
+Names are kept exactly as written. Binaryen compares entries with the name-section names as they are
+(escaping both sides the same way before version 131, neither since). emcc (since 2.0.17) unmangles
+every ASYNCIFY_ONLY entry (`.` → space, `#` → `&`, `?` → `,`; tools/link.py) and joins them with
+commas; so projects may write names mangled (space → `.`, `&` → `#`, `,` → `?`), `entry_matches`
+accepts entries written either way, with `*` wildcards, `--emscripten-mangle` writes that form, and
+`emcc_entry` writes a name emcc would change as a `*` pattern that selects it.
 
 Our reader is lenient (comments, blank lines, quotes); the consumers are not. What each really reads,
 from their sources, is in `binaryen_reads` and `emcc_reads`, and `list_warnings` says where a file
