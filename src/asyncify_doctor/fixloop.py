@@ -104,7 +104,6 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
             continue
 
 
-
 @dataclass
 class Plan:
     """What a round would add, and what it found out otherwise (for the explanation when nothing)."""
@@ -204,10 +203,13 @@ def explain_nothing_new(plan: Plan, entries: list[str], rnd: int, cfg: FixConfig
     if crash.kind == BUG:
         parts.append("the message looks like a bug in the program rather than Asyncify's"
                      + (", so its frames alone are no evidence of a missing entry" if cfg.wasm is None else ""))
-    if cfg.wasm is None and (listed or crash.kind == BUG):
+    if cfg.wasm is None and listed:
         parts.append("the missing function is probably a callee of these frames, which has already returned; "
                      "rerun with --wasm PRE.wasm (the binary before asyncify) so the call graph can name it, or "
                      "use `asyncify-doctor trace`")
+    elif cfg.wasm is None:
+        parts.append("rerun with --wasm PRE.wasm (the binary before asyncify) so the call graph can tell whether "
+                     "a function on this stack is missing from the list")
     return "; ".join(parts) + ". The list is untouched."
 
 
