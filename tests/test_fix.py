@@ -17,8 +17,10 @@ import pytest
 from asyncify_doctor.demo import demo_wasm
 from asyncify_doctor.lists import binaryen_reads, read_list
 from asyncify_doctor.toolchain import compile_c
-from fixtures.taskrunner.project import HERE as TASKRUNNER, RUNTIMES, project
 from proof import EXPECTS, SRC, cli_list
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "taskrunner"))
+from taskrunner_project import HERE as TASKRUNNER, RUNTIMES, project  # noqa: E402
 
 HERE = Path(__file__).parent / "fixtures" / "fixloop"
 PY = sys.executable

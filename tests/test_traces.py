@@ -13,7 +13,9 @@ import pytest
 
 from asyncify_doctor.decode import read_module
 from asyncify_doctor.traces import ASYNCIFY, BUG, UNKNOWN, FrameMapper, parse_log, same_index_space
-from fixtures.taskrunner.project import RUNTIMES, Project, project
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "taskrunner"))
+from taskrunner_project import RUNTIMES, Project, project  # noqa: E402
 
 TRACES = Path(__file__).parent / "traces"
 PY = sys.executable
