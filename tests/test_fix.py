@@ -1,5 +1,8 @@
-"""fix: the repair loop converges on the fixtures from an empty list, and stops with a clear
-explanation and an untouched list when the build fails, the tests hang, or the crash is not Asyncify's."""
+"""fix: the repair loop converges on the fixtures and on the taskrunner (a project it was not written
+around, run by the npm runtime asyncify-wasm and by the Emscripten-style runtime, asyncified at -O0,
+-O2 and -O3 with names kept and stripped) from an empty list to exactly the minimal list, and stops
+with a clear explanation and an untouched list when frames cannot be named honestly, the build
+fails, the tests hang, or nothing in the output is a wasm stack."""
 from __future__ import annotations
 
 import re
@@ -12,9 +15,12 @@ from pathlib import Path
 import pytest
 
 from asyncify_doctor.demo import demo_wasm
-from asyncify_doctor.lists import read_list
+from asyncify_doctor.lists import binaryen_reads, read_list
 from asyncify_doctor.toolchain import compile_c
-from proof import EXPECTS, SRC
+from proof import EXPECTS, SRC, cli_list
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "taskrunner"))
+from taskrunner_project import HERE as TASKRUNNER, RUNTIMES, project  # noqa: E402
 
 HERE = Path(__file__).parent / "fixtures" / "fixloop"
 PY = sys.executable
@@ -38,20 +44,29 @@ def check(out: str, host: str, name: str) -> str:
     return f"{PY} {HERE / 'check.py'} {out} {host} {cases}"
 
 
+def rounds_of(stderr: str) -> int:
+    return int(stderr.split("tests pass after ")[1].split()[0])
+
+
+def names_only(path: Path) -> list[str]:
+    """The list's entries, asserting Binaryen reads exactly those (no comment lines, nothing else)."""
+    entries = read_list(path).entries
+    assert binaryen_reads(path.read_text()).names == (entries or None), path.read_text()
+    return entries
+
+
 @pytest.mark.parametrize("name", EXPECTS)
 def test_converges_from_an_empty_list_with_wasm(name: str, tmp_path: Path) -> None:
     wasm = compile_c(SRC / f"{name}.c", tmp_path / f"{name}.wasm")
     build, out = setup(tmp_path, wasm)
-    proc = fix(tmp_path, "--build", build, "--test", check(out, "node", name), "--wasm", out,
+    proc = fix(tmp_path, "--build", build, "--test", check(out, "node", name), "--wasm", "in.wasm", "--built", out,
                "--imports", "env.sleep_ms,env.fetch_value")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rounds = int(proc.stderr.split("tests pass after ")[1].split()[0])
     # one round per independent path: the test stops at its first failing export, and two_exports
     # has two exports whose paths share nothing but the import
-    assert rounds == (2 if name == "two_exports" else 1), proc.stderr[-3000:]
-    assert set(read_list(tmp_path / "only.list").entries) <= EXPECTS[name].instrument
+    assert rounds_of(proc.stderr) == (2 if name == "two_exports" else 1), proc.stderr[-3000:]
+    assert sorted(names_only(tmp_path / "only.list")) == sorted(cli_list(wasm, tmp_path / "minimal.list"))
     assert (tmp_path / "only.list.bak").read_text() == ""
-    assert "# added by asyncify-doctor fix, round 1:" in (tmp_path / "only.list").read_text()
     assert subprocess.run(check(out, "wasmtime", name), shell=True).returncode == 0
 
 
@@ -72,9 +87,11 @@ def test_frames_alone_cannot_name_a_returned_callee_but_wasm_can(tmp_path: Path)
     stuck = fix(tmp_path, "--build", build, "--test", test)
     assert stuck.returncode == 1 and "found nothing new" in stuck.stderr and "--wasm" in stuck.stderr
     assert (tmp_path / "only.list").read_text() == start
+    # today's usage, --wasm given the built (asyncified) binary, still works, with a note
     done = fix(tmp_path, "--build", build, "--test", test, "--wasm", out, "--imports", "env.sleep_ms,env.fetch_value")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert re.search(r"round 1: \d+ crash\(es\); adding 1 \(.*\): dispatch\n", done.stderr)
+    assert "is already asyncified" in done.stderr
+    assert re.search(r"round 1: \d+ crash\(es\), .*; adding 1 \(.*\): dispatch\n", done.stderr)
     assert "tests pass after 1 repair round(s)" in done.stderr
 
 
@@ -102,7 +119,7 @@ def test_hanging_tests_are_killed_with_their_children(tmp_path: Path) -> None:
 def test_a_non_asyncify_failure_is_not_repaired(tmp_path: Path) -> None:
     (tmp_path / "only.list").write_text("main\n")
     proc = fix(tmp_path, "--build", "true", "--test", "echo 'AssertionError: expected 3, got 4' && exit 1")
-    assert proc.returncode == 1 and "not an Asyncify crash" in proc.stderr
+    assert proc.returncode == 1 and "holds no wasm stack" in proc.stderr
     assert (tmp_path / "only.list").read_text() == "main\n"
 
 
@@ -116,8 +133,7 @@ def test_makefile_at_file_reference_edits_the_referenced_list(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "editing that file" in proc.stderr
     assert makefile.read_text() == "EMFLAGS += -sASYNCIFY -sASYNCIFY_ONLY=@only.list\n"
-    assert "step" in read_list(tmp_path / "only.list").entries
-    assert "(test: " in (tmp_path / "only.list").read_text()
+    assert "step" in names_only(tmp_path / "only.list")
 
 
 def test_undo_restores_the_original(tmp_path: Path) -> None:
@@ -145,3 +161,103 @@ def test_ctrl_c_kills_the_test_and_its_children(tmp_path: Path) -> None:
     time.sleep(0.5)
     assert subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout == ""
     assert (tmp_path / "only.list").read_text() == "main\n"
+
+
+def test_a_bug_in_the_program_is_not_taken_for_a_missing_entry(tmp_path: Path) -> None:
+    """A trap Asyncify does not cause (divide by zero) in listed code: the frames are named, nothing is
+    called "already listed" that is not, and the message says what it looks like."""
+    (tmp_path / "only.list").write_text("main\n")
+    log = "RuntimeError: divide by zero\n    at app.wasm.main (wasm://wasm/app.wasm-12345678:wasm-function[3]:0x10)\n"
+    (tmp_path / "log.txt").write_text(log)
+    proc = fix(tmp_path, "--build", "true", "--test", "cat log.txt && exit 1")
+    assert proc.returncode == 1 and "list is untouched" in proc.stderr
+    assert (tmp_path / "only.list").read_text() == "main\n"
+
+
+# --- the taskrunner: a user project never seen, third-party runtimes, every optimisation level -------
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("taskrunner")
+
+
+def fix_project(p, runtime: str, *extra: str, build: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+    return p.doctor("fix", "--list", "only.list", "--build", build or p.build_command(), "--test", p.test_command(runtime),
+                    "--imports", "@imports.list", *extra)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("opt", ["-O0", "-O2", "-O3"])
+def test_taskrunner_repaired_from_an_empty_list(opt: str, runtime: str, tmp_path: Path, cache: Path) -> None:
+    """From nothing instrumented to exactly `analyze`'s list, one round per independent path: node's
+    test runner reports all four jobs' crashes at once (one round); the Emscripten-style program
+    aborts at its first failing job (one round per job)."""
+    p = project(tmp_path, cache, opt, names=True)
+    proc = fix_project(p, runtime, "--wasm", "app.wasm", "--built", "app.async.wasm")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert rounds_of(proc.stderr) == (1 if runtime == "asyncify-wasm" else 4), proc.stderr[-4000:]
+    assert sorted(names_only(p.only)) == sorted(p.minimal_list())
+    assert p.run_tests(runtime).returncode == 0
+    assert "wasm-function[" not in p.only.read_text()
+
+
+def test_taskrunner_stripped_at_O0_maps_frames_by_index(tmp_path: Path, cache: Path) -> None:
+    """No names in the crashed binary, but -O0 keeps every function's index: shown, then used."""
+    p = project(tmp_path, cache, "-O0", names=False)
+    proc = fix_project(p, "asyncify-wasm", "--wasm", "app.wasm", "--built", "app.async.wasm")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert rounds_of(proc.stderr) == 1
+    assert sorted(names_only(p.only)) == sorted(p.minimal_list())
+
+
+@pytest.mark.parametrize("opt", ["-O2", "-O3"])
+def test_taskrunner_stripped_and_optimised_stops_with_the_reason(opt: str, tmp_path: Path, cache: Path) -> None:
+    """wasm-opt inlined, so indices moved and the crashed binary has no names: fix says why in one
+    line and what to do, and the list stays as it was (no placeholders, no "already listed")."""
+    p = project(tmp_path, cache, opt, names=False, only="")
+    for flags, reason in ((["--wasm", "app.wasm", "--built", "app.async.wasm"], "does not number its functions like app.wasm"),
+                          (["--wasm", "app.wasm"], "not the binary that crashed"),
+                          ([], "the frames have no names")):
+        proc = fix_project(p, "asyncify-wasm", *flags)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and reason in last and "keep names" in last, proc.stderr[-3000:]
+        assert last.startswith("asyncify-doctor fix: round 1 cannot name the crashed frames")
+        assert "already listed" not in proc.stderr
+        assert p.only.read_text() == "" and not (tmp_path / "only.list.bak").exists()
+
+
+def test_taskrunner_nameless_asyncified_binary_as_wasm_writes_nothing(tmp_path: Path, cache: Path) -> None:
+    """Today's `fix --wasm app.async.wasm` on the nameless binary the build produces: it is the binary
+    that crashed (the offsets agree) but it has no names, so nothing Binaryen could match exists."""
+    p = project(tmp_path, cache, "-O0", names=False)
+    proc = fix_project(p, "asyncify-wasm", "--wasm", "app.async.wasm")
+    assert proc.returncode == 1 and "has no name for function" in proc.stderr, proc.stderr[-3000:]
+    assert p.only.read_text() == ""
+
+
+def test_taskrunner_empty_list_read_as_no_list_is_not_success(tmp_path: Path, cache: Path) -> None:
+    """A build that hands Binaryen the 0-byte list as it is: everything gets instrumented, the tests
+    pass, and fix says that this proves nothing instead of reporting success after 0 rounds."""
+    plain = tmp_path / "plain-build.sh"
+    plain.write_text((TASKRUNNER / "build.sh").read_text().replace(
+        "if grep -q '[^[:space:]]' only.list; then", "if true; then"))
+    p = project(tmp_path / "p", cache, "-O2", names=True)
+    subprocess.run(p.build_command(plain), shell=True, check=True, cwd=p.root)
+    proc = fix_project(p, "asyncify-wasm", "--wasm", "app.wasm", build=p.build_command(plain))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "warning: only.list: the list is empty: Binaryen reads an empty onlylist as no list at all" in proc.stderr
+    assert "nothing was added" in proc.stderr and "tests pass after" not in proc.stderr
+    assert p.only.read_text() == ""
+
+
+def test_taskrunner_list_with_comments_gets_names_and_a_warning(tmp_path: Path, cache: Path) -> None:
+    """A hand-kept list with a `#` line (Binaryen reads it as a function name): fix warns, keeps the
+    user's text as it is, and adds names only."""
+    p = project(tmp_path, cache, "-O2", names=True, only="# jobs that wait on the host\nrun_retry\nretry\n")
+    proc = fix_project(p, "emscripten", "--wasm", "app.wasm", "--built", "app.async.wasm")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "wasm-opt reads the comment '# jobs that wait on the host' as a function name" in proc.stderr
+    text = p.only.read_text()
+    assert text.startswith("# jobs that wait on the host\nrun_retry\nretry\n") and text.count("#") == 1
+    assert sorted(read_list(p.only).entries) == sorted(p.minimal_list())
+    assert rounds_of(proc.stderr) == 3   # the three jobs whose paths were not listed, one round each

@@ -13,8 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncify_doctor.lists import (ListFormatError, UnrepresentableName, add_entries, emscripten_mangle,
-                                   entry_matches, format_names, parse_list, read_list, write_atomic)
+from asyncify_doctor.lists import (BINARYEN, EMCC, ListFormatError, UnrepresentableName, add_entries,
+                                   binaryen_reads, emcc_entry, emcc_reads, emscripten_mangle, entry_matches,
+                                   format_names,
+                                   list_warnings, parse_list, read_list, write_atomic)
 
 PLAYGROUND_DOCKERFILE = textwrap.dedent('''\
     RUN source /root/emsdk/emsdk_env.sh && \\
@@ -100,19 +102,35 @@ NAMES = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"
 @settings(max_examples=200, deadline=None)
 @given(NAMES)
 def test_emscripten_round_trip(names: list[str]) -> None:
-    assert parse_list(format_names(names, "emscripten")).entries == names
-    back = parse_list(format_names(names, "emscripten", mangle=True)).entries
-    assert back == [emscripten_mangle(n) for n in names]
-    assert all(entry_matches(e, n) for e, n in zip(back, names))
+    """What emcc hands Binaryen selects every name: as written where emcc keeps it, else as a `*`
+    pattern (emcc turns `.#?` into other characters and splits entries on commas)."""
+    from asyncify_doctor.patterns import matches
+    text = format_names(names, "emscripten")
+    assert parse_list(text).entries == [emcc_entry(n) for n in names]
+    read = emcc_reads(text).names or []
+    assert len(read) == len(names) and all(matches(e, n) for e, n in zip(read, names))
+    assert all(e == n for e, n in zip(read, names) if emcc_entry(n) == n)
+    mangled = format_names(names, "emscripten", mangle=True)
+    assert parse_list(mangled).entries == [emscripten_mangle(emcc_entry(n)) for n in names]
+    assert (emcc_reads(mangled).names or []) == read
 
 
 @settings(max_examples=200, deadline=None)
 @given(NAMES.map(lambda ns: [n for n in ns if not any(c in n for c in ",()<>[]{}") and not n.startswith(("#", '"'))
                              and not n.endswith(",")]))
 def test_list_and_binaryen_round_trip(names: list[str]) -> None:
-    assert parse_list(format_names(names, "list", header="made by a test")).entries == names
+    """What we write is what we read back, and exactly what the consumers read (their rules, from
+    their sources: `binaryen_reads`, `emcc_reads`)."""
+    text = format_names(names, "list")
+    assert parse_list(text).entries == names
+    assert binaryen_reads(text).names == (names or None)
+    if not any(c in n for n in names for c in ".#?"):       # emcc unmangles those three
+        assert emcc_reads(text).names == (names or None)
     for version in (108, None):
-        assert parse_list(format_names(names, "binaryen", binaryen_version=version)).entries == names
+        written = format_names(names, "binaryen", binaryen_version=version)
+        assert parse_list(written).entries == names
+        assert binaryen_reads(written, version).names == (names or None)
+    assert list_warnings(parse_list(text), BINARYEN) == ([] if names else [list_warnings(parse_list(""))[0]])
 
 
 def test_write_atomic_keeps_mode_and_original_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,3 +161,147 @@ def test_killed_writer_leaves_original(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code])
     assert proc.returncode == -signal.SIGKILL
     assert p.read_text() == "original\n"
+
+
+# --- what the consumers read (Binaryen's src/passes/Asyncify.cpp + support/string.cpp; emcc's
+# tools/cmdline.py + tools/link.py), and the warnings where it differs from what a list means to us
+
+def test_binaryen_reads_files_as_its_source_says() -> None:
+    assert binaryen_reads("").names is None and binaryen_reads(" \n\t\n\0").names is None   # no list at all
+    assert binaryen_reads("# made by x\nfoo\n").names == ["# made by x", "foo"]            # no comments
+    assert binaryen_reads("a\n\nb\n").names == ["a", "", "b"]                             # a blank line is a name
+    assert binaryen_reads(" a\r\nb\r\n").names == [" a\r", "b"]                            # lines kept verbatim
+    assert binaryen_reads("f(int, char),g\n").names == ["f(int, char)", "g"]                # one line: commas
+    assert binaryen_reads("a,,b,\n").names == ["a", "b"]                                    # empty parts dropped
+    assert binaryen_reads("a\nb\n", 116).names == ["a\nb"]                                 # before 117: commas only
+    assert binaryen_reads("f(a,b\n").fatal is not None                                      # unbalanced: Fatal()
+
+
+def test_emcc_reads_files_as_its_source_says() -> None:
+    assert emcc_reads("").fatal and emcc_reads("").names is None
+    assert emcc_reads("# header\n  foo  \n\nbar\n").names == ["foo", "bar"]   # `#` in column 0 skipped
+    assert emcc_reads("foo\n  # indented\n").names == ["foo", "& indented"]     # not a comment; `#` → `&`
+    assert emcc_reads("  # first\nfoo\n").names == ["foo"]             # the file is stripped before its lines
+    assert emcc_reads('["a.b", "f(int, char)"]').names == ["a b", "f(int, char)"]
+    assert emcc_reads("a.b\n", unmangle=False).names == ["a.b"]                    # ASYNCIFY_IMPORTS are not unmangled
+
+
+@pytest.mark.parametrize("text, consumer, expect", [
+    ("", None, "the list is empty: Binaryen reads an empty onlylist as no list at all"),
+    ("\n\n", BINARYEN, "asyncify-removelist@*"),
+    ("# asyncify-doctor 0.1.0: 2 functions\nfoo\nbar\n", BINARYEN, "reads the comment '# asyncify-doctor 0.1.0: 2 functions'"),
+    ("# added by fix, round 1: unreachable (test: a, b)\nfoo\nbar\n", None, "wasm-opt reads the comment"),
+    ("foo\r\nbar\r\n", BINARYEN, "reads 'foo' as 'foo\\r': Windows line endings"),
+    (" foo\nbar\n", BINARYEN, "reads 'foo' as ' foo'"),
+    ('"foo",\n"bar"\n', BINARYEN, "reads 'foo' as '\"foo\",'"),
+    ("foo\n\nbar\n", BINARYEN, "reads each blank line as a function name, an empty one"),
+    ("foo\nbar\n", "116", "Binaryen 116 splits list files on commas only"),
+    ('["foo", "bar"]\n', BINARYEN, "wasm-opt does not read JSON"),
+    ('["a.b", "c"]\n', EMCC, "emcc reads 'a.b' as 'a b'"),
+])
+def test_list_warnings(text: str, consumer: str | None, expect: str) -> None:
+    version = int(consumer) if consumer and consumer.isdigit() else None
+    warnings = list_warnings(parse_list(text, source="only.list"), BINARYEN if version else consumer,
+                             binaryen_version=version)
+    assert any(expect in w for w in warnings), warnings
+    assert all(w.startswith("only.list: ") and "\n" not in w for w in warnings)
+
+
+def test_list_warnings_quiet_on_what_consumers_read_as_meant() -> None:
+    for text in ("foo\nbar\n", "foo\n", "f(int, char)\ng\n", "a,b,c\n"):
+        assert list_warnings(parse_list(text)) == [], text
+    assert list_warnings(parse_list("# for emcc\nfoo\nbar\n"), EMCC) == []
+    assert list_warnings(parse_list('["foo", "bar"]')) == []
+    imports = list_warnings(parse_list("", source="imports.list"), kind="imports")
+    assert imports and "every import may suspend" in imports[0]
+
+
+def test_add_entries_writes_names_only_in_the_files_own_line_endings() -> None:
+    assert add_entries(parse_list("a\r\nb\r\n"), ["c"]) == "a\r\nb\r\nc\r\n"
+    assert add_entries(parse_list(""), ["a", "b"]) == "a\nb\n"
+    assert add_entries(parse_list("a,b\n"), ["c"]) == "a,b,c\n"
+    assert add_entries(parse_list("# mine\na\n"), ["b"]) == "# mine\na\nb\n"
+
+
+def test_the_real_wasm_opt_reads_lists_as_binaryen_reads(tmp_path: Path) -> None:
+    """npm's wasm-opt (Binaryen 132) on list files: `#` lines are names it cannot find, an empty file
+    instruments everything, and what format_names writes is instrumented exactly."""
+    from asyncify_doctor.audit import instrumented_names
+    from asyncify_doctor.binaryen import wasm_opt_path
+    from asyncify_doctor.toolchain import compile_c
+    from proof import SRC
+    wasm_opt = wasm_opt_path()
+    if wasm_opt is None:
+        pytest.skip("npm's wasm-opt is not installed (npm ci)")
+    wasm = compile_c(SRC / "direct_chain.c", tmp_path / "dc.wasm")
+
+    def asyncify(text: str) -> tuple[set[str], str]:
+        (tmp_path / "only.list").write_text(text, newline="")
+        proc = subprocess.run([wasm_opt, str(wasm), "--asyncify", "--pass-arg=asyncify-imports@env.fetch_value,env.sleep_ms",
+                               "--pass-arg=asyncify-onlylist@@only.list", "-g", "-o", str(tmp_path / "out.wasm")],
+                              capture_output=True, cwd=tmp_path)   # bytes: a "\r" in its warnings stays one
+        assert proc.returncode == 0, proc.stderr
+        return instrumented_names((tmp_path / "out.wasm").read_bytes()), proc.stderr.decode()
+
+    wanted = ["read_value", "load_config", "run"]
+    got, err = asyncify(format_names(wanted, "list"))
+    assert got == set(wanted) and "warning" not in err
+    got, err = asyncify("# asyncify-doctor header\n" + format_names(wanted, "list"))
+    assert got == set(wanted) and "non-existing function name: '# asyncify-doctor header'" in err
+    got, err = asyncify("read_value\r\nload_config\r\nrun\r\n")
+    assert got == {"run"} and "non-existing function name: 'read_value\r'" in err
+    everything, _ = asyncify("")
+    assert set(wanted) < everything
+    assert list_warnings(parse_list(""), BINARYEN)
+
+
+def doctor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "asyncify_doctor", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_analyze_writes_names_only_and_says_what_made_them_on_stderr(tmp_path: Path) -> None:
+    from asyncify_doctor.demo import demo_wasm
+    proc = doctor("analyze", str(demo_wasm()), "--imports", "env.sleep_ms,env.fetch_value", "-o", "only.list", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "only.list").read_text()
+    assert "#" not in text and binaryen_reads(text).names == read_list(tmp_path / "only.list").entries
+    assert len(text.split()) == 6 and "6 functions can be on the stack at an async import of" in proc.stderr
+    assert "warning" not in proc.stderr
+
+
+def test_analyze_warns_about_an_empty_list_and_the_lists_it_reads(tmp_path: Path) -> None:
+    from asyncify_doctor.demo import demo_wasm
+    (tmp_path / "imports.list").write_text("")
+    proc = doctor("analyze", str(demo_wasm()), "--imports", "@imports.list", cwd=tmp_path)
+    assert "imports.list: the list is empty" in proc.stderr and "every import may suspend" in proc.stderr
+    (tmp_path / "imports.list").write_text("# the host's async imports\nenv.nothing_like_this\n")
+    proc = doctor("analyze", str(demo_wasm()), "--imports", "@imports.list", "-o", "only.list", cwd=tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "only.list").read_text() == ""
+    assert "wasm-opt reads the comment" in proc.stderr and "async imports\" as an import pattern" in proc.stderr
+    assert "only.list: the list is empty: Binaryen reads an empty onlylist as no list at all" in proc.stderr
+
+
+def test_analyze_emscripten_format_writes_patterns_for_names_emcc_would_change(tmp_path: Path) -> None:
+    """The name section can hold `a.b` (LLVM's `.llvm.123` suffixes, Rust paths); emcc would hand
+    Binaryen `a b`. Written as `a*b`, which emcc passes on unchanged and which selects `a.b`."""
+    from independent import wasm_tools
+    (tmp_path / "m.wat").write_text('(module (import "env" "sleep_ms" (func $sleep)) '
+                                    '(func $a.b (export "run") call $sleep) (func $c#1 (export "go") call $a.b))')
+    subprocess.run([wasm_tools(), "parse", "m.wat", "-o", "m.wasm"], check=True, cwd=tmp_path)
+    proc = doctor("analyze", "m.wasm", "--imports", "env.sleep_ms", "--format", "emscripten", "-o", "only.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert read_list(tmp_path / "only.json").entries == ["a*b", "c*1"]
+    assert emcc_reads((tmp_path / "only.json").read_text()).names == ["a*b", "c*1"]
+    assert "2 name(s) are written as `*` patterns" in proc.stderr and "a.b → a*b" in proc.stderr
+    assert "warning" not in proc.stderr
+
+
+def test_audit_list_warns_in_one_line(tmp_path: Path) -> None:
+    from asyncify_doctor.binaryen import AsyncifyOptions, asyncify
+    from asyncify_doctor.demo import demo_wasm
+    built = tmp_path / "demo.async.wasm"
+    built.write_bytes(asyncify(demo_wasm().read_bytes(), AsyncifyOptions(imports=("env.sleep_ms", "env.fetch_value"))))
+    (tmp_path / "only.list").write_text("# the list the build used\nmain_loop\n")
+    proc = doctor("audit", str(built), "--imports", "env.sleep_ms,env.fetch_value", "--list", "only.list", cwd=tmp_path)
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "wasm-opt reads the comment '# the list the build used'" in warnings[0]

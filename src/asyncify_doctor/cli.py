@@ -81,6 +81,7 @@ def _observed(args: argparse.Namespace) -> list[dict] | None:
 
 def _analyze_from(args: argparse.Namespace, trampolines: str | None = None) -> AnalysisResult:
     _check_size(args.wasm, args.max_size)
+    _warn_list_files(args.imports)
     result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table, observed=_observed(args),
                           emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
                           ignore_imports=args.ignore_imports)
@@ -113,6 +114,15 @@ def _warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
         added = [report.display_name(module, f) for fs in sel.added.values() for f in fs]
         _warn(f"note: an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off): emcc also makes these "
               f"imports async by itself: {', '.join(added[:10])}{', …' if len(added) > 10 else ''}")
+
+
+def _warn_list_files(imports: list[str]) -> None:
+    """`--imports @FILE`: say where Binaryen would read the file otherwise (empty, `#` lines…)."""
+    from .lists import list_warnings, read_list
+    for arg in imports:
+        if arg.startswith("@") and Path(arg[1:]).is_file():
+            for warning in list_warnings(read_list(arg[1:]), kind="imports"):
+                _warn(f"warning: {warning}")
 
 
 def _warn_imports(result: AnalysisResult) -> None:
@@ -160,17 +170,29 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps(report.json_report(an, with_stats=True), indent=1, ensure_ascii=False) + "\n"
     else:
-        from .lists import format_names
-        header = (f"asyncify-doctor {__version__}: {len(an.listed)} functions can be on the stack at an async "
-                  f"import of {Path(result.module.path).name} (--indirect {an.mode})")
+        from .lists import BINARYEN, EMCC, format_names, list_warnings, parse_list
+        # names only: what made the list is said here, on stderr, since Binaryen reads every line of a
+        # list file as a name (a `#` header included)
         text = format_names(list(dict.fromkeys(names)), args.format, binaryen_version=args.binaryen_version,
-                            mangle=args.emscripten_mangle,
-                            header=header if args.format == "list" else None)
+                            mangle=args.emscripten_mangle)
+        if args.format == "emscripten":
+            from .lists import emcc_entry
+            patterned = [n for n in dict.fromkeys(names) if emcc_entry(n) != n]
+            if patterned:
+                _warn(f"note: {len(patterned)} name(s) are written as `*` patterns that select them, since emcc "
+                      "turns `.`, `#`, `?` into other characters and splits entries on commas: e.g. "
+                      f"{patterned[0]} → {emcc_entry(patterned[0])}")
+        consumer = {"binaryen": BINARYEN, "emscripten": EMCC}.get(args.format)
+        written = parse_list(text, source=args.output if args.output not in (None, "-") else "the list")
+        for warning in list_warnings(written, consumer, binaryen_version=args.binaryen_version):
+            _warn(f"warning: {warning}")
     _output(text, args.output)
     if args.stats:
         print(report.stats_text(report.stats(an)), file=sys.stderr)
-    elif args.output not in (None, "-"):
-        _warn(f"wrote {len(an.listed)} function names to {args.output} ({args.format} format)")
+    else:
+        where = f"wrote them to {args.output} ({args.format} format)" if args.output not in (None, "-") else ""
+        _warn(f"{len(an.listed)} functions can be on the stack at an async import of "
+              f"{Path(result.module.path).name} (--indirect {an.mode}){'; ' + where if where else ''}")
     return 0
 
 
@@ -201,8 +223,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise UsageError(f"--top must be 0 (everything) or more, not {args.top}")
     _check_size(args.wasm, args.max_size)
-    lists = BinaryenLists(*(read_list(f).entries if f else None for f in (args.list, args.remove_list, args.add_list)),
-                          propagate_add=args.propagate_add)
+    files = [read_list(f) if f else None for f in (args.list, args.remove_list, args.add_list)]
+    for lf in files:
+        from .lists import list_warnings
+        for warning in list_warnings(lf) if lf is not None else []:
+            _warn(f"warning: {warning}")
+    lists = BinaryenLists(*(lf.entries if lf is not None else None for lf in files), propagate_add=args.propagate_add)
     rep = auditmod.run_audit(args.wasm, args.imports, args.indirect, args.host_table, lists=lists,
                              observed=_observed(args), emscripten=args.emscripten, trampolines=args.trampolines,
                              ignore_imports=args.ignore_imports)
@@ -252,32 +278,38 @@ def cmd_fix(args: argparse.Namespace) -> int:
         raise UsageError("fix needs --build CMD and --test CMD (or --undo)")
     if not Path(args.list).exists():
         raise UsageError(f"{args.list}: no such list file (create an empty one to start from nothing)")
-    cfg = FixConfig(Path(args.list), args.build, args.test, Path(args.wasm) if args.wasm else None,
-                    args.imports, args.indirect, args.max_rounds, args.timeout, args.dry_run)
+    for flag, value in (("--wasm", args.wasm), ("--built", args.built)):
+        if value and not Path(value).is_file():
+            raise UsageError(f"{flag} {value}: no such file")
+    cfg = FixConfig(Path(args.list), args.build, args.test, wasm=Path(args.wasm) if args.wasm else None,
+                    imports=args.imports, indirect=args.indirect, max_rounds=args.max_rounds, timeout=args.timeout,
+                    dry_run=args.dry_run, built=Path(args.built) if args.built else None, host_table=args.host_table)
     return run_fix(cfg)
 
 
 def cmd_parse_trace(args: argparse.Namespace) -> int:
-    from .traces import parse_log, resolve
+    from .traces import FrameMapper, parse_log
     text = Path(args.log).read_text(errors="replace") if args.log and args.log != "-" else sys.stdin.read()
     crashes = parse_log(text)
-    module = None
-    if args.wasm:
-        from .api import load_module
-        module = load_module(args.wasm)
+    from .api import load_module
+    mapper = FrameMapper(load_module(args.wasm) if args.wasm else None, load_module(args.built) if args.built else None)
     out = []
     for c in crashes:
-        names = ([module.functions[i].name for i in resolve(c, module)] if module is not None
-                 else [f.label() for f in c.frames])
-        out.append({"message": c.message, "line": c.line, "asyncify_like": c.looks_like_asyncify, "frames": names})
+        mp = mapper.map(c)
+        out.append({"message": c.message, "line": c.line, "kind": c.kind, "asyncify_like": c.looks_like_asyncify,
+                    "frames": [name or label for label, name in mp.frames],
+                    "unresolved": [{"frame": label, "reason": why} for label, why in mp.unresolved]})
     if args.format == "json":
         print(json.dumps(out, indent=1, ensure_ascii=False))
     else:
         for c in out:
-            print(f"line {c['line']}: {c['message']}" + ("" if c["asyncify_like"] else "  (does not look like Asyncify)"))
+            print(f"line {c['line']}: {c['message']}" + ("" if c["asyncify_like"] else f"  ({c['kind']}: does not look like Asyncify)"))
             for n in c["frames"]:
                 print(f"    {n}")
-    return 0 if crashes else 1
+            if c["unresolved"]:
+                print(f"    ({len(c['unresolved'])} frame(s) not named: {c['unresolved'][0]['reason']})")
+    named_all = not (args.wasm or args.built) or not any(c["unresolved"] for c in out)
+    return 0 if crashes and named_all else 1
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -348,8 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the functions that can be on the stack when an async import is called.")
     _add_analysis_args(p)
     p.add_argument("--format", choices=LIST_FORMATS, default="list",
-                   help="list: one name per line (# header)\n"
-                        "emscripten: JSON array for -sASYNCIFY_ONLY=@file (real names, as emcc passes them on)\n"
+                   help="list: one name per line, nothing else (read as meant by wasm-opt and emcc)\n"
+                        "emscripten: JSON array for -sASYNCIFY_ONLY=@file (names; `*` patterns where emcc would change one)\n"
                         "binaryen: for wasm-opt --pass-arg=asyncify-onlylist@@file (see --binaryen-version)\n"
                         "json: names, witness chains and stats")
     p.add_argument("--binaryen-version", type=int, default=None, metavar="N",
@@ -416,27 +448,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_jspi)
 
     p = sub.add_parser("fix", formatter_class=fmt, help="the crash-driven repair loop: test, add crashed functions, rebuild",
-                       description="Run the tests; take every wasm crash trace in their output; add the functions\n"
-                                   "they implicate to the list (its own layout, a comment per round, a .bak of the\n"
-                                   "original); rebuild; repeat until the tests pass or a round adds nothing.\n"
-                                   "With --wasm, each crash adds every function below the crashed frames that can\n"
-                                   "reach an async import: the frame that traps is usually the caller of the\n"
-                                   "missing function, which a trace alone cannot name.")
+                       description="Run the tests; take every wasm stack in their output (any runtime, any message);\n"
+                                   "add the functions they implicate to the list (its own layout, names only, a .bak\n"
+                                   "of the original); rebuild; repeat until the tests pass or a round adds nothing.\n"
+                                   "With --wasm (the binary before asyncify), each crash adds every function below the\n"
+                                   "crashed frames that can reach an async import: the frame that traps is usually\n"
+                                   "the caller of the missing function, which a trace alone cannot name.")
     p.add_argument("--list", required=True, help="the list file to repair (plain, JSON, Binaryen, or inside a Makefile/Dockerfile)")
     p.add_argument("--build", metavar="CMD", help="shell command that rebuilds the binary from the list")
     p.add_argument("--test", metavar="CMD", help="shell command that runs the tests (non-zero exit on failure)")
     p.add_argument("--undo", action="store_true", help="put the list back as it was before fix first changed it (from its .bak)")
-    p.add_argument("--wasm", metavar="FILE", help="the binary the build produces: enables whole-path repairs")
+    p.add_argument("--wasm", metavar="PRE.wasm", help="the binary before asyncify (the one Binaryen reads the list for):\n"
+                   "its call graph enables whole-path repairs, and its names are what the list gets")
+    p.add_argument("--built", metavar="OUT.wasm", help="the binary the tests run (after asyncify, perhaps optimised or\n"
+                   "without names): frames without names are read in it, and mapped into --wasm only\n"
+                   "where the two are shown to number their functions alike")
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with --wasm)")
-    p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed")
+    _add_mode_args(p)
     p.add_argument("--max-rounds", type=int, default=20)
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per test or build run before it is killed (default 600)")
     p.add_argument("--dry-run", action="store_true", help="show what the first round would add; change nothing")
     p.set_defaults(run=cmd_fix)
 
-    p = sub.add_parser("parse-trace", help="extract wasm crash frames from a log (node, browsers, wasmtime, Emscripten)")
+    p = sub.add_parser("parse-trace", formatter_class=fmt,
+                       help="extract wasm crash frames from a log (node, browsers, wasmtime, Emscripten, any runtime)")
     p.add_argument("log", nargs="?", help="the log file (default: stdin)")
-    p.add_argument("--wasm", metavar="FILE", help="map frames without usable names through this binary")
+    p.add_argument("--wasm", metavar="PRE.wasm", help="name frames as functions of this binary (the one before asyncify);\n"
+                   "without --built, unnamed frames are read in it only if their byte offsets show\n"
+                   "it is the binary that printed them")
+    p.add_argument("--built", metavar="OUT.wasm", help="the binary that printed the trace: unnamed frames are read in it")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(run=cmd_parse_trace)
 

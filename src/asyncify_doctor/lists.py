@@ -14,12 +14,17 @@ Layouts read by `parse_list` (auto-detected):
   `-sASYNCIFY_ONLY=[...]` or WordPress Playground's `"name",\\` continuation lines; only the
   bracket's span is ever edited.
 
-Names are kept exactly as written. Current toolchains match real names: emcc passes ASYNCIFY_ONLY
-entries to Binaryen verbatim (tools/link.py joins them with commas), and Binaryen compares them with
-the name-section names as they are (escaping both sides the same way before version 131, neither
-since). Some older projects write names in a mangled form (space → `.`, `&` → `#`, `,` → `?`);
-`entry_matches` accepts entries written either way, with `*` wildcards, and `--emscripten-mangle`
-writes that form for builds that still expect it.
+Names are kept exactly as written. Binaryen compares entries with the name-section names as they are
+(escaping both sides the same way before version 131, neither since). emcc (since 2.0.17) unmangles
+every ASYNCIFY_ONLY entry (`.` → space, `#` → `&`, `?` → `,`; tools/link.py) and joins them with
+commas; so projects may write names mangled (space → `.`, `&` → `#`, `,` → `?`), `entry_matches`
+accepts entries written either way, with `*` wildcards, `--emscripten-mangle` writes that form, and
+`emcc_entry` writes a name emcc would change as a `*` pattern that selects it.
+
+Our reader is lenient (comments, blank lines, quotes); the consumers are not. What each really reads,
+from their sources, is in `binaryen_reads` and `emcc_reads`, and `list_warnings` says where a file
+means something else to them (an empty file, `#` lines, stray spaces). So the writers put nothing in
+a list but names: no `#` header, no provenance comments (Binaryen has no comment syntax at all).
 """
 from __future__ import annotations
 
@@ -213,7 +218,8 @@ def _parse_plain(text: str, source: str) -> ListFile:
     """Binaryen's rule: several lines → one name per line; one line → commas outside brackets.
     Our leniencies, for hand-kept files: `#` comment lines, blank lines, and quotes or a trailing
     comma around a name are skipped."""
-    lines = [ln for ln in text.splitlines(keepends=True)]
+    lines = text.split("\n")          # Binaryen splits on "\n" only (not on \v, \f, \u2028…)
+    lines = [ln + "\n" for ln in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
     content = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     entries: list[Entry] = []
     pos = 0
@@ -260,9 +266,10 @@ def read_list(path: str | os.PathLike[str]) -> ListFile:
 
 
 def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = None,
-                 header: str | None = None, mangle: bool = False) -> str:
+                 mangle: bool = False) -> str:
     """Write names for a build: `list`, `emscripten` (JSON array; `mangle` for the legacy mangled
-    form) or `binaryen`."""
+    form) or `binaryen`. Names only: `list` (one per line) is read as meant by wasm-opt >= 117 and by
+    emcc >= 2.0.21, which a `#` header would not be (wasm-opt reads it as a function name)."""
     if fmt == "list":
         bad = [n for n in names if "\n" in n or n.lstrip().startswith(("#", "[", "{", '"')) or n != n.strip()
                or n.endswith(",")]
@@ -270,10 +277,10 @@ def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = N
             bad = names
         if bad:
             raise UnrepresentableName("<output>", None, f"{bad[0]!r} cannot be written one-per-line; use --format emscripten or json")
-        head = "".join(f"# {line}\n" for line in (header or "").splitlines())
-        return head + "".join(n + "\n" for n in names)
+        return "".join(n + "\n" for n in names)
     if fmt == "emscripten":
-        body = ",\n".join("  " + json.dumps(emscripten_mangle(n) if mangle else n, ensure_ascii=False) for n in names)
+        entries = [emcc_entry(n) for n in names]
+        body = ",\n".join("  " + json.dumps(emscripten_mangle(e) if mangle else e, ensure_ascii=False) for e in entries)
         return "[\n" + body + ("\n" if names else "") + "]\n"
     if fmt == "binaryen":
         return _binaryen(names, binaryen_version)
@@ -298,20 +305,218 @@ def _binaryen(names: list[str], version: int | None) -> str:
     return "".join(n + "\n" for n in names)
 
 
-def add_entries(lf: ListFile, names: list[str], comment: str | None = None) -> str:
-    """The list's text with `names` appended in its own style; everything else byte-for-byte kept."""
+# --- what the consumers of a list file really read ------------------------------------------------
+#
+# Binaryen (`wasm-opt --pass-arg=asyncify-onlylist@@FILE`, the same for asyncify-imports/-addlist/
+# -removelist; src/passes/Asyncify.cpp, src/support/{file,string}.cpp):
+#   read_possible_response_file → the file's bytes; String::trim drops trailing whitespace and NULs
+#   only; String::Split(…, NewLineOr(",")) (since 117): if a newline is left, split on "\n" and keep
+#   every line verbatim (leading spaces, a "\r", a `#`, an empty line: all part of a name); else split
+#   on "," and handleBracketingOperators glues parts back while brackets are open, drops empty parts,
+#   and stops Binaryen ("Asyncify: failed to parse lists") on unbalanced brackets. Before 117 the
+#   "," rule is used for every file. An empty result means no list at all: for the onlylist, every
+#   function that can reach an import is instrumented; for asyncify-imports, every import is async.
+# emcc (`-sASYNCIFY_ONLY=@FILE`; tools/cmdline.py, tools/link.py): the file is read and .strip()ped;
+#   unless it starts with `[` it is one name per line, each line .strip()ped, lines starting with `#`
+#   in column 0 skipped (since 3.1.54; before, read as names); a `[` file is JSON. An empty file makes
+#   its parser fail (it reads the first character). Every entry is then unmangled (since 2.0.17:
+#   `.` → space, `#` → `&`, `?` → `,`), joined with "," and handed to Binaryen on the command line.
+
+_CXX_SPACE = " \t\n\v\f\r\0"
+BINARYEN = "wasm-opt"
+EMCC = "emcc"
+CONSUMERS = (BINARYEN, EMCC)
+
+
+@dataclass
+class ConsumerRead:
+    """The names a consumer takes from a list file; None when it reads no list at all."""
+
+    consumer: str
+    names: list[str] | None
+    fatal: str | None = None        # the consumer stops with this error
+
+
+def _cxx_split(text: str, delim: str) -> list[str]:
+    """Binaryen's String::Split::split: no empty part after a trailing delimiter."""
+    parts, last = [], 0
+    while last < len(text):
+        nxt = text.find(delim, last)
+        nxt = len(text) if nxt < 0 else nxt
+        parts.append(text[last:nxt])
+        last = nxt + len(delim)
+    return parts
+
+
+def _binaryen_commas(text: str) -> tuple[list[str], str | None]:
+    """Split on commas, then handleBracketingOperators: empty parts dropped, parts rejoined while a
+    bracket is open; unbalanced brackets are fatal."""
+    out: list[str] = []
+    last, nesting = "", 0
+    for part in _cxx_split(text, ","):
+        if not part:
+            continue
+        nesting += sum(c in "(<[{" for c in part) - sum(c in ")>]}" for c in part)
+        last = part if not last else last + "," + part
+        if nesting == 0:
+            out.append(last)
+            last = ""
+    return out, ("Asyncify: failed to parse lists (unbalanced brackets)" if nesting else None)
+
+
+def binaryen_reads(text: str, version: int | None = None) -> ConsumerRead:
+    """What `--pass-arg=asyncify-onlylist@@FILE` gives the pass (`version`: Binaryen's, None = current)."""
+    body = text.rstrip(_CXX_SPACE)
+    if not body:
+        return ConsumerRead(BINARYEN, None)
+    if (version is None or version >= NEWLINE_SPLIT_SINCE) and "\n" in body:
+        return ConsumerRead(BINARYEN, body.split("\n"))
+    names, fatal = _binaryen_commas(body)
+    return ConsumerRead(BINARYEN, names or None, fatal)
+
+
+def emcc_entry(name: str) -> str:
+    """An ASYNCIFY_ONLY entry that selects `name` once emcc has read it: emcc turns `.`, `#` and `?`
+    into other characters and joins entries with commas for Binaryen's comma split, so those three,
+    and commas or brackets that would not survive the split, are written as Binaryen's `*` wildcard
+    (a pattern matching the name, and perhaps a few more: instrumenting more is safe, fewer is not)."""
+    entry = re.sub(r"[.#?]", "*", name)
+    if not _comma_safe([entry]):
+        entry = re.sub(r"[,()<>\[\]{}]", "*", entry)
+    return entry
+
+
+def emcc_unmangle(name: str) -> str:
+    """What emcc (since 2.0.17, tools/link.py unmangle_symbols_from_cmdline) makes of an entry."""
+    return name.replace(".", " ").replace("#", "&").replace("?", ",")
+
+
+def emcc_reads(text: str, unmangle: bool = True) -> ConsumerRead:
+    """What `-sASYNCIFY_ONLY=@FILE` hands Binaryen (emcc 3.1.54 and later). `unmangle`: emcc unmangles
+    ASYNCIFY_ONLY/ADD/REMOVE entries, not ASYNCIFY_IMPORTS."""
+    value = text.strip()
+    if not value:
+        return ConsumerRead(EMCC, None, "emcc fails on an empty @file (its settings parser reads the first character)")
+    if value[0] != "[":
+        entries = [line.strip() for line in value.splitlines() if not line.startswith("#")]
+    else:
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError:
+            return ConsumerRead(EMCC, None, "emcc cannot parse this file as a JSON list")
+        if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+            return ConsumerRead(EMCC, None, "emcc needs a JSON list of strings")
+        entries = data
+    joined = ",".join(emcc_unmangle(e) if unmangle else e for e in entries)
+    if not entries:
+        return ConsumerRead(EMCC, None)
+    names, fatal = _binaryen_commas(joined)
+    return ConsumerRead(EMCC, names, fatal)
+
+
+def consumer_reads(text: str, consumer: str, binaryen_version: int | None = None, kind: str = "onlylist") -> ConsumerRead:
+    return emcc_reads(text, kind != "imports") if consumer == EMCC else binaryen_reads(text, binaryen_version)
+
+
+def list_warnings(lf: ListFile, consumer: str | None = None, *, kind: str = "onlylist",
+                  binaryen_version: int | None = None, limit: int = 4) -> list[str]:
+    """One-line warnings about what `consumer` (`wasm-opt`, `emcc`, or None for both) will make of
+    this list where it differs from what the list means to us: an empty list (no list at all to
+    Binaryen), lines it reads as names (`#` comments, blank lines, names with spaces, quotes or a
+    "\\r" around them), entries it splits, unmangles or cannot parse. `kind`: `onlylist` or `imports`."""
+    if lf.format == "report":
+        return []
+    consumers = [consumer] if consumer else list(CONSUMERS)
+    if lf.format in ("json", "embedded"):
+        consumers = [c for c in consumers if c == EMCC] or consumers
+    out: list[str] = []
+    for c in consumers:
+        out += _warnings_for(lf, c, kind, binaryen_version, limit)
+    return list(dict.fromkeys(out))
+
+
+def _warnings_for(lf: ListFile, consumer: str, kind: str, version: int | None, limit: int) -> list[str]:
+    src, ours = lf.source, lf.entries
+    if not ours:
+        return [_empty_warning(src, kind)]
+    if lf.format in ("json", "embedded") and consumer == BINARYEN:
+        return [f"{src}: wasm-opt does not read JSON or a Makefile: give it one name per line "
+                "(asyncify-doctor analyze --format binaryen)"]
+    if lf.format == "embedded":   # emcc parses the bracket on its command line: entries, then unmangled
+        read = ConsumerRead(EMCC, [emcc_unmangle(e) if kind != "imports" else e for e in ours])
+    else:
+        read = consumer_reads(lf.text, consumer, version, kind)
+    if read.fatal:
+        return [f"{src}: {consumer} stops on this file: {read.fatal}"]
+    if read.names is None:
+        return [_empty_warning(src, kind)]
+    theirs = read.names
+    what = "a function name" if kind == "onlylist" else "an import pattern"
+    if consumer == BINARYEN and len(theirs) < len(ours) and any("\n" in n for n in theirs):
+        return [f"{src}: Binaryen {version} splits list files on commas only: it reads this one-name-per-line "
+                "file as one name that matches nothing (write it with --format binaryen --binaryen-version)"]
+    out: list[str] = []
+    extra = [n for n in dict.fromkeys(theirs) if n not in ours]
+    blank = [n for n in extra if not n.strip()]
+    for name in [n for n in extra if n.strip()][:limit]:
+        changed = next((o for o in ours if o not in theirs and _same_but_wrapped(o, name, consumer)), None)
+        if changed is not None:
+            out.append(f"{src}: {consumer} reads {changed!r} as {name!r}: " + _why_changed(changed, name, consumer))
+        elif name.lstrip().startswith("#"):
+            out.append(f"{src}: {consumer} reads the comment {name!r} as {what} (Binaryen has no comment "
+                       "syntax; only emcc 3.1.54 and later skip `#` lines, and only in column 0)")
+        else:
+            out.append(f"{src}: {consumer} reads {name!r} as {what}")
+    if len(extra) - len(blank) > limit:
+        out.append(f"{src}: … and {len(extra) - len(blank) - limit} more {consumer} reads differently")
+    if blank:
+        out.append(f"{src}: {consumer} reads each blank line as {what}, an empty one (harmless, but it warns)")
+    lost = [o for o in ours if o not in theirs and not any(_same_but_wrapped(o, t, consumer) for t in extra)]
+    if lost:
+        out.append(f"{src}: {consumer} never sees {', '.join(map(repr, lost[:limit]))}"
+                   f"{' …' if len(lost) > limit else ''} as written (split on commas, or merged with a neighbour)")
+    return out
+
+
+def _same_but_wrapped(ours: str, theirs: str, consumer: str) -> bool:
+    core = theirs.strip(_CXX_SPACE).rstrip(",").strip().strip('"')
+    return core == ours or (consumer == EMCC and theirs == emcc_unmangle(ours))
+
+
+def _why_changed(ours: str, theirs: str, consumer: str) -> str:
+    if consumer == EMCC and theirs == emcc_unmangle(ours):
+        return ("emcc (since 2.0.17) turns `.` into a space, `#` into `&` and `?` into `,`; "
+                "write the name with `*` for those characters")
+    if theirs.endswith("\r"):
+        return "Windows line endings: the \\r is part of the name to Binaryen"
+    return "Binaryen keeps spaces, quotes and commas around a name on its line"
+
+
+def _empty_warning(src: str, kind: str) -> str:
+    if kind == "imports":
+        return (f"{src}: the list is empty: Binaryen reads an empty asyncify-imports as no list, i.e. "
+                "every import may suspend")
+    return (f"{src}: the list is empty: Binaryen reads an empty onlylist as no list at all and instruments "
+            "every function that can reach an async import (emcc stops on an empty @file); to "
+            "instrument nothing, pass --pass-arg=asyncify-removelist@* instead")
+
+
+def add_entries(lf: ListFile, names: list[str]) -> str:
+    """The list's text with `names` appended in its own style (and line endings); everything else
+    byte-for-byte kept. Names only: where the list's reader would take a comment for a name, a
+    comment is worse than none (see `list_warnings`)."""
     have = set(lf.entries)
     new = [n for n in dict.fromkeys(names) if n not in have]
     if not new:
         return lf.text
     if lf.format in ("json", "embedded") and lf.span:
         return _add_bracketed(lf, new)
+    eol = "\r\n" if "\r\n" in lf.text else "\n"
     if lf.format == "binaryen":
-        base = lf.text.rstrip("\n")
-        return base + ("," if base else "") + ",".join(new) + "\n"
-    text = lf.text if lf.text.endswith("\n") or not lf.text else lf.text + "\n"
-    head = "".join(f"# {line}\n" for line in comment.splitlines()) if comment else ""
-    return text + head + "".join(n + "\n" for n in new)
+        base = lf.text.rstrip("\r\n")
+        return base + ("," if base else "") + ",".join(new) + eol
+    text = lf.text if lf.text.endswith("\n") or not lf.text else lf.text + eol
+    return text + "".join(n + eol for n in new)
 
 
 def _add_bracketed(lf: ListFile, new: list[str]) -> str:
