@@ -198,3 +198,48 @@ def test_ruby_stripped_equals_named() -> None:
 def test_jspi_build_has_no_asyncify() -> None:
     f = facts("wa-sqlite-ja-jspi")
     assert f.body.helpers == {} and f.body.state is None
+
+
+# --- the tool's answers against that ground truth (issue 13) -----------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def audited(key: str, mode: str) -> dict:
+    import json
+    import subprocess
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "audit", str(rb.path_of(rb.BY_KEY[key])),
+                           "--format", "json", "--indirect", mode], capture_output=True, text=True)
+    assert proc.returncode in (0, 1), proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("key", ASYNCIFY)
+def test_audit_with_no_flags_recognises_every_build(key: str) -> None:
+    """`audit X.wasm`, nothing else: the runtime, both globals, the instrumented set and the async
+    imports the build was given — equal to the independent facts above, for every build."""
+    rep = audited(key, "typed")
+    f = facts(key)
+    state, data, instrumented = TRUTH[key]
+    assert rep["asyncified"] and (rep["state_global"], rep["data_global"]) == (state, data)
+    assert rep["instrumented"] == instrumented
+    assert {int(i) for i in rep["runtime"]} == set(roles(f))
+    checked = {f.module.func_imports[c] for c in f.body.checked if c < len(f.module.func_imports)}
+    assert set(rep["async_imports"]) == checked
+    assert rep["missing"] == [] and rep["unchecked_calls"] == []
+
+
+@pytest.mark.parametrize("key", ASYNCIFY)
+def test_binaryens_own_assumption_reproduces_every_build_exactly(key: str) -> None:
+    """Under `--indirect all` (none of these builds used ignore-indirect) what the tool says must be
+    instrumented is exactly what Binaryen instrumented: nothing missing, nothing unneeded — ruby's
+    internal unwinds (top- and bottom-most runtime) included."""
+    rep = audited(key, "all")
+    assert (rep["needed"], rep["missing"], rep["unneeded"]) == (TRUTH[key][2], [], [])
+
+
+def test_ruby_runtime_as_the_tool_sees_it() -> None:
+    """The top- and bottom-most runtime the tool finds are exactly the ground truth's 5 and 10."""
+    rep = audited("ruby-debug", "typed")
+    names = facts("ruby-debug").module.names
+    assert {names[i] for i in rep["runtime_calls"]["topmost"]} == RUBY_TOP
+    assert {names[i] for i in rep["runtime_calls"]["bottommost"]} == RUBY_BOTTOM
+    assert "fiber_setcontext" not in {u["name"] for u in rep["unneeded"]}

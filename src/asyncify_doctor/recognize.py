@@ -202,8 +202,10 @@ def _tell_stops_apart(m: Module, build: AsyncifyBuild) -> None:
 
 # --- the rest of the build ----------------------------------------------------------------------
 
-# What an optimizer may hoist above the prelude: blocks opening, and constants put into locals.
-_BEFORE_PRELUDE = frozenset((0x01, 0x02, 0x03, 0x20, 0x21, 0x22, 0x41, 0x42, 0x43, 0x44))
+# What an optimizer may put above the prelude: blocks opening, constants put into locals, and the
+# state read for the next `if (state == 0)` merged into it (`global.get; i32.eqz`, `select`).
+_BEFORE_PRELUDE = frozenset((0x01, 0x02, 0x03, 0x1B, 0x20, 0x21, 0x22, 0x41, 0x42, 0x43, 0x44, 0x45))
+_PRELUDE_WINDOW = 12
 
 
 def has_prelude(m: Module, f: int, state: int) -> bool:
@@ -211,12 +213,16 @@ def has_prelude(m: Module, f: int, state: int) -> bool:
     AsyncifyFlow's first statement; the optimizer may wrap it in blocks and hoist constant local
     initialisations above it)? Every instrumented function does; code an instrumented function
     was inlined into does not."""
-    ops = m.body_ops(f)
-    i = 0
-    while i < len(ops) and ops[i][0] in _BEFORE_PRELUDE:
-        i += 1
-    return tuple(ops[i:i + 3]) in (((op.GLOBAL_GET, state), (op.I32_CONST, 2), (op.I32_EQ, 0)),
-                                   ((op.I32_CONST, 2), (op.GLOBAL_GET, state), (op.I32_EQ, 0)))
+    ops = m.body_ops(f)[:_PRELUDE_WINDOW + 3]
+    shapes = (((op.GLOBAL_GET, state), (op.I32_CONST, 2), (op.I32_EQ, 0)),
+              ((op.I32_CONST, 2), (op.GLOBAL_GET, state), (op.I32_EQ, 0)))
+    for i in range(min(len(ops), _PRELUDE_WINDOW)):
+        if tuple(ops[i:i + 3]) in shapes:
+            return True
+        code, imm = ops[i]
+        if code not in _BEFORE_PRELUDE and ops[i] != (op.GLOBAL_GET, state):
+            return False
+    return False
 
 
 def _readers(m: Module, g: int) -> set[int]:
