@@ -1,5 +1,5 @@
 """audit reads Asyncify's contract from the binary itself: real builds by Binaryen 116 (libbinaryen)
-and 132 (wasm-opt) at -O0/-O2/-O3, in both styles (async imports; a C program that drives
+and 132 (wasm-opt) at -O0/-O2/-O3, and 110 and 123 (npm) at -O0/-O3, in both styles (async imports; a C program that drives
 asyncify.start_unwind/stop_unwind/start_rewind/stop_rewind itself), each also minified
 (`--minify-imports-and-exports`) and with names stripped: the recognised instrumented set equals what
 Binaryen instrumented, the inferred async imports equal what the pass was given, and `audit X.wasm`
@@ -27,6 +27,8 @@ RUNTIME = Path(__file__).parent / "fixtures" / "runtime" / "coroutines.c"
 CO = parse_expect(RUNTIME)
 NO_IMPORTS = ("env.__no_import_is_async__",)   # asyncify-ignore-imports, as CRuby builds
 BUILDS = [(backend, level) for backend in ("libbinaryen", "wasm-opt") for level in (0, 2, 3)]
+# older Binaryen from npm (package.json: binaryen-110, binaryen-123), at the levels builds ship with
+BUILDS += [(f"wasm-opt@{v}", level) for v in (110, 123) for level in (0, 3)]
 OUT = Path(__file__).parent / ".." / ".pytest_cache"
 
 

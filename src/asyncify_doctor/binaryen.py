@@ -77,20 +77,26 @@ class AsyncifyOptions:
         return args
 
 
-def _repo_node_bin(name: str) -> Path | None:
+def _repo_node_bin(package: str, name: str) -> Path | None:
+    """`node_modules/PACKAGE/bin/NAME` of this checkout (not `.bin/`, where npm links one of several
+    Binaryen versions under the same name)."""
     for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        cand = base / "node_modules" / ".bin" / name
+        cand = base / "node_modules" / package / "bin" / name
         if cand.exists():
             return cand
     return None
 
 
-def wasm_opt_path() -> str | None:
+def wasm_opt_path(version: int | None = None) -> str | None:
+    """npm's wasm-opt: the current one, or `binaryen-VERSION` (package.json installs a few older ones
+    so tests can read what each version writes)."""
     env = os.environ.get("ASYNCIFY_DOCTOR_WASM_OPT")
-    if env:
+    if env and version is None:
         return env
-    local = _repo_node_bin("wasm-opt")
-    return str(local) if local else shutil.which("wasm-opt")
+    local = _repo_node_bin("binaryen" if version is None else f"binaryen-{version}", "wasm-opt")
+    if local or version is not None:
+        return str(local) if local else None
+    return shutil.which("wasm-opt")
 
 
 def _libbinaryen_path() -> Path | None:
@@ -122,10 +128,12 @@ def backends() -> dict[str, str]:
 
 def asyncify(wasm: bytes, options: AsyncifyOptions = AsyncifyOptions(), backend: str = "auto") -> bytes:
     """Run Binaryen's asyncify pass (keeping the name section) and return the new binary."""
-    available = backends()
+    older = backend.removeprefix("wasm-opt@")   # "wasm-opt@110": npm's binaryen-110
+    exe = wasm_opt_path(int(older)) if older.isdigit() else None
+    available = backends() if exe is None else {}
     if backend == "auto":
         backend = "libbinaryen" if "libbinaryen" in available else "wasm-opt"
-    if backend not in available:
+    if exe is None and backend not in available:
         raise BinaryenUnavailable()
     with tempfile.TemporaryDirectory(prefix="asyncify-doctor-") as tmp:
         src, dst = Path(tmp) / "in.wasm", Path(tmp) / "out.wasm"
@@ -136,7 +144,7 @@ def asyncify(wasm: bytes, options: AsyncifyOptions = AsyncifyOptions(), backend:
                 cmd += ["--pass-arg", f"{key}@{value}" if value else key]
             cmd += ["-O", str(options.optimize_level)]
         else:
-            cmd = [wasm_opt_path() or "wasm-opt", str(src), "-o", str(dst), "-g", "--asyncify"]  # default features: output runs everywhere
+            cmd = [exe or wasm_opt_path() or "wasm-opt", str(src), "-o", str(dst), "-g", "--asyncify"]  # default features: output runs everywhere
             for key, value in options.pass_args().items():
                 cmd.append(f"--pass-arg={key}@{value}" if value else f"--pass-arg={key}")
             if options.optimize_level:

@@ -105,8 +105,8 @@ def _body(m: Module, f: int) -> list[tuple[int, int]] | None:
     return m.body_ops(f)
 
 
-_HELPER_OK = {op.GLOBAL_GET, 0x24, 0x20, op.I32_CONST, 0x42, 0x28, 0x29, 0x4B, 0x56, 0x04, 0x0D, 0x00, 0x0B,
-              0x02, 0x01, 0x0F}   # global.get/set local.get consts loads gt_u(32/64) if br_if unreachable end block nop return
+_HELPER_OK = {op.GLOBAL_GET, 0x24, 0x20, 0x21, 0x22, op.I32_CONST, 0x42, 0x28, 0x29, 0x4B, 0x56, 0x04, 0x0D, 0x00, 0x0B,
+              0x02, 0x01, 0x0F}   # global.get/set local.get/set/tee consts loads gt_u(32/64) if br_if unreachable end block nop return
 
 
 def _setter_shape(m: Module, f: int, ops: list[tuple[int, int]]) -> _Shape | None:
