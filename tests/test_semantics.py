@@ -19,3 +19,120 @@ def test_bare_names_match_nothing_outside_emscripten_and_get_a_suggestion(featur
     res = run_analysis(features_wasm, ["sleep_ms", "env.fetch_valeu"], emscripten=False)
     assert res.selection.functions == []
     assert res.selection.suggestions == {"sleep_ms": ["env.sleep_ms"], "env.fetch_valeu": ["env.fetch_value"]}
+
+
+# --- trampolines: invoke_X re-enters the table functions of signature X ------------------------------
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+from asyncify_doctor.binaryen import AsyncifyOptions, asyncify  # noqa: E402
+from asyncify_doctor.host.node_host import find_node  # noqa: E402
+from asyncify_doctor.toolchain import compile_c  # noqa: E402
+from proof import parse_expect  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures"
+JUMPS = FIXTURES / "trampolines" / "jumps.c"
+HOST = FIXTURES / "triage" / "host.mjs"
+PASS_IMPORTS = ("env.sleep_ms", "env.fetch_value", "env.invoke_*")   # what emcc hands Binaryen
+
+
+def old_model(block: str) -> set[str]:
+    return set(next(line for line in block.splitlines() if "old-model:" in line).split(":", 1)[1].split())
+
+
+@pytest.fixture(scope="module")
+def jumps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return compile_c(JUMPS, tmp_path_factory.mktemp("jumps") / "jumps.wasm")
+
+
+def run_node(wasm: Path) -> dict:
+    proc = subprocess.run([find_node(), str(HOST), str(wasm), "run"], capture_output=True, text=True, timeout=60)
+    return json.loads(proc.stdout)
+
+
+def test_typed_trampolines_give_the_exact_list_and_the_old_model_over_approximates(jumps: Path, tmp_path: Path) -> None:
+    exp = parse_expect(JUMPS)
+    imports = ["env.sleep_ms", "env.fetch_value", "env.invoke_*"]
+    typed = run_analysis(jumps, imports)
+    assert set(typed.analysis.names()) == exp.instrument
+    names = {jumps_key(typed, f) for f in typed.selection.listed_trampolines if f in typed.analysis.next_hop}
+    assert names == {"env.invoke_vi"}            # the one the build must keep as an async import
+    old = run_analysis(jumps, imports, trampolines="async")
+    assert set(old.analysis.names()) == old_model(JUMPS.read_text()) > exp.instrument
+    for listed in (exp.instrument, old_model(JUMPS.read_text())):   # both lists run on node, through the trampoline
+        out = tmp_path / "built.wasm"
+        out.write_bytes(asyncify(jumps.read_bytes(), AsyncifyOptions(onlylist=tuple(sorted(listed)), imports=PASS_IMPORTS)))
+        assert run_node(out) == {"ok": True, "value": exp.exports["run"], "suspensions": exp.suspensions["run"],
+                                 "prints": exp.prints["run"]}
+    out.write_bytes(asyncify(jumps.read_bytes(), AsyncifyOptions(onlylist=tuple(sorted(exp.instrument - {"protected_fetch"})),
+                                                                 imports=PASS_IMPORTS)))
+    assert not run_node(out)["ok"]                # the typed list is minimal: its trampoline caller is needed
+
+
+def jumps_key(res, f: int) -> str:  # noqa: ANN001
+    return res.module.functions[f].import_key
+
+
+def test_audit_says_which_trampolines_the_build_took_as_async_for_nothing(jumps: Path, tmp_path: Path) -> None:
+    exp = parse_expect(JUMPS)
+    out = tmp_path / "old.wasm"
+    out.write_bytes(asyncify(jumps.read_bytes(), AsyncifyOptions(onlylist=tuple(sorted(old_model(JUMPS.read_text()))),
+                                                                 imports=PASS_IMPORTS)))
+    rep = json.loads(subprocess.run([sys.executable, "-m", "asyncify_doctor", "audit", str(out), "--format", "json"],
+                                    capture_output=True, text=True).stdout)
+    assert rep["missing"] == [] and [u["name"] for u in rep["unneeded"]] == ["protected_parse"]
+    assert rep["trampolines"]["env.invoke_vi"].startswith("needed")
+    assert "no table function" in rep["trampolines"]["env.invoke_ii"]
+    assert run_node(out)["value"] == exp.exports["run"]
+
+
+# --- Emscripten's own imports, and the maintainer's update loop ------------------------------------
+
+def test_emscripten_adds_its_own_async_imports_and_names_them(tmp_path: Path) -> None:
+    """An EM_ASYNC_JS import (`__asyncjs__*`) and emscripten_sleep are async in an Emscripten build
+    though the user's list never names them; `--no-emscripten` turns the rules off."""
+    src = tmp_path / "em.c"
+    src.write_text('''#include "%s"
+__attribute__((import_module("env"), import_name("__asyncjs__load_url"))) int load_url(int);
+__attribute__((import_module("env"), import_name("emscripten_sleep"))) void emscripten_sleep(int);
+KEEP int fetch_page(int u) { return load_url(u); }
+KEEP void wait_a_bit(void) { emscripten_sleep(5); }
+KEEP int plain(int x) { return x + 1; }
+EXPORT(run) int run(void) { wait_a_bit(); return fetch_page(plain(1)); }
+''' % (FIXTURES / "src" / "fixture.h"))
+    wasm = compile_c(src, tmp_path / "em.wasm")
+    res = run_analysis(wasm, ["sleep_ms"])
+    assert res.selection.emscripten and set(res.analysis.names()) == {"fetch_page", "wait_a_bit", "run"}
+    assert {k for k in res.selection.added} == {"env.__asyncjs__*", "*.emscripten_sleep"}
+    off = run_analysis(wasm, ["sleep_ms"], emscripten=False)
+    assert off.analysis.names() == [] and off.selection.unmatched == ["sleep_ms"]
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(wasm), "--imports", "_asyncjs__load_url"],
+                          capture_output=True, text=True)
+    assert "did you mean env.__asyncjs__load_url" in proc.stderr and "emcc also makes these imports async" in proc.stderr
+
+
+def test_current_and_update_keep_the_users_layout(features_wasm: Path, tmp_path: Path) -> None:
+    res = run_analysis(features_wasm, ["env.sleep_ms", "env.fetch_value"])
+    want = res.analysis.names()
+    spare = next(f.name for f in res.module.functions if not f.imported and f.name not in want and f.has_name)
+    listfile = tmp_path / "only.list"
+    kept, dropped = want[1:], want[0]
+    listfile.write_text("# hand-kept, do not sort\n" + "\n".join(reversed(kept)) + "\nno_such_function\n"
+                        + f"\n# extra\n{spare}\n")
+    cmd = [sys.executable, "-m", "asyncify_doctor", "analyze", str(features_wasm), "--imports",
+           "env.sleep_ms,env.fetch_value", "--current", str(listfile)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 1 and f"to add (can be on the stack at an async import, not in the list): 1\n  {dropped}" in proc.stdout
+    assert "no_such_function" in proc.stdout and f"can go (never on the stack at an async import): 1" in proc.stdout
+    proc = subprocess.run(cmd + ["--update"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    text = listfile.read_text()
+    assert text.startswith("# hand-kept, do not sort\n" + "\n".join(reversed(kept)) + "\nno_such_function\n")
+    assert text.rstrip().endswith(dropped) and "# extra" in text and spare not in text.split()
+    assert (tmp_path / "only.list.bak").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0 and "0 to add" in again.stdout

@@ -16,6 +16,7 @@ from .api import AnalysisResult, run_analysis
 from .errors import DoctorError, InputError, UsageError
 
 if TYPE_CHECKING:
+    from .analysis import Analysis
     from .decode import Module
     from .patterns import ImportSelection
 
@@ -128,6 +129,11 @@ def _warn_list_files(imports: list[str]) -> None:
 def _warn_imports(result: AnalysisResult) -> None:
     sel = result.selection
     _warn_unmatched(result.module, sel)
+    if sel.trampolines:
+        live = [report.display_name(result.module, f) for f in sel.trampolines if f in result.analysis.next_hop]
+        if live:
+            _warn(f"note: {len(live)} trampoline(s) can unwind, so the build must keep them async (ASYNCIFY_IMPORTS): "
+                  f"{', '.join(live[:8])}{', …' if len(live) > 8 else ''}")
     if sel.listed_trampolines:
         an = result.analysis
         idle = [report.display_name(result.module, f) for f in sel.listed_trampolines if f not in an.next_hop]
@@ -155,8 +161,12 @@ def _output(text: str, out: str | None) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.update and not args.current:
+        raise UsageError("--update needs --current LIST: the list file to rewrite")
     result = _analyze_from(args)
     an = result.analysis
+    if args.current:
+        return _current(args, an)
     names = an.names()
     dupes = len(names) - len(set(names))
     if dupes:
@@ -194,6 +204,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         _warn(f"{len(an.listed)} functions can be on the stack at an async import of "
               f"{Path(result.module.path).name} (--indirect {an.mode}){'; ' + where if where else ''}")
     return 0
+
+
+def _current(args: argparse.Namespace, an: "Analysis") -> int:
+    """`--current LIST`: what to add and what can go; with `--update`, LIST rewritten in its own layout."""
+    from .current import diff_current, diff_text, updated_text
+    from .lists import read_list, write_atomic
+    lf = read_list(args.current)
+    diff = diff_current(an, lf)
+    _output(diff_text(diff, an, args.current), args.output)
+    if args.update and not diff.in_sync:
+        write_atomic(args.current, updated_text(lf, diff), backup=True)
+        _warn(f"updated {args.current}: added {len(diff.add)}, removed {len(diff.can_go)} (the old list is in "
+              f"{args.current}.bak)")
+        return 0
+    return 1 if diff.add else 0
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -390,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emscripten-mangle", action="store_true",
                    help="with --format emscripten: write the legacy mangled form (space → ., & → #, , → ?)")
     p.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    p.add_argument("--current", metavar="LIST", help="the list in use (any layout): print what to add, with a chain\n"
+                   "each, and what can go, with the bytes it costs, instead of the list;\n"
+                   "exit status 1 when something must be added")
+    p.add_argument("--update", action="store_true", help="with --current: rewrite LIST in its own layout (comments and\n"
+                   "order kept, atomically, the old one kept as LIST.bak)")
     p.add_argument("--stats", action="store_true", help="print counts to stderr: per import, and the three --indirect modes side by side")
     p.set_defaults(run=cmd_analyze)
 

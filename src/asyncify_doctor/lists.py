@@ -519,6 +519,41 @@ def add_entries(lf: ListFile, names: list[str]) -> str:
     return text + "".join(n + eol for n in new)
 
 
+def remove_entries(lf: ListFile, names: set[str]) -> str:
+    """The list's text without the entries named in `names`; everything else (comments, order,
+    layout) byte-for-byte kept. One-per-line layouts lose the entry's whole line; bracketed and
+    comma layouts lose the entry and one separator next to it."""
+    drop = [e for e in lf.entries_spans if e.name in names]
+    if not drop:
+        return lf.text
+    text = lf.text
+    if lf.format == "list":
+        for e in sorted(drop, key=lambda e: -e.start):
+            start = text.rfind("\n", 0, e.start) + 1
+            end = text.find("\n", e.end)
+            text = text[:start] + text[len(text) if end < 0 else end + 1:]
+        return text
+    spans, cuts = lf.entries_spans, []
+    i = 0
+    while i < len(spans):                    # each run of dropped entries, cut with one separator
+        if spans[i].name not in names:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(spans) and spans[j + 1].name in names:
+            j += 1
+        if j + 1 < len(spans):
+            cuts.append((spans[i].start, spans[j + 1].start))
+        elif i > 0:
+            cuts.append((spans[i - 1].end, spans[j].end))
+        else:
+            cuts.append((spans[i].start, spans[j].end))
+        i = j + 1
+    for start, end in reversed(cuts):
+        text = text[:start] + text[end:]
+    return text
+
+
 def _add_bracketed(lf: ListFile, new: list[str]) -> str:
     text = lf.text
     assert lf.span
