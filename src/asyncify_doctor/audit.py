@@ -226,10 +226,11 @@ def build_lines(rep: AuditReport, module: Module | None = None) -> list[str]:
         lines.append(f"async imports, read from the build (instrumented code checks for an unwind after them): "
                      f"{len(rep.async_imports)}" + (f": {_names(rep.async_imports)}" if rep.async_imports else ""))
     else:
-        lines.append(f"async imports, from --imports: {len(rep.async_imports)}: {_names(rep.async_imports)}")
-        if rep.emscripten_added:
-            added = [n for names in rep.emscripten_added.values() for n in names]
-            lines.append(f"  added by Emscripten's own rules: {_names(added)}")
+        added = [n for names in rep.emscripten_added.values() for n in names]
+        yours = [n for n in rep.async_imports if n not in added]
+        lines.append(f"async imports, from --imports: {len(yours)}: {_names(yours)}")
+        if added:
+            lines.append(f"  and {len(added)} Emscripten makes async by itself: {_names(added)}")
         if rep.disagreements:
             lines.append(f"  where --imports and the build disagree: {len(rep.disagreements)}")
             lines += [f"    {d.name}: {'you say async, the build did not' if d.user_async else 'the build took it as async, --imports does not'}"

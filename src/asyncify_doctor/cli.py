@@ -192,6 +192,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 _warn(f"note: {len(patterned)} name(s) are written as `*` patterns that select them, since emcc "
                       "turns `.`, `#`, `?` into other characters and splits entries on commas: e.g. "
                       f"{patterned[0]} → {emcc_entry(patterned[0])}")
+                everyone = {f.name for f in result.module.functions}
+                risky = [emcc_entry(n) for n in patterned if "*" in emcc_entry(n).strip("*")
+                         and emcc_entry(n).split("*")[0] in everyone]
+                if risky:
+                    _warn(f"warning: Binaryen 124 and older abort on a pattern with an inner `*` when a function is "
+                          f"named exactly its part before the `*` (String::wildcardMatch): {', '.join(risky[:3])}; "
+                          "use Binaryen 125+ or pass the list with --pass-arg")
         consumer = {"binaryen": BINARYEN, "emscripten": EMCC}.get(args.format)
         written = parse_list(text, source=args.output if args.output not in (None, "-") else "the list")
         for warning in list_warnings(written, consumer, binaryen_version=args.binaryen_version):

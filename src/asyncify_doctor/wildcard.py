@@ -1,6 +1,8 @@
 """Binaryen's `String::wildcardMatch` (src/support/string.cpp): `*` matches any run of characters,
-including none; nothing else is special; the whole name must match. Same rule in every version
-from 104 (a recursive form) to 132 (a backtracking one), for import patterns and function lists alike."""
+including none; nothing else is special; the whole name must match, case-sensitively. Same rule from
+104 (a recursive form) to 132 (a backtracking one), for import patterns and function lists alike —
+except that up to 124 the recursive form throws (wasm-opt aborts) on a pattern with an inner `*` when
+a name equals the pattern's part before it (docs/reference-semantics.md, B1)."""
 from __future__ import annotations
 
 import re
