@@ -168,7 +168,7 @@ def _async_imports(module: Module, selection: ImportSelection, build: AsyncifyBu
         rep.imports_from = "--imports"
         mine = set(chosen) | set(selection.listed_trampolines)
         for f in sorted(set(build.checked) | set(build.unchecked) | mine):
-            if not module.functions[f].imported:
+            if not module.functions[f].imported or f in modelled:   # trampolines: their own verdict below
                 continue
             ours, theirs = f in mine, f in build.checked
             if ours and not theirs and f in build.unchecked:
