@@ -22,7 +22,8 @@ from asyncify_doctor.binaryen import AsyncifyOptions, asyncify
 from asyncify_doctor.host.node_host import find_node
 from asyncify_doctor.report import format_chain
 from asyncify_doctor.toolchain import build_all, compile_c
-from asyncify_doctor.triage import EVIDENCE, chain_parts, triage
+from asyncify_doctor.report import chain_parts
+from asyncify_doctor.triage import EVIDENCE, triage
 from proof import ASYNC, EXPECTS, SRC, parse_expect
 
 TRIAGE = Path(__file__).parent / "fixtures" / "triage"

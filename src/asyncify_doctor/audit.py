@@ -320,7 +320,8 @@ def _report_text(rep: AuditReport, top: int) -> str:
 
 def _groups_text(rep: AuditReport, tri: "Triage", head: str, top: int) -> list[str]:
     from .report import display_name
-    from .triage import EVIDENCE_TEXT, chain_parts, short_chain
+    from .report import chain_parts
+    from .triage import EVIDENCE_TEXT, short_chain
 
     m = tri.analysis.module
     lines = [head, f"  in {len(tri.groups)} group(s) by frontier: the last uninstrumented function on a chain, "

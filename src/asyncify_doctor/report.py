@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any
+from typing import Any, Iterable
 
 from .analysis import Analysis, ChainStep, analyze, import_contributions
 from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode
@@ -16,24 +16,30 @@ def display_name(module: Module, f: int) -> str:
     return func.import_key if func.imported else func.name  # type: ignore[return-value]
 
 
-def format_chain(analysis: Analysis, steps: list[ChainStep]) -> str:
-    """`f → g → (indirect via type (i32) -> i32, table 0) h → env.sleep_ms`."""
+def chain_parts(analysis: Analysis, steps: Iterable[ChainStep]) -> list[str]:
+    """Each step of a chain as one string (so a report can shorten a long chain); the last carries
+    why the chain ends there when it is not an async import."""
     m = analysis.module
+    seq = list(steps)
     parts = []
-    for step in steps:
+    for step in seq:
         name = display_name(m, step.function)
         if step.via:
             name = f"({step.via.describe(m)}) {name}"
         elif step.observed is not None:
             name = f"(observed at run time{' in ' + step.observed if step.observed else ''}) {name}"
         parts.append(name)
-    text = " → ".join(parts)
-    last = steps[-1].function if steps else None
+    last = seq[-1].function if seq else None
     if last is not None and last in analysis.reasons:
-        text += f"  [{analysis.reasons[last]}]"
+        parts[-1] += f"  [{analysis.reasons[last]}]"
     elif last is not None and not m.functions[last].imported and analysis.mode == "all":
-        text += "  [contains an indirect call: Binaryen assumes it may unwind]"
-    return text
+        parts[-1] += "  [contains an indirect call: Binaryen assumes it may unwind]"
+    return parts
+
+
+def format_chain(analysis: Analysis, steps: Iterable[ChainStep]) -> str:
+    """`f → g → (indirect via type (i32) -> i32, table 0) h → env.sleep_ms`."""
+    return " → ".join(chain_parts(analysis, steps))
 
 
 def chain_names(analysis: Analysis, f: int) -> list[dict[str, Any]]:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from .audit import AuditReport, triage_of
 from .report import display_name
-from .triage import EVIDENCE, EVIDENCE_TEXT, chain_parts
+from .report import chain_parts
+from .triage import EVIDENCE, EVIDENCE_TEXT
 
 if TYPE_CHECKING:
     from .triage import Group, Triage

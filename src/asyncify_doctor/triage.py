@@ -432,27 +432,6 @@ def _first_function_hop(gr: _Graph, tree: dict[int, int], start: int) -> int:
     return gr.nodes[tree[start]] if tree[start] != ROOT else gr.nodes[start]
 
 
-def chain_parts(analysis: Analysis, steps: Iterable[ChainStep]) -> list[str]:
-    """Each step as `report.format_chain` writes it, one string per step (so a report can shorten a
-    long chain); `" → ".join(parts)` is format_chain's text."""
-    from .report import display_name
-
-    m = analysis.module
-    seq = list(steps)
-    parts = []
-    for step in seq:
-        name = display_name(m, step.function)
-        if step.via:
-            name = f"({step.via.describe(m)}) {name}"
-        elif step.observed is not None:
-            name = f"(observed at run time{' in ' + step.observed if step.observed else ''}) {name}"
-        parts.append(name)
-    last = seq[-1].function if seq else None
-    if last is not None and not m.functions[last].imported and analysis.mode == "all":
-        parts[-1] += "  [contains an indirect call: Binaryen assumes it may unwind]"
-    return parts
-
-
 def short_chain(parts: list[str], keep: int = 6) -> str:
     """A chain of at most `keep` names: the start (the frontier and its cut) and the end (the import)."""
     if len(parts) <= keep:
