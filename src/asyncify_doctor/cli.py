@@ -96,11 +96,9 @@ def _warn_imports(result: AnalysisResult) -> None:
 
 
 def _output(text: str, out: str | None) -> None:
-    if out is None or out == "-":
-        sys.stdout.write(text)
-        return
-    from .lists import write_atomic
-    write_atomic(Path(out), text)
+    """`-o FILE` through the safe writer (outputs.py); no `-o`, or `-o -`, is standard output."""
+    from .outputs import write_output
+    write_output(out, text)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

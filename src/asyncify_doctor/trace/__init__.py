@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..process import run_command
 
 PRELOAD = Path(__file__).parent / "preload.cjs"
 
@@ -30,8 +31,6 @@ class TraceRun:
 def run_trace(command: list[str], imports: list[str], timeout: float | None = None) -> TraceRun:
     """Run `command` with the preload and return the merged stacks."""
     import shlex
-
-    from ..fixloop import run_command
 
     with tempfile.TemporaryDirectory(prefix="asyncify-doctor-trace-") as tmp:
         env_opts = os.environ.get("NODE_OPTIONS", "")
