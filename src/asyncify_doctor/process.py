@@ -55,15 +55,14 @@ def run_command(cmd: str, timeout: float, echo: TextIO | None = sys.stderr) -> C
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    """TERM the whole group, give it 3 s, then KILL what is left of it (children that ignored TERM, or
+    outlived their shell). A group already gone is not an error."""
+    for sig, wait in ((signal.SIGTERM, 3), (signal.SIGKILL, 5)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             return
         try:
-            proc.wait(timeout=3)
-            if sig == signal.SIGTERM:
-                os.killpg(proc.pid, signal.SIGKILL)  # children that ignored TERM
-            return
+            proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             continue
