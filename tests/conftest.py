@@ -38,8 +38,10 @@ def _stale_install() -> str | None:
     return None
 
 
-if (_why := _stale_install()) is not None:
-    pytest.exit(_why, returncode=4)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    why = _stale_install()
+    if why is not None:
+        pytest.exit(why, returncode=4)
 
 
 @pytest.fixture(scope="session")

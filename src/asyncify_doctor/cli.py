@@ -351,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--emscripten-mangle", action="store_true",
                    help="with --format emscripten: write the legacy mangled form (space → ., & → #, , → ?)")
     _add_output_arg(p)
-    p.add_argument("--stats", action="store_true", help="print counts to stderr: per import, and the three --indirect modes side by side")
+    p.add_argument("--stats", action="store_true", help="print counts to stderr: the list's size under each --indirect mode, and per\n"
+                        "async import the list's size if it alone were async (the list still goes to -o/stdout)")
     p.set_defaults(run=cmd_analyze)
 
     p = sub.add_parser("why", formatter_class=fmt, help="show the chain that forces a function into the list",
