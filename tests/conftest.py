@@ -17,6 +17,33 @@ ROOT = TESTS.parent
 CACHE = Path(os.environ.get("ASYNCIFY_DOCTOR_CACHE", Path.home() / ".cache" / "asyncify-doctor"))
 
 
+def _stale_install() -> str | None:
+    """Run directly (not through scripts/test), pytest tests whatever asyncify_doctor is installed:
+    a wheel installed by an earlier `bash scripts/test` does not see later edits of src/. Say so
+    instead of passing or failing on old code."""
+    import asyncify_doctor
+    installed = Path(asyncify_doctor.__file__).resolve().parent
+    src = (ROOT / "src" / "asyncify_doctor").resolve()
+    if installed == src or os.environ.get("ASYNCIFY_DOCTOR_WHEEL") or not src.is_dir():
+        return None
+    for f in sorted(src.rglob("*")):
+        rel = f.relative_to(src)
+        if not f.is_file() or "__pycache__" in rel.parts or f.suffix in (".pyc", ".so", ".pyd"):
+            continue
+        there = installed / rel
+        if not there.is_file() or there.read_bytes() != f.read_bytes():
+            return (f"the installed asyncify_doctor ({installed}) is not this checkout's src/ ({rel} differs): "
+                    "rerun `bash scripts/test` (it builds and installs the wheel), or `pip install -e .` "
+                    "to test src/ directly while editing")
+    return None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    why = _stale_install()
+    if why is not None:
+        pytest.exit(why, returncode=4)
+
+
 @pytest.fixture(scope="session")
 def wat_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("wat")

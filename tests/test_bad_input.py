@@ -2,7 +2,10 @@
 nothing written — over a few hundred mutated real binaries, and the classic broken files."""
 from __future__ import annotations
 
+import argparse
+import json
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +116,97 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 def test_max_size_refuses_big_files_fast(features_wasm: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(["analyze", str(features_wasm), "--max-size", "0.0001"], capsys)
     assert code == 2 and "over --max-size" in err and err.count("\n") == 1
+
+
+def test_sizes_read_as_sentences() -> None:
+    """`1 byte left`, not `1 bytes left` — in both scanners (the C one reads the code section)."""
+    head = b"\0asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00"
+    for data, message in ((b"\0asm\x01\x00\x00\x00\x01\x02\x00", "size 2 runs past the end (1 byte left)"),
+                          (head + b"\x0a\x03\x01\x02\x00", "size 2 runs past the end (1 byte left)"),
+                          (head + b"\x0a\x04\x01\x05\x00\x0b", "size 5 runs past the end (2 bytes left)")):
+        assert_scanners_agree(data)
+        with pytest.raises(DecodeError, match=re.escape(message)):
+            decode(data, "x.wasm")
+
+
+def _demo() -> str:
+    from asyncify_doctor.demo import demo_wasm
+    return str(demo_wasm())
+
+
+@pytest.mark.parametrize("case, make, args, message", [
+    ("parse-trace of a missing log", None, ["parse-trace", "{tmp}/nosuch.log"], "nosuch.log: cannot read: No such file or directory"),
+    ("parse-trace of a folder", None, ["parse-trace", "{tmp}"], "cannot read: Is a directory"),
+    ("--observed missing", None, ["analyze", "{demo}", "--observed", "{tmp}/nosuch.json"], "nosuch.json: cannot read: No such file"),
+    ("--observed a binary", None, ["analyze", "{demo}", "--observed", "{demo}"], "not a stacks file written by `asyncify-doctor trace -o FILE`: not UTF-8 text"),
+    ("--observed not JSON", "stacks: []", ["why", "{demo}", "dispatch", "--observed", "{tmp}/f"], "not JSON (line 1, column 1: Expecting value)"),
+    ("--observed other JSON", '{"stacks_": []}', ["analyze", "{demo}", "--observed", "{tmp}/f"], 'it has no "stacks" list'),
+    ("--observed a bad stack", '{"stacks": [{"frames": []}]}', ["audit", "{demo}", "--observed", "{tmp}/f"], 'stack 1 of 1 has no "import" name'),
+    ("--observed a bad frame", '{"stacks": [{"import": "env.a", "frames": [{"name": 1}]}]}', ["jspi", "{demo}", "--observed", "{tmp}/f"],
+     "stack 1 of 1 has a frame that is not"),
+    ("--imports ''", None, ["analyze", "{demo}", "--imports", ""], "--imports '' names no import; give module.name patterns"),
+    ("--imports ','", None, ["why", "{demo}", "dispatch", "--imports", "env.sleep_ms", "--imports", " , "], "--imports ' , ' names no import"),
+    ("--imports @empty", "# nothing here\n", ["analyze", "{demo}", "--imports", "@{tmp}/f"], "lists no import pattern"),
+    ("trace --imports ''", None, ["trace", "--imports", "", "--", "true"], "--imports '' names no import"),
+    ("fix --imports ''", "", ["fix", "--list", "{tmp}/f", "--build", "true", "--test", "true", "--imports", ""], "--imports '' names no import"),
+])
+def test_error_matrix_is_one_line_exit_2(case: str, make: str | None, args: list[str], message: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Every mistake a user can make on the command line: one line, exit status 2, no exception text."""
+    if make is not None:
+        (tmp_path / "f").write_text(make)
+    before = sorted(tmp_path.iterdir())
+    code, out, err = run_cli([a.format(tmp=tmp_path, demo=_demo()) for a in args], capsys)
+    assert (code, out) == (2, ""), (case, code, out, err)
+    assert err.startswith("asyncify-doctor: error: ") and err.count("\n") == 1 and message in err, (case, err)
+    assert "Traceback" not in err and "('" not in err and "Errno" not in err
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_parse_trace_says_when_a_log_has_no_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "ok.log"
+    log.write_text("PASS all 12 tests\nError: expected 3 to equal 4\n")
+    code, out, err = run_cli(["parse-trace", str(log)], capsys)
+    assert (code, out) == (1, "") and err.count("\n") == 1
+    assert f"no wasm crash trace in {log} (2 lines)" in err
+
+
+def trace_cli(tmp_path: Path, *command: str, extra: tuple[str, ...] = ()) -> tuple[subprocess.CompletedProcess[str], dict]:
+    out = tmp_path / "stacks.json"
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "trace", "--imports", "env.sleep_ms", *extra,
+                           "-o", str(out), "--", *command], capture_output=True, text=True)
+    return proc, json.loads(out.read_text())
+
+
+def test_trace_passes_the_command_exit_status_through(tmp_path: Path) -> None:
+    proc, doc = trace_cli(tmp_path, "nosuchcommand-asyncify-doctor")
+    assert proc.returncode == 127 and doc["exit_status"] == 127
+    assert "the command exited with 127 (command not found)" in proc.stderr and "Traceback" not in proc.stderr
+    proc, doc = trace_cli(tmp_path, "sh", "-c", "exit 3")
+    assert proc.returncode == 3 and doc["exit_status"] == 3
+    proc, doc = trace_cli(tmp_path, "sh", "-c", "kill -TERM $$")
+    assert proc.returncode == 128 + 15
+    proc, doc = trace_cli(tmp_path, "sleep", "30", extra=("--timeout", "0.5"))
+    assert proc.returncode == 124 and "killed after --timeout 0.5 s" in proc.stderr
+
+
+def test_trace_that_records_nothing_says_why(tmp_path: Path) -> None:
+    proc, doc = trace_cli(tmp_path, "true")
+    assert proc.returncode == 1 and doc["stacks"] == []
+    assert "nothing was recorded: the preload only sees node processes" in proc.stderr
+
+
+def test_every_argument_of_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from asyncify_doctor.cli import build_parser
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) >= {"analyze", "why", "graph", "audit", "jspi", "fix", "parse-trace", "trace", "demo"}
+    for name, p in sub.choices.items():
+        assert p.description, f"{name} has no description"
+        for action in p._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args([name, "--help"])
+        assert exit_.value.code == 0
+    assert "usage: asyncify-doctor" in capsys.readouterr().out

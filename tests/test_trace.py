@@ -62,7 +62,7 @@ def test_trace_records_exactly_the_stacks_and_observed_lists_pass(name: str, bui
 
 def test_processes_are_merged_and_a_failing_command_keeps_its_stacks(built: dict[str, Path], tmp_path: Path) -> None:
     proc, doc = trace(tmp_path, node_runs(built["two_exports"], ["get_user", "get_post"]) + "; exit 3")
-    assert proc.returncode == 0 and doc["exit_status"] == 3 and doc["processes"] == 2
+    assert proc.returncode == 3 and doc["exit_status"] == 3 and doc["processes"] == 2   # passed through
     assert [[f["name"] for f in s["frames"]] for s in doc["stacks"]] in (
         [["lookup", "get_user"], ["lookup", "get_post"]], [["lookup", "get_post"], ["lookup", "get_user"]])
 

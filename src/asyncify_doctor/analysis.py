@@ -137,24 +137,95 @@ def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "ty
     return an
 
 
-def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMode = "typed") -> dict[int, int]:
-    """For each import, how many defined functions can reach it (what it pulls into the list)."""
-    rev = graph.reverse(mode)
-    mask: dict[int, int] = {imp: 1 << i for i, imp in enumerate(imports)}
-    work = list(imports)
-    while work:
-        node = work.pop()
-        bits = mask[node]
-        for caller in rev[node]:
-            old = mask.get(caller, 0)
-            if old | bits != old:
-                mask[caller] = old | bits
-                work.append(caller)
+def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMode = "typed",
+                         extra_edges: dict[int, set[int]] | None = None) -> dict[int, int]:
+    """For each import, what it pulls into the list: the number of defined functions the list would
+    hold if it alone were async — `len(analyze(graph, [imp], mode, extra_edges).members)` for every
+    import at once, with the closure's own semantics (under `all`, a function that reaches an
+    indirect call is in the list whatever the imports, so it counts for every import).
+
+    One pass instead of one closure per import: every node gets the set of imports it reaches as a
+    bitset (a Python int), computed per strongly connected component in the order Tarjan's algorithm
+    completes them (callees first), so each edge is read twice at most, cycles included.
+    """
+    n_nodes = graph.n + len(graph.sites)
+    succ: list[list[int]] = [graph.successors(v, mode) for v in range(n_nodes)]
+    for caller, callees in (extra_edges or {}).items():
+        succ[caller] = succ[caller] + sorted(callees)
+    own = [0] * n_nodes
+    for k, imp in enumerate(imports):
+        own[imp] |= 1 << k
+    root_bit = 1 << len(imports)
+    if mode == "all":
+        for f in graph.indirect_sites:
+            own[f] |= root_bit
+    bits = _reach_bits(succ, own)
     funcs = graph.module.functions
-    counts = dict.fromkeys(imports, 0)
-    for node, bits in mask.items():
-        if node < graph.n and not funcs[node].imported:
-            for i, imp in enumerate(imports):
-                if bits >> i & 1:
-                    counts[imp] += 1
-    return counts
+    groups: dict[int, int] = {}
+    for f in range(graph.n):
+        b = bits[f]
+        if b and not funcs[f].imported:
+            groups[b] = groups.get(b, 0) + 1
+    counts = [0] * len(imports)
+    everywhere = 0
+    for b, n in groups.items():
+        if b & root_bit:
+            everywhere += n
+            continue
+        while b:
+            low = b & -b
+            counts[low.bit_length() - 1] += n
+            b ^= low
+    return {imp: counts[k] + everywhere for k, imp in enumerate(imports)}
+
+
+def _reach_bits(succ: list[list[int]], own: list[int]) -> list[int]:
+    """OR of `own` over everything each node reaches (itself included): iterative Tarjan, so a
+    10,000-deep chain or a huge cycle costs no recursion; a component's bits are final when it
+    completes, because every edge leaving it goes to a component completed before."""
+    n = len(succ)
+    index = [0] * n
+    low = [0] * n
+    on_stack = bytearray(n)
+    bits = [0] * n
+    stack: list[int] = []
+    counter = 1
+    for start in range(n):
+        if index[start]:
+            continue
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack[start] = 1
+        work = [(start, iter(succ[start]))]
+        while work:
+            v, it = work[-1]
+            for w in it:
+                if not index[w]:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = 1
+                    work.append((w, iter(succ[w])))
+                    break
+                if on_stack[w] and index[w] < low[v]:
+                    low[v] = index[w]
+            else:
+                work.pop()
+                if work and low[v] < low[work[-1][0]]:
+                    low[work[-1][0]] = low[v]
+                if low[v] == index[v]:
+                    b = 0
+                    component = []
+                    while True:
+                        w = stack.pop()
+                        on_stack[w] = 0
+                        component.append(w)
+                        b |= own[w]
+                        for x in succ[w]:
+                            b |= bits[x]   # 0 for members of this component: not final yet
+                        if w == v:
+                            break
+                    for w in component:
+                        bits[w] = b
+    return bits

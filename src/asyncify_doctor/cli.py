@@ -42,6 +42,25 @@ EPILOG = """examples:
   asyncify-doctor demo            # the whole story on a program shipped in the package"""
 
 
+OUTPUT_HELP = ("write here instead of stdout (`-` is stdout): a file is replaced atomically, keeping its mode;\n"
+               "a symlink's target is replaced and the link kept; a device or FIFO is written, never replaced")
+
+
+def _add_output_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
+
+
+def _check_imports(values: list[str]) -> None:
+    """`--imports ''` (or `,`, or an @file listing nothing) names no import: an error, never the silent
+    'every import is async' that leaving --imports out means."""
+    from .patterns import expand_args
+    for value in values:
+        if not expand_args([value]):
+            what = "lists no import pattern" if value.startswith("@") else "names no import"
+            raise UsageError(f"--imports {value!r} {what}; give module.name patterns (e.g. env.sleep_ms), or leave "
+                             "--imports out to treat every import as async (Binaryen's default)")
+
+
 def _add_mode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
     p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
@@ -82,6 +101,7 @@ def _observed(args: argparse.Namespace) -> list[dict] | None:
 
 def _analyze_from(args: argparse.Namespace, trampolines: str | None = None) -> AnalysisResult:
     _check_size(args.wasm, args.max_size)
+    _check_imports(args.imports)
     _warn_list_files(args.imports)
     result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table, observed=_observed(args),
                           emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
@@ -153,11 +173,9 @@ def _warn_imports(result: AnalysisResult) -> None:
 
 
 def _output(text: str, out: str | None) -> None:
-    if out is None or out == "-":
-        sys.stdout.write(text)
-        return
-    from .lists import write_atomic
-    write_atomic(Path(out), text)
+    """`-o FILE` through the safe writer (outputs.py); no `-o`, or `-o -`, is standard output."""
+    from .outputs import write_output
+    write_output(out, text)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -310,6 +328,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         raise UsageError("fix needs --build CMD and --test CMD (or --undo)")
     if not Path(args.list).exists():
         raise UsageError(f"{args.list}: no such list file (create an empty one to start from nothing)")
+    _check_imports(args.imports)
     for flag, value in (("--wasm", args.wasm), ("--built", args.built)):
         if value and not Path(value).is_file():
             raise UsageError(f"{flag} {value}: no such file")
@@ -321,7 +340,14 @@ def cmd_fix(args: argparse.Namespace) -> int:
 
 def cmd_parse_trace(args: argparse.Namespace) -> int:
     from .traces import FrameMapper, parse_log
-    text = Path(args.log).read_text(errors="replace") if args.log and args.log != "-" else sys.stdin.read()
+    source = args.log if args.log and args.log != "-" else "standard input"
+    if source == "standard input":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(args.log).read_bytes().decode("utf-8", errors="replace")
+        except OSError as exc:
+            raise InputError(args.log, None, f"cannot read: {exc.strerror or exc}") from None
     crashes = parse_log(text)
     from .api import load_module
     mapper = FrameMapper(load_module(args.wasm) if args.wasm else None, load_module(args.built) if args.built else None)
@@ -340,6 +366,9 @@ def cmd_parse_trace(args: argparse.Namespace) -> int:
                 print(f"    {n}")
             if c["unresolved"]:
                 print(f"    ({len(c['unresolved'])} frame(s) not named: {c['unresolved'][0]['reason']})")
+    if not crashes:
+        _warn(f"no wasm crash trace in {source} ({len(text.splitlines())} lines): no frames from node/V8, a browser, "
+              "vitest/jest, wasmtime, Emscripten's Aborted(...) or any other runtime that names wasm frames")
     named_all = not (args.wasm or args.built) or not any(c["unresolved"] for c in out)
     return 0 if crashes and named_all else 1
 
@@ -352,6 +381,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         return _trace_wasmtime(args)
     if not command:
         raise UsageError("trace needs the command to run after --, e.g. trace --imports env.sleep_ms -o s.json -- npm test")
+    _check_imports(args.imports)
     patterns = expand_args(args.imports)
     if not patterns:
         raise UsageError("trace needs --imports: the imports at which to record stacks")
@@ -360,16 +390,33 @@ def cmd_trace(args: argparse.Namespace) -> int:
            "processes": run.files, "stacks": run.stacks}
     _output(json.dumps(doc, indent=1) + "\n", args.output)
     frames = {f["name"] or f"wasm-function[{f['index']}]" for st in run.stacks for f in st["frames"]}
+    status = _exit_status(run.returncode)
+    if run.returncode is None:
+        ended = f"was killed after --timeout {args.timeout:g} s (exit status 124)"
+    else:
+        ended = f"exited with {status}" + {127: " (command not found)", 126: " (not executable)"}.get(status, "")
     _warn(f"recorded {len(run.stacks)} distinct stacks ({sum(st['count'] for st in run.stacks)} calls) with "
-          f"{len(frames)} distinct functions, from {run.files} process(es); the command exited with "
-          f"{'a timeout' if run.returncode is None else run.returncode}")
-    return 0 if run.stacks else 1
+          f"{len(frames)} distinct functions, from {run.files} process(es); the command {ended}")
+    if status == 0 and not run.stacks:
+        _warn("nothing was recorded: the preload only sees node processes (is the command a node program?), "
+              f"and only calls of imports matching --imports ({', '.join(patterns[:5])}{', …' if len(patterns) > 5 else ''})")
+        return 1
+    return status
+
+
+def _exit_status(returncode: int | None) -> int:
+    """The traced command's exit status, passed through as a shell would: 124 for our timeout (as
+    coreutils `timeout`), 128+N for death by signal N."""
+    if returncode is None:
+        return 124
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def _trace_wasmtime(args: argparse.Namespace) -> int:
     from .host.common import STANDARD_ASYNC, TRAP, AsyncifyRunError
     from .host.wasmtime_trace import WasmtimeTracer
     from .patterns import expand_args
+    _check_imports(args.imports)
     asyncs = tuple(expand_args(args.imports)) or STANDARD_ASYNC
     tracer = WasmtimeTracer(Path(args.wasmtime), async_imports=asyncs)
     if tracer.unmatched and args.imports:
@@ -421,13 +468,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "split list files on commas only (default: current Binaryen)")
     p.add_argument("--emscripten-mangle", action="store_true",
                    help="with --format emscripten: write the legacy mangled form (space → ., & → #, , → ?)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    _add_output_arg(p)
     p.add_argument("--current", metavar="LIST", help="the list in use (any layout): print what to add, with a chain\n"
                    "each, and what can go, with the bytes it costs, instead of the list;\n"
                    "exit status 1 when something must be added")
     p.add_argument("--update", action="store_true", help="with --current: rewrite LIST in its own layout (comments and\n"
                    "order kept, atomically, the old one kept as LIST.bak)")
-    p.add_argument("--stats", action="store_true", help="print counts to stderr: per import, and the three --indirect modes side by side")
+    p.add_argument("--stats", action="store_true", help="print counts to stderr: the list's size under each --indirect mode, and per\n"
+                        "async import the list's size if it alone were async (the list still goes to -o/stdout)")
     p.set_defaults(run=cmd_analyze)
 
     p = sub.add_parser("why", formatter_class=fmt, help="show the chain that forces a function into the list",
@@ -440,10 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("graph", formatter_class=fmt, help="print the call graph as JSON or graphviz dot",
                        description="Every function in index order with its callees under the --indirect mode.\n"
                                    "In `all` mode an indirect call may reach every function in any table.")
-    p.add_argument("wasm")
-    p.add_argument("--format", choices=("json", "dot"), default="json")
+    p.add_argument("wasm", help="the .wasm binary (names come from its name section)")
+    p.add_argument("--format", choices=("json", "dot"), default="json",
+                   help="json: {\"functions\": [{index, name, imported, callees}]} (default)\n"
+                        "dot: graphviz; indirect edges dotted, imports dashed")
     _add_mode_args(p)
-    p.add_argument("-o", "--output", metavar="FILE")
+    _add_output_arg(p)
     p.set_defaults(run=cmd_graph)
 
     p = sub.add_parser("audit", formatter_class=fmt, help="find functions an asyncified binary should have instrumented",
@@ -463,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="text: the ranked groups of missing functions, one chain each, and the totals;\n"
                         "json, sarif: every finding with its chain and group; html: one self-contained page")
     p.add_argument("--top", type=int, default=10, metavar="N", help="text: show the first N groups (0: all; default 10)")
-    p.add_argument("-o", "--output", metavar="FILE")
+    _add_output_arg(p)
     p.set_defaults(run=cmd_audit)
 
     p = sub.add_parser("jspi", formatter_class=fmt, help="what a JSPI build must mark, and its JS-frame hazards",
@@ -481,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "JSPI build): adds a migration summary — what Asyncify instruments and what it costs")
     p.add_argument("--format", choices=("text", "list", "emscripten", "json"), default="text",
                    help="text: the report; list/emscripten: just the exports to wrap; json: everything")
-    p.add_argument("-o", "--output", metavar="FILE")
+    _add_output_arg(p)
     p.set_defaults(run=cmd_jspi)
 
     p = sub.add_parser("fix", formatter_class=fmt, help="the crash-driven repair loop: test, add crashed functions, rebuild",
@@ -502,19 +552,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "where the two are shown to number their functions alike")
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with --wasm)")
     _add_mode_args(p)
-    p.add_argument("--max-rounds", type=int, default=20)
+    p.add_argument("--max-rounds", type=int, default=20, metavar="N",
+                   help="stop after N rounds of test, add, rebuild (default 20)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per test or build run before it is killed (default 600)")
     p.add_argument("--dry-run", action="store_true", help="show what the first round would add; change nothing")
     p.set_defaults(run=cmd_fix)
 
     p = sub.add_parser("parse-trace", formatter_class=fmt,
                        help="extract wasm crash frames from a log (node, browsers, wasmtime, Emscripten, any runtime)")
-    p.add_argument("log", nargs="?", help="the log file (default: stdin)")
+    p.add_argument("log", nargs="?", help="the log file (default, or -: standard input)")
     p.add_argument("--wasm", metavar="PRE.wasm", help="name frames as functions of this binary (the one before asyncify);\n"
                    "without --built, unnamed frames are read in it only if their byte offsets show\n"
                    "it is the binary that printed them")
     p.add_argument("--built", metavar="OUT.wasm", help="the binary that printed the trace: unnamed frames are read in it")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="text: one block per crash (default); json: [{message, line, asyncify_like, frames, ...}]")
     p.set_defaults(run=cmd_parse_trace)
 
     p = sub.add_parser("trace", formatter_class=fmt, help="record every real stack at an async import from one run of your tests",
@@ -522,19 +574,21 @@ def build_parser() -> argparse.ArgumentParser:
                                    "records the whole wasm stack at every call of the matching imports, across child\n"
                                    "processes and worker threads. Feed the result to analyze/why with --observed.")
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="imports to watch (module.name, *, @file)")
-    p.add_argument("-o", "--output", metavar="FILE", help="where to write the stacks (JSON)")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write the stacks (JSON; default stdout). " + OUTPUT_HELP)
     p.add_argument("--timeout", type=float, default=None, help="kill the command (and its children) after this many seconds")
     p.add_argument("--wasmtime", metavar="WASM", help="instead of a command: run WASM's exports on wasmtime with the\n"
                    "standard fixture imports, its stack recorded by a shadow stack written into\n"
                    "a copy of the binary (Python API: host.wasmtime_trace.WasmtimeTracer for your own imports)")
     p.add_argument("--export", action="append", default=[], help="with --wasmtime: exports to run (default: run)")
-    p.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    p.add_argument("command_line", nargs=argparse.REMAINDER, metavar="-- COMMAND ...",
+                   help="the command to run, after --; trace exits with its exit status (124 after --timeout)")
     p.set_defaults(run=cmd_trace)
 
     p = sub.add_parser("demo", help="the whole story on a small program shipped in the package",
                        description="Analyze a shipped example, asyncify it with Binaryen using our list, run it, then "
                                    "drop one needed function and show the crash and how `why` explains it.")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the output: auto (default) when stdout is a terminal and NO_COLOR is unset")
     p.set_defaults(run=cmd_demo)
     return parser
 

@@ -20,19 +20,16 @@ printed, not written into the list: Binaryen reads every line of a list file as 
 """
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
 import sys
-import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from .lists import BINARYEN, EMCC, add_entries, emscripten_mangle, entry_matches, list_warnings, read_list, write_atomic
+from .lists import BINARYEN, EMCC, add_entries, emscripten_mangle, entry_matches, list_warnings, read_list
+from .outputs import write_atomic
+from .process import run_command
 from .traces import BUG, Crash, FrameMapper, Mapped, parse_log
 
 
@@ -49,59 +46,6 @@ class FixConfig:
     dry_run: bool = False
     built: Path | None = None       # the binary the tests ran (after asyncify): whose frames they print
     host_table: str = "sound"
-
-
-@dataclass
-class CommandResult:
-    returncode: int | None      # None: killed after the timeout
-    output: str
-    seconds: float
-
-
-def run_command(cmd: str, timeout: float, echo: TextIO | None = sys.stderr) -> CommandResult:
-    """Run a shell command in its own process group, streaming its output; on timeout or Ctrl-C kill
-    the whole group, so no child is left behind."""
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True, text=True, errors="replace")
-    lines: deque[str] = deque(maxlen=200_000)
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            if echo is not None:
-                echo.write(line)
-                echo.flush()
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    try:
-        proc.wait(timeout=timeout)
-        code: int | None = proc.returncode
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        code = None
-    except KeyboardInterrupt:
-        _kill_group(proc)
-        raise
-    reader.join(timeout=5)
-    return CommandResult(code, "".join(lines), time.monotonic() - start)
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=3)
-            if sig == signal.SIGTERM:
-                os.killpg(proc.pid, signal.SIGKILL)  # children that ignored TERM
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @dataclass

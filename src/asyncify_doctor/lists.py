@@ -31,13 +31,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
 from .wildcard import matches as wildcard_matches
+from .outputs import write_atomic  # noqa: F401 - the safe writer lives in outputs; kept importable here
 
 FORMATS = ("list", "emscripten", "binaryen")
 # Binaryen splits `@file` list contents on newlines as well as commas from this version on (earlier
@@ -565,33 +564,3 @@ def _add_bracketed(lf: ListFile, new: list[str]) -> str:
     sep = text[prev.end:last.start] if prev else ", "
     insert = "".join(sep + json.dumps(n, ensure_ascii=False) for n in new)
     return text[:last.end] + insert + text[last.end:]
-
-
-def write_atomic(path: str | os.PathLike[str], text: str, *, backup: bool = False) -> None:
-    """Replace `path` with `text` via a temp file in the same folder + rename: readers see the old or
-    the new file, never half of one; permissions of an existing file are kept."""
-    p = Path(path)
-    data = text.encode("utf-8")
-    try:
-        mode = stat.S_IMODE(p.stat().st_mode) if p.exists() else None
-        if backup and p.exists():
-            write_atomic(p.with_name(p.name + ".bak"), p.read_text(encoding="utf-8"))
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    except OSError as exc:
-        raise InputError(str(p), None, f"cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, p)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise InputError(str(p), None, f"cannot write: {exc.strerror or exc}") from None
-        raise

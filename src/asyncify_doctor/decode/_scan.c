@@ -42,6 +42,7 @@ static int push(Vec *v, uint32_t x) {
 }
 
 #define FAIL(s, off, msg) do { (s)->err_off = (off); (s)->err = (msg); return -1; } while (0)
+#define PL(n) ((n) == 1 ? "" : "s")   /* "1 byte", "2 bytes": the same words as reader.count */
 
 static int uleb(S *s, int max_bytes, int bits, uint64_t *out) {
     size_t start = s->pos; uint64_t r = 0; int shift = 0;
@@ -80,7 +81,7 @@ static int sleb(S *s, int max_bytes, int64_t *out) {
 
 static int skip(S *s, size_t n) {
     if (s->end - s->pos < n) {
-        snprintf(s->errbuf, sizeof s->errbuf, "unexpected end of data: %zu bytes wanted, %zu left", n, s->end - s->pos);
+        snprintf(s->errbuf, sizeof s->errbuf, "unexpected end of data: %zu byte%s wanted, %zu left", n, PL(n), s->end - s->pos);
         FAIL(s, s->pos, s->errbuf);
     }
     s->pos += n; return 0;
@@ -295,7 +296,7 @@ static int scan_section(S *s, uint32_t num_imported) {
         if (u32(s, &size)) return -1;
         size_t body_start = s->pos, section_end = s->end;
         if (size > section_end - body_start) {
-            snprintf(s->errbuf, sizeof s->errbuf, "size %u runs past the end (%zu bytes left)", size, section_end - body_start);
+            snprintf(s->errbuf, sizeof s->errbuf, "size %u runs past the end (%zu byte%s left)", size, section_end - body_start, PL(section_end - body_start));
             FAIL(s, body_start, s->errbuf);
         }
         s->end = body_start + size;

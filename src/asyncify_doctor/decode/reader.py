@@ -11,6 +11,11 @@ from ..errors import DecodeError
 T = TypeVar("T")
 
 
+def count(n: int, word: str) -> str:
+    """`1 byte`, `2 bytes`: errors read as sentences (the C scanner says the same, see _scan.c's PL)."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 class Reader:
     """A cursor over `data[pos:end]` that raises `DecodeError` with the absolute offset."""
 
@@ -37,7 +42,7 @@ class Reader:
 
     def bytes(self, n: int) -> bytes:
         if n < 0 or self.pos + n > self.end:
-            raise self.error(f"unexpected end of data: {n} bytes wanted, {self.end - self.pos} left")
+            raise self.error(f"unexpected end of data: {count(n, 'byte')} wanted, {self.end - self.pos} left")
         out = self.data[self.pos:self.pos + n]
         self.pos += n
         return bytes(out)
@@ -92,7 +97,7 @@ class Reader:
         start = self.pos
         n = self.u32()
         if self.pos + n > self.end:
-            raise self.error(f"unexpected end of data: a name of {n} bytes, {self.end - self.pos} left")
+            raise self.error(f"unexpected end of data: a name of {count(n, 'byte')}, {self.end - self.pos} left")
         raw = self.data[self.pos:self.pos + n]
         self.pos += n
         try:
@@ -101,15 +106,15 @@ class Reader:
             raise self.error(f"name is not valid UTF-8 (byte {exc.start} of the name)", start) from None
 
     def vec(self, item: Callable[[], T]) -> list[T]:
-        count = self.u32()
-        if count > self.end - self.pos:  # every item takes at least one byte: refuse absurd counts early
-            raise self.error(f"vector of {count} items cannot fit in the {self.end - self.pos} bytes left")
-        return [item() for _ in range(count)]
+        n = self.u32()
+        if n > self.end - self.pos:  # every item takes at least one byte: refuse absurd counts early
+            raise self.error(f"vector of {count(n, 'item')} cannot fit in the {count(self.end - self.pos, 'byte')} left")
+        return [item() for _ in range(n)]
 
     def sub(self, size: int) -> "Reader":
         """A reader for the next `size` bytes (a section or body); advances past them."""
         if size > self.end - self.pos:
-            raise self.error(f"size {size} runs past the end ({self.end - self.pos} bytes left)")
+            raise self.error(f"size {size} runs past the end ({count(self.end - self.pos, 'byte')} left)")
         r = Reader(self.data, self.pos, self.pos + size, self.path)
         self.pos += size
         return r

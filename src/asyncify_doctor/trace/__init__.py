@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..process import run_command
 
 PRELOAD = Path(__file__).parent / "preload.cjs"
 
@@ -30,8 +31,6 @@ class TraceRun:
 def run_trace(command: list[str], imports: list[str], timeout: float | None = None) -> TraceRun:
     """Run `command` with the preload and return the merged stacks."""
     import shlex
-
-    from ..fixloop import run_command
 
     with tempfile.TemporaryDirectory(prefix="asyncify-doctor-trace-") as tmp:
         env_opts = os.environ.get("NODE_OPTIONS", "")
@@ -69,15 +68,44 @@ def merge(parts: list[list[dict]]) -> list[dict]:
 
 
 def read_observed(path: str | os.PathLike[str]) -> list[dict]:
-    """The stacks of a `trace` file, each marked with the file's name (`why` says where a hop was seen)."""
+    """The stacks of a `trace` file, each marked with the file's name (`why` says where a hop was seen).
+
+    Anything else (a missing file, a binary, JSON of another shape) is a one-line `InputError` that
+    says what is wrong in words, so `--observed` never fails later on a half-understood file."""
     p = Path(path)
+    hint = "not a stacks file written by `asyncify-doctor trace -o FILE`"
     try:
-        data = json.loads(p.read_text())
-        stacks = data["stacks"]
-        assert isinstance(stacks, list) and all(isinstance(s, dict) for s in stacks)
-    except (OSError, ValueError, KeyError, AssertionError, TypeError) as exc:
-        raise InputError(str(p), None, f"not an asyncify-doctor trace file ({exc})") from None
+        data = json.loads(p.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise InputError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(str(p), exc.start, f"{hint}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(str(p), None, f"{hint}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    stacks = data.get("stacks") if isinstance(data, dict) else None
+    if not isinstance(stacks, list):
+        raise InputError(str(p), None, f"{hint}: it has no \"stacks\" list")
+    for n, st in enumerate(stacks, 1):
+        problem = _stack_problem(st)
+        if problem:
+            raise InputError(str(p), None, f"{hint}: stack {n} of {len(stacks)} {problem}")
     return [{**s, "file": p.name} for s in stacks]
+
+
+def _stack_problem(st: object) -> str | None:
+    """What is wrong with one recorded stack, or None: the fields `analyze --observed` and `why` use."""
+    if not isinstance(st, dict):
+        return "is not an object"
+    if not isinstance(st.get("import"), str):
+        return "has no \"import\" name"
+    frames = st.get("frames")
+    if not isinstance(frames, list):
+        return "has no \"frames\" list"
+    for f in frames:
+        if not isinstance(f, dict) or not isinstance(f.get("name"), (str, type(None))) \
+                or not isinstance(f.get("index"), (int, type(None))) or isinstance(f.get("index"), bool):
+            return "has a frame that is not {\"name\": string or null, \"index\": integer or null}"
+    return None
 
 
 def origin(stack: dict) -> str:
