@@ -272,6 +272,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from .lists import read_list
     if args.top < 0:
         raise UsageError(f"--top must be 0 (everything) or more, not {args.top}")
+    _check_imports(args.imports)
+    _warn_list_files(args.imports)
     _check_size(args.wasm, args.max_size)
     files = [read_list(f) if f else None for f in (args.list, args.remove_list, args.add_list)]
     for lf in files:
@@ -559,7 +561,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_fix)
 
     p = sub.add_parser("parse-trace", formatter_class=fmt,
-                       help="extract wasm crash frames from a log (node, browsers, wasmtime, Emscripten, any runtime)")
+                       help="extract wasm crash frames from a log (node, browsers, wasmtime, Emscripten, any runtime)",
+                       description="Print every wasm crash trace in a log with its frames, innermost first, named the\n"
+                                   "way Binaryen matches them (through --wasm/--built when the runtime printed no names).\n"
+                                   "Exit status 1 when the log holds no trace, or frames stay unnamed.")
     p.add_argument("log", nargs="?", help="the log file (default, or -: standard input)")
     p.add_argument("--wasm", metavar="PRE.wasm", help="name frames as functions of this binary (the one before asyncify);\n"
                    "without --built, unnamed frames are read in it only if their byte offsets show\n"

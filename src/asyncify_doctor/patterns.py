@@ -27,15 +27,12 @@ def import_matches(pattern: str, key: str) -> bool:
 
 def expand_args(args: list[str], base: Path | None = None) -> list[str]:
     """Turn repeated `--imports` values into patterns: `@file` is read as a list file (any format
-    `lists.parse_list` knows), other values may be comma-separated. An empty value is an error: it
-    would silently mean "every import"."""
+    `lists.parse_list` knows), other values may be comma-separated (the CLI refuses a value that names
+    nothing: it would silently mean "every import")."""
     out: list[str] = []
     for arg in args:
         if arg.startswith("@"):
             out.extend(read_list(Path(arg[1:]) if base is None else base / arg[1:]).entries)
-        elif not arg.strip(" ,"):
-            raise UsageError("--imports '' names no import; leave the option out to mean every import "
-                             "(Binaryen's default), or name them (module.name, * wildcards, @FILE)")
         else:
             out.extend(p.strip() for p in arg.split(",") if p.strip())
     return out
