@@ -164,3 +164,23 @@ def test_an_import_only_uninstrumented_code_calls_is_named_not_guessed(tmp_path:
     code, rep = audit_json(broken, tmp_path, "--imports", ",".join(ASYNC))
     assert code == 1 and [m["name"] for m in rep["missing"]] == ["read_value"]
     assert host_breaks("direct_chain", broken, tmp_path)
+
+
+def test_why_and_audit_on_a_binary_without_names(tmp_path: Path) -> None:
+    """No name section: `why` takes an export name or V8's `wasm-function[N]`, and audit says how
+    to keep names."""
+    src, dst = tmp_path / "named.wasm", tmp_path / "nameless.wasm"
+    src.write_bytes(build("direct_chain", tmp_path, "wasm-opt", 0, tuple(sorted(EXPECTS["direct_chain"].instrument))))
+    subprocess.run([wasm_opt_path() or "wasm-opt", str(src), "-o", str(dst)], check=True, capture_output=True)  # no -g
+    m = decode(dst.read_bytes())
+    run = next(e.index for e in m.exports if e.name == "run")
+    assert not m.functions[run].has_name
+    for spelling in ("run", f"wasm-function[{run}]"):
+        proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "why", str(plain("direct_chain", str(tmp_path))),
+                               spelling, "--imports", ",".join(ASYNC)], capture_output=True, text=True)
+        assert proc.returncode == 0 and "must be instrumented" in proc.stdout, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "why", str(dst), "run", "--imports", ",".join(ASYNC)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "(exported as run) must be instrumented" in proc.stdout, proc.stdout + proc.stderr
+    text = subprocess.run([sys.executable, "-m", "asyncify_doctor", "audit", str(dst)], capture_output=True, text=True).stdout
+    assert "have no name in the name section" in text and "--profiling-funcs" in text and "wasm-opt -g" in text
