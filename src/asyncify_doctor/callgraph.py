@@ -353,10 +353,25 @@ class CallGraph:
         for t in self.host_visible_tables():
             visible |= self.table_contents[t]
         if is_trampoline_name(m.functions[imp].import_name or "") and sig.params:
-            want = (sig.params[1:], sig.results)
-            pool = visible or (self.table_contents[0] if self.table_contents else set())
-            return sorted(f for f in pool if (m.func_type(f).params, m.func_type(f).results) == want)
+            return self._reentry_pool(bool(visible)).get((sig.params[1:], sig.results), [])
         return sorted(visible | {e.index for e in m.exports if e.kind == "func"})
+
+    def _reentry_pool(self, visible: bool) -> dict[tuple, list[int]]:
+        """Host-visible table functions (else table 0's) by signature, grouped once for all trampolines."""
+        pool = getattr(self, "_reentry", None)
+        if pool is None:
+            m = self.module
+            funcs: set[int] = set()
+            for t in self.host_visible_tables() if visible else []:
+                funcs |= self.table_contents[t]
+            if not visible and self.table_contents:
+                funcs = self.table_contents[0]
+            pool = {}
+            for f in sorted(funcs):
+                sig = m.func_type(f)
+                pool.setdefault((sig.params, sig.results), []).append(f)
+            self._reentry = pool
+        return pool
 
     def callees(self, f: int, mode: IndirectMode = "typed") -> list[int]:
         """Functions `f` may call, site nodes expanded. In `all` mode an indirect call may reach any

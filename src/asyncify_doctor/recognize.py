@@ -213,7 +213,7 @@ def has_prelude(m: Module, f: int, state: int) -> bool:
     AsyncifyFlow's first statement; the optimizer may wrap it in blocks and hoist constant local
     initialisations above it)? Every instrumented function does; code an instrumented function
     was inlined into does not."""
-    ops = m.body_ops(f)[:_PRELUDE_WINDOW + 3]
+    ops = m.body_ops(f, limit=_PRELUDE_WINDOW + 3)
     shapes = (((op.GLOBAL_GET, state), (op.I32_CONST, 2), (op.I32_EQ, 0)),
               ((op.I32_CONST, 2), (op.GLOBAL_GET, state), (op.I32_EQ, 0)))
     for i in range(min(len(ops), _PRELUDE_WINDOW)):

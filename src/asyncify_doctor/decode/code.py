@@ -303,17 +303,18 @@ def scan_const_expr(r: Reader, num_funcs: int, num_globals: int) -> list[tuple[i
     return [tuple(ctx.events[i + 1:i + 4]) for i in range(0, len(ctx.events), 4)]  # type: ignore[misc]
 
 
-def body_ops(data: bytes, start: int, size: int, path: str = "<wasm>") -> list[tuple[int, int]]:
+def body_ops(data: bytes, start: int, size: int, path: str = "<wasm>", limit: int | None = None) -> list[tuple[int, int]]:
     """A function body as (opcode, immediate) pairs, for reading small bodies instruction by
     instruction (the Asyncify runtime functions). Prefixed opcodes are `prefix << 16 | sub`; the
-    immediate is the index of U32 kinds, the value of i32/i64.const, a memarg's offset, else 0."""
+    immediate is the index of U32 kinds, the value of i32/i64.const, a memarg's offset, else 0.
+    `limit`: stop after that many instructions (the start of a body is often all that matters)."""
     r = Reader(data, start, start + size, path)
     for _ in range(r.u32()):
         r.u32()
         read_valtype(r)
     out: list[tuple[int, int]] = []
     depth = 1
-    while depth:
+    while depth and (limit is None or len(out) < limit):
         code = r.u8()
         kind = op.BASE_KINDS[code]
         if code in op.PREFIX_TABLES:

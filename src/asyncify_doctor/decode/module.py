@@ -166,11 +166,11 @@ class Module:
                 return f
         return None
 
-    def body_ops(self, func: int) -> list[tuple[int, int]]:
+    def body_ops(self, func: int, limit: int | None = None) -> list[tuple[int, int]]:
         """The body of a defined function as (opcode, immediate) pairs (`code.body_ops`)."""
         i = func - self.num_imported_functions
         assert self.code is not None and i >= 0
-        return codemod.body_ops(self.data, self.code.bodies[2 * i], self.code.bodies[2 * i + 1], self.path)
+        return codemod.body_ops(self.data, self.code.bodies[2 * i], self.code.bodies[2 * i + 1], self.path, limit)
 
     def body_size(self, func: int) -> int:
         if self.code is None or func < self.num_imported_functions:
