@@ -8,7 +8,8 @@
 #include <string.h>
 
 enum { NONE = 0, BLOCK, U32, U32X2, BR_TABLE, MEMARG, I32, I64, BYTES4, BYTES8, SELECT_T, HEAPTYPE,
-       TRY_TABLE, BYTES16, MEMARG_LANE, BYTE, CAST, RESUME, RESUME_THROW, ILLEGAL = 255 };
+       TRY_TABLE, BYTES16, MEMARG_LANE, BYTE, CAST, RESUME, RESUME_THROW, ORDER_U32, ORDER_U32X2, ZERO,
+       ILLEGAL = 255 };
 enum { EV_NONE = 0, EV_CALL = 1, EV_CALL_INDIRECT = 2, EV_CALL_REF = 3, EV_REF_FUNC = 4,
        EV_GLOBAL_GET = 5, EV_GLOBAL_SET = 6, EV_END = 10, EV_TAIL = 16 };
 #define PREFIX_SIZE 0x114
@@ -86,13 +87,64 @@ static int byte(S *s, uint8_t *out) {
     *out = s->d[s->pos++]; return 0;
 }
 
-static int valtype(S *s) {
-    uint8_t b; int64_t h;
+/* The one-byte abstract heap types (func extern any none noextern nofunc eq struct array i31 exn noexn
+ * cont nocont), and the prefixes shared (0x65) and exact (0x62): code.py's read_heaptype. */
+static int is_abstract(uint8_t b) {
+    switch (b) {
+    case 0x70: case 0x6f: case 0x6e: case 0x71: case 0x72: case 0x73: case 0x6d: case 0x6b: case 0x6a:
+    case 0x6c: case 0x69: case 0x74: case 0x68: case 0x75: return 1;
+    default: return 0;
+    }
+}
+
+static int heaptype(S *s) {
+    size_t at = s->pos; uint8_t b; int64_t v; uint32_t idx;
     if (byte(s, &b)) return -1;
-    if (b == 0x63 || b == 0x64) return sleb(s, 5, &h);
-    if (b < 0x40 || b > 0x7f) {
-        snprintf(s->errbuf, sizeof s->errbuf, "invalid value type 0x%02x", b);
-        FAIL(s, s->pos - 1, s->errbuf);
+    if ((b & 0xc0) != 0x40) {
+        s->pos = at;
+        if (sleb(s, 5, &v)) return -1;
+        if (v < 0) FAIL(s, at, "invalid heap type (overlong encoding)");
+        return 0;
+    }
+    if (b == 0x65) {
+        if (byte(s, &b)) return -1;
+        if (!is_abstract(b)) {
+            snprintf(s->errbuf, sizeof s->errbuf, "invalid heap type 0x%02x after `shared`", b);
+            FAIL(s, s->pos - 1, s->errbuf);
+        }
+        return 0;
+    }
+    if (b == 0x62) return u32(s, &idx);
+    if (!is_abstract(b)) {
+        snprintf(s->errbuf, sizeof s->errbuf, "invalid heap type 0x%02x", b);
+        FAIL(s, at, s->errbuf);
+    }
+    return 0;
+}
+
+static int valtype(S *s) {
+    uint8_t b;
+    if (byte(s, &b)) return -1;
+    if (b == 0x7f || b == 0x7e || b == 0x7d || b == 0x7c || b == 0x7b || is_abstract(b)) return 0;
+    if (b == 0x63 || b == 0x64) return heaptype(s);
+    if (b == 0x65) {
+        if (byte(s, &b)) return -1;
+        if (!is_abstract(b)) {
+            snprintf(s->errbuf, sizeof s->errbuf, "invalid reference type 0x%02x after `shared`", b);
+            FAIL(s, s->pos - 1, s->errbuf);
+        }
+        return 0;
+    }
+    snprintf(s->errbuf, sizeof s->errbuf, "invalid value type 0x%02x", b);
+    FAIL(s, s->pos - 1, s->errbuf);
+}
+
+static int ordering(S *s) {
+    size_t at = s->pos; uint32_t o;
+    if (u32(s, &o)) return -1;
+    if (o > 1) {
+        snprintf(s->errbuf, sizeof s->errbuf, "invalid atomic ordering %u", o);
+        FAIL(s, at, s->errbuf);
     }
     return 0;
 }
@@ -237,7 +289,7 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
             if (u32(s, &n)) return -1;
             for (uint32_t i = 0; i < n; i++) if (valtype(s)) return -1;
             break;
-        case HEAPTYPE: if (sleb(s, 5, &sv)) return -1; break;
+        case HEAPTYPE: if (heaptype(s)) return -1; break;
         case MEMARG_LANE: if (memarg(s) || byte(s, &u8)) return -1; break;
         case BYTE: if (byte(s, &u8)) return -1; break;
         case CAST:
@@ -246,7 +298,16 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
                 snprintf(s->errbuf, sizeof s->errbuf, "invalid cast flags 0x%02x", u8);
                 FAIL(s, s->pos - 1, s->errbuf);
             }
-            if (u32(s, &a) || sleb(s, 5, &sv) || sleb(s, 5, &sv)) return -1;
+            if (u32(s, &a) || heaptype(s) || heaptype(s)) return -1;
+            break;
+        case ORDER_U32:
+            if (ordering(s) || u32(s, &a)) return -1;
+            if (ev && emit(s, ev, a, 0, start)) return -1;
+            break;
+        case ORDER_U32X2: if (ordering(s) || u32(s, &a) || u32(s, &b)) return -1; break;
+        case ZERO:
+            if (byte(s, &u8)) return -1;
+            if (u8) FAIL(s, s->pos - 1, "the byte after atomic.fence must be 0x00");
             break;
         case RESUME: if (u32(s, &a) || resume_table(s)) return -1; break;
         case RESUME_THROW: if (u32(s, &a) || u32(s, &b) || resume_table(s)) return -1; break;

@@ -60,12 +60,51 @@ class _Ctx:
             self.events.extend((self.func, event, a, b))
 
 
-def read_valtype(r: Reader) -> int:
-    """Read a value type; reference types with a heap type (0x63/0x64) take an s33 after them."""
+# Abstract heap types, each one byte (wasmparser's `AbstractHeapType`): func extern any none noextern
+# nofunc eq struct array i31 exn noexn cont nocont. Value types add the numeric ones.
+ABSTRACT_HEAP_BYTES = frozenset((0x70, 0x6F, 0x6E, 0x71, 0x72, 0x73, 0x6D, 0x6B, 0x6A, 0x6C, 0x69, 0x74, 0x68, 0x75))
+NUMERIC_BYTES = frozenset((0x7F, 0x7E, 0x7D, 0x7C, 0x7B))
+SHARED = 0x65   # shared-everything threads: `(shared <abstract heap type>)`
+EXACT = 0x62    # custom descriptors: `(exact <type index>)`, only inside a heap type
+
+
+def read_heaptype(r: Reader) -> tuple[int, bool, bool]:
+    """A heap type: (s33 value, shared, exact). A concrete type index is >= 0; an abstract type is
+    the negative s33 of its byte, optionally after the shared prefix; `exact` prefixes a type index.
+    Exactly wasmparser's `HeapType::from_reader`: one byte for every negative form, no overlong ones."""
+    at = r.pos
     b = r.u8()
+    if b & 0xC0 != 0x40:          # a non-negative s33: a concrete type index
+        r.pos = at
+        v = r.s33()
+        if v < 0:
+            raise r.error("invalid heap type (overlong encoding)", at)
+        return v, False, False
+    if b == SHARED:
+        a = r.u8()
+        if a not in ABSTRACT_HEAP_BYTES:
+            raise r.error(f"invalid heap type 0x{a:02x} after `shared`", r.pos - 1)
+        return a - 0x80, True, False
+    if b == EXACT:
+        return r.u32(), False, True
+    if b not in ABSTRACT_HEAP_BYTES:
+        raise r.error(f"invalid heap type 0x{b:02x}", at)
+    return b - 0x80, False, False
+
+
+def read_valtype(r: Reader) -> int:
+    """Read a value type (its first byte is returned): a numeric type, an abstract reference type
+    (optionally `shared`), or `ref`/`ref null` of a heap type. Anything else is malformed."""
+    b = r.u8()
+    if b in NUMERIC_BYTES or b in ABSTRACT_HEAP_BYTES:
+        return b
     if b in (0x63, 0x64):
-        r.s33()
-    elif not 0x40 <= b <= 0x7F:
+        read_heaptype(r)
+    elif b == SHARED:
+        a = r.u8()
+        if a not in ABSTRACT_HEAP_BYTES:
+            raise r.error(f"invalid reference type 0x{a:02x} after `shared`", r.pos - 1)
+    else:
         raise r.error(f"invalid value type 0x{b:02x}", r.pos - 1)
     return b
 
@@ -79,6 +118,14 @@ def read_blocktype(r: Reader) -> None:
     else:
         if r.s33() < 0:
             raise r.error("invalid block type", r.pos - 1)
+
+
+def read_ordering(r: Reader) -> None:
+    """The memory-order immediate of shared-everything atomics: 0 seq_cst, 1 acq_rel."""
+    at = r.pos
+    order = r.u32()
+    if order > 1:
+        raise r.error(f"invalid atomic ordering {order}", at)
 
 
 def read_memarg(r: Reader) -> None:
@@ -137,7 +184,7 @@ def _immediates(ctx: _Ctx, kind: int, event: int, start: int) -> None:
         for _ in range(r.u32()):
             read_valtype(r)
     elif kind == op.HEAPTYPE:
-        r.s33()
+        read_heaptype(r)
     elif kind == op.BYTES16:
         r.bytes(16)
     elif kind == op.MEMARG_LANE:
@@ -145,13 +192,25 @@ def _immediates(ctx: _Ctx, kind: int, event: int, start: int) -> None:
         r.u8()
     elif kind == op.BYTE:
         r.u8()
+    elif kind == op.ORDER_U32:
+        read_ordering(r)
+        a = r.u32()
+        if event:
+            ctx.emit(event, a, 0, start)
+    elif kind == op.ORDER_U32X2:
+        read_ordering(r)
+        r.u32()
+        r.u32()
+    elif kind == op.ZERO:
+        if r.u8() != 0:
+            raise r.error("the byte after atomic.fence must be 0x00", r.pos - 1)
     elif kind == op.CAST:
         flags = r.u8()
         if flags > 3:
             raise r.error(f"invalid cast flags 0x{flags:02x}", r.pos - 1)
         r.u32()
-        r.s33()
-        r.s33()
+        read_heaptype(r)
+        read_heaptype(r)
     elif kind == op.RESUME:
         r.u32()
         _resume_table(r)

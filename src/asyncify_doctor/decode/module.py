@@ -34,17 +34,30 @@ class ValType:
 
     Heap types < 0 are abstract (the s33 value of their byte), >= 0 are type indices; the call
     graph canonicalises type indices before comparing, so `ValType` stays a plain record.
+    `shared` (shared-everything threads) marks a shared abstract type, `exact` (custom descriptors)
+    an exact type index. Packed field types i8/i16 use their codes 0x78/0x77.
     """
 
     code: int
     heap: int | None = None
+    shared: bool = False
+    exact: bool = False
 
     def __str__(self) -> str:
         if self.heap is None:
-            return VALTYPE_NAMES.get(self.code, f"0x{self.code:02x}")
+            name = VALTYPE_NAMES.get(self.code, f"0x{self.code:02x}")
+            return f"(shared {name})" if self.shared else name
         null = "null " if self.code == 0x63 else ""
         ht = str(self.heap) if self.heap >= 0 else VALTYPE_NAMES.get(self.heap & 0x7F, str(self.heap)).removesuffix("ref")
+        if self.shared:
+            ht = f"(shared {ht})"
+        elif self.exact:
+            ht = f"(exact {ht})"
         return f"(ref {null}{ht})"
+
+    @property
+    def is_ref(self) -> bool:
+        return self.code not in codemod.NUMERIC_BYTES and self.code not in (0x78, 0x77)
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,9 @@ class SubType:
     results: tuple[ValType, ...] = ()
     fields: tuple[tuple[ValType, bool], ...] = ()   # struct/array fields: (storage type, mutable)
     cont_type: int | None = None
+    shared: bool = False            # shared-everything threads: `(shared <comptype>)`
+    describes: int | None = None    # custom descriptors: `(describes $t)`
+    descriptor: int | None = None   # custom descriptors: `(descriptor $t)`
 
     def signature(self) -> str:
         """Human form used in `why` chains: `(i32, i32) -> i32`."""
@@ -94,7 +110,9 @@ class Table:
     minimum: int
     maximum: int | None
     import_key: str | None = None
-    init_funcs: list[int] = field(default_factory=list)   # ref.func in a table initializer expression
+    init_funcs: list[int] = field(default_factory=list)     # ref.func in a table initializer expression
+    init_globals: list[int] = field(default_factory=list)   # global.get in it: the table holds their values
+    shared: bool = False
 
 
 @dataclass
@@ -104,7 +122,9 @@ class Global:
     mutable: bool
     import_key: str | None = None
     name: str | None = None
-    init_funcs: list[int] = field(default_factory=list)
+    init_funcs: list[int] = field(default_factory=list)     # ref.func in its initializer
+    init_globals: list[int] = field(default_factory=list)   # global.get in its initializer
+    shared: bool = False
 
 
 @dataclass
@@ -112,9 +132,9 @@ class ElementSegment:
     index: int
     mode: str                        # "active" | "passive" | "declarative"
     table: int | None
-    functions: list[int]             # function indices it can put into a table
+    functions: list[int]             # function indices (or ref.func items) it can put into a table
     elem_type: ValType | None = None
-    global_refs: list[int] = field(default_factory=list)  # global.get in item exprs (funcref globals)
+    global_refs: list[int] = field(default_factory=list)  # global.get items: the values of those globals
 
 
 @dataclass
@@ -178,46 +198,94 @@ def placeholder_name(index: int) -> str:
 # --- section readers ----------------------------------------------------------------------------
 
 def _valtype(r: Reader) -> ValType:
-    b = r.u8()
+    """A value type, strictly as the spec (and wasmparser) allow; see `code.read_heaptype`."""
+    at = r.pos
+    b = codemod.read_valtype(r)
     if b in (0x63, 0x64):
-        return ValType(b, r.s33())
-    if not 0x40 <= b <= 0x7F:
-        raise r.error(f"invalid value type 0x{b:02x}", r.pos - 1)
+        r.pos = at + 1
+        heap, shared, exact = codemod.read_heaptype(r)
+        return ValType(b, heap, shared, exact)
+    if b == codemod.SHARED:
+        return ValType(r.data[r.pos - 1], None, True)
     return ValType(b)
 
 
-def _limits(r: Reader) -> tuple[int, int | None]:
+def _reftype(r: Reader, what: str) -> ValType:
+    at = r.pos
+    vt = _valtype(r)
+    if not vt.is_ref:
+        raise r.error(f"{what} must have a reference type, not {vt}", at)
+    return vt
+
+
+def _storage_type(r: Reader) -> ValType:
+    """A struct/array field's type: a value type or the packed i8 (0x78) / i16 (0x77)."""
+    if r.pos < r.end and r.data[r.pos] in (0x78, 0x77):
+        r.pos += 1
+        return ValType(r.data[r.pos - 1])
+    return _valtype(r)
+
+
+def _limits(r: Reader, what: str = "memory") -> tuple[int, int | None, bool]:
+    """Memory limits (flags: max, shared, 64-bit, custom page size) or, with what="table", table
+    limits (max, shared — shared-everything threads —, 64-bit). Returns (min, max, shared)."""
     flags = r.u8()
-    if flags & ~0x0F:
-        raise r.error(f"invalid limits flags 0x{flags:02x}", r.pos - 1)
+    allowed = 0x07 if what == "table" else 0x0F
+    if flags & ~allowed:
+        raise r.error(f"invalid {what} limits flags 0x{flags:02x}", r.pos - 1)
     minimum = r.u64()
     maximum = r.u64() if flags & 1 else None
     if flags & 0x08:
-        r.u32()  # custom page size log2
-    return minimum, maximum
+        at = r.pos
+        if r.u32() >= 64:
+            raise r.error("invalid custom page size", at)
+    return minimum, maximum, bool(flags & 2)
 
 
 def _comptype(r: Reader, final: bool, supers: tuple[int, ...]) -> SubType:
+    """A composite type, with the optional prefixes in wasmparser's order (`read_composite_type`):
+    `0x65` shared (shared-everything threads), `0x4C x` describes, `0x4D x` descriptor (custom
+    descriptors), then func 0x60 / struct 0x5F / array 0x5E / cont 0x5D."""
     form = r.u8()
+    shared = form == 0x65
+    if shared:
+        form = r.u8()
+    describes = descriptor = None
+    if form == 0x4C:
+        describes = r.u32()
+        form = r.u8()
+    if form == 0x4D:
+        descriptor = r.u32()
+        form = r.u8()
+    extra = {"shared": shared, "describes": describes, "descriptor": descriptor}
     if form == 0x60:
         params = tuple(r.vec(lambda: _valtype(r)))
         results = tuple(r.vec(lambda: _valtype(r)))
-        return SubType("func", final, supers, params, results)
+        return SubType("func", final, supers, params, results, **extra)
     if form == 0x5F:
-        return SubType("struct", final, supers, fields=tuple(r.vec(lambda: _field(r))))
+        return SubType("struct", final, supers, fields=tuple(r.vec(lambda: _field(r))), **extra)
     if form == 0x5E:
-        return SubType("array", final, supers, fields=(_field(r),))
+        return SubType("array", final, supers, fields=(_field(r),), **extra)
     if form == 0x5D:
-        return SubType("cont", final, supers, cont_type=r.u32())
-    raise r.error(f"unsupported type form 0x{form:02x} (custom descriptors and other proposals not supported)", r.pos - 1)
+        return SubType("cont", final, supers, cont_type=r.u32(), **extra)
+    raise r.error(f"invalid type form 0x{form:02x} (expected func 0x60, struct 0x5f, array 0x5e or cont 0x5d)", r.pos - 1)
 
 
 def _field(r: Reader) -> tuple[ValType, bool]:
-    vt = _valtype(r)
+    vt = _storage_type(r)
     mut = r.u8()
     if mut > 1:
-        raise r.error(f"invalid mutability 0x{mut:02x}", r.pos - 1)
+        raise r.error(f"invalid field mutability 0x{mut:02x}", r.pos - 1)
     return vt, bool(mut)
+
+
+def _global_type(r: Reader) -> tuple[ValType, bool, bool]:
+    """(value type, mutable, shared): the flags byte is mutable (bit 0) | shared (bit 1)."""
+    vt = _valtype(r)
+    flags = r.u8()
+    if flags > 3:
+        raise r.error(f"invalid global flags 0x{flags:02x}", r.pos - 1)
+    return vt, bool(flags & 1), bool(flags & 2)
 
 
 def _subtype(r: Reader) -> SubType:
@@ -251,20 +319,25 @@ def _extern_type(m: Module, r: Reader, key: str) -> tuple[str, object]:
     ("global", (valtype, mutable)) / ("tag", type index)."""
     at = r.pos
     kind = r.u8()
-    if kind == 0x00:
+    if kind in (0x00, 0x20):  # 0x20: a function of exact type (custom descriptors)
         return "func", _check_type(m, r, r.u32(), f"import {key}", at)
     if kind == 0x01:
-        et = _valtype(r)
-        return "table", (et, *_limits(r))
+        et = _reftype(r, "a table")
+        return "table", (et, *_limits(r, "table"))
     if kind == 0x02:
         _limits(r)
         return "memory", None
     if kind == 0x03:
-        return "global", _field(r)
+        return "global", _global_type(r)
     if kind == 0x04:
-        r.u8()
+        _tag_attribute(r)
         return "tag", _check_type(m, r, r.u32(), f"tag import {key}", at)
     raise r.error(f"unknown import kind 0x{kind:02x}", at)
+
+
+def _tag_attribute(r: Reader) -> None:
+    if r.u8() != 0:
+        raise r.error("invalid tag attribute (only 0x00, exception, exists)", r.pos - 1)
 
 
 def _add_import(m: Module, module: str, name: str, ty: tuple[str, object]) -> None:
@@ -274,16 +347,16 @@ def _add_import(m: Module, module: str, name: str, ty: tuple[str, object]) -> No
         m.imports.append(Import(module, name, "func", len(m.functions)))
         m.functions.append(Function(len(m.functions), payload, key, False, module, name))  # type: ignore[arg-type]
     elif kind == "table":
-        et, mn, mx = payload  # type: ignore[misc]
+        et, mn, mx, shared = payload  # type: ignore[misc]
         m.imports.append(Import(module, name, "table", len(m.tables)))
-        m.tables.append(Table(len(m.tables), et, mn, mx, key))
+        m.tables.append(Table(len(m.tables), et, mn, mx, key, shared=shared))
     elif kind == "memory":
         m.imports.append(Import(module, name, "memory", m.memories))
         m.memories += 1
     elif kind == "global":
-        vt, mut = payload  # type: ignore[misc]
+        vt, mut, shared = payload  # type: ignore[misc]
         m.imports.append(Import(module, name, "global", len(m.globals)))
-        m.globals.append(Global(len(m.globals), vt, mut, key))
+        m.globals.append(Global(len(m.globals), vt, mut, key, shared=shared))
     else:
         m.imports.append(Import(module, name, "tag", len(m.tags)))
         m.tags.append(payload)  # type: ignore[arg-type]
@@ -336,16 +409,17 @@ def _const_funcs(m: Module, r: Reader) -> tuple[list[int], list[int]]:
 
 def _table_section(m: Module, r: Reader) -> None:
     for _ in range(r.u32()):
-        if r.pos + 1 < r.end and r.data[r.pos] == 0x40 and r.data[r.pos + 1] == 0x00:
-            r.pos += 2
-            et = _valtype(r)
-            mn, mx = _limits(r)
-            init, _ = _const_funcs(m, r)
-            m.tables.append(Table(len(m.tables), et, mn, mx, None, init))
-        else:
-            et = _valtype(r)
-            mn, mx = _limits(r)
-            m.tables.append(Table(len(m.tables), et, mn, mx))
+        with_init = r.pos < r.end and r.data[r.pos] == 0x40
+        if with_init:  # 0x40 0x00 tabletype expr (function references: a table with an initializer)
+            r.pos += 1
+            if r.u8() != 0x00:
+                raise r.error("invalid table encoding (0x40 must be followed by 0x00)", r.pos - 1)
+        et = _reftype(r, "a table")
+        mn, mx, shared = _limits(r, "table")
+        table = Table(len(m.tables), et, mn, mx, shared=shared)
+        if with_init:
+            table.init_funcs, table.init_globals = _const_funcs(m, r)
+        m.tables.append(table)
 
 
 def _memory_section(m: Module, r: Reader) -> None:
@@ -356,10 +430,10 @@ def _memory_section(m: Module, r: Reader) -> None:
 
 def _global_section(m: Module, r: Reader) -> None:
     for _ in range(r.u32()):
-        vt, mut = _field(r)
-        g = Global(len(m.globals), vt, mut)
+        vt, mut, shared = _global_type(r)
+        g = Global(len(m.globals), vt, mut, shared=shared)
         m.globals.append(g)  # appended first: an init expr may name earlier globals only, checked by index
-        g.init_funcs, _ = _const_funcs(m, r)
+        g.init_funcs, g.init_globals = _const_funcs(m, r)
 
 
 def _export_section(m: Module, r: Reader) -> None:
@@ -368,9 +442,11 @@ def _export_section(m: Module, r: Reader) -> None:
     for _ in range(r.u32()):
         name = r.name()
         at = r.pos
-        kind = EXTERNAL_KINDS.get(r.u8())
+        byte = r.u8()
+        kind = EXTERNAL_KINDS.get(byte)
         if kind is None:
-            raise r.error("unknown export kind", at)
+            why = "exact function types are not allowed in exports" if byte == 0x20 else f"unknown export kind 0x{byte:02x}"
+            raise r.error(why, at)
         idx = r.u32()
         if idx >= spaces[kind]():
             raise r.error(f"export {name!r} names {kind} {idx}, out of range", at)
@@ -405,7 +481,7 @@ def _element_section(m: Module, r: Reader) -> None:
         seg = ElementSegment(i, mode, table, [])
         uses_exprs = bool(flags & 4)
         if flags & 3:  # elemkind byte or reftype
-            seg.elem_type = _valtype(r) if uses_exprs else ValType(r.u8())
+            seg.elem_type = _reftype(r, "an element segment") if uses_exprs else _elemkind(r)
         if uses_exprs:
             for _ in range(r.u32()):
                 funcs, globs = _const_funcs(m, r)
@@ -414,6 +490,12 @@ def _element_section(m: Module, r: Reader) -> None:
         else:
             seg.functions = r.vec(lambda: _func_index(m, r))
         m.elements.append(seg)
+
+
+def _elemkind(r: Reader) -> ValType:
+    if r.u8() != 0x00:
+        raise r.error(f"invalid element kind 0x{r.data[r.pos - 1]:02x} (only 0x00, funcref, exists)", r.pos - 1)
+    return ValType(0x70)
 
 
 def _name_map(r: Reader) -> dict[int, str]:
@@ -448,9 +530,27 @@ def _start_section(m: Module, r: Reader) -> None:
 
 def _tag_section(m: Module, r: Reader) -> None:
     for _ in range(r.u32()):
-        r.u8()
+        _tag_attribute(r)
         at = r.pos
         m.tags.append(_check_type(m, r, r.u32(), "tag", at))
+
+
+def _data_section(m: Module, r: Reader) -> None:
+    """Data segments: nothing the analysis needs, but read to their last byte so that a malformed
+    one is an error, not silently accepted. Their bytes are skipped, not copied."""
+    for _ in range(r.u32()):
+        at = r.pos
+        flags = r.u32()
+        if flags > 2:
+            raise r.error(f"invalid data segment flags {flags}", at)
+        if flags == 2:
+            r.u32()  # memory index
+        if flags != 1:
+            _const_funcs(m, r)  # the offset expression
+        size = r.u32()
+        if size > r.end - r.pos:
+            raise r.error(f"data segment of {size} bytes runs past the end ({r.end - r.pos} bytes left)")
+        r.pos += size
 
 
 def _data_count_section(m: Module, r: Reader) -> None:
@@ -460,7 +560,7 @@ def _data_count_section(m: Module, r: Reader) -> None:
 SECTION_READERS: dict[int, Callable[[Module, Reader], None]] = {
     1: _type_section, 2: _import_section, 3: _function_section, 4: _table_section,
     5: _memory_section, 6: _global_section, 7: _export_section, 8: _start_section,
-    9: _element_section, 12: _data_count_section, 13: _tag_section,
+    9: _element_section, 11: _data_section, 12: _data_count_section, 13: _tag_section,
 }
 
 
@@ -512,8 +612,6 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
                 _name_section(m, sec)
         elif sid == 10:
             _scan_code(m, data, sec, progress, accelerate)
-        elif sid == 11:
-            continue  # data bytes: nothing the analysis needs
         elif sid in SECTION_READERS:
             SECTION_READERS[sid](m, sec)
             if not sec.at_end():
