@@ -137,3 +137,124 @@ def test_graph_json_of_a_clang_built_fixture(tmp_path: Path) -> None:
     assert callees["call_tick"] == ["tick"]
     assert callees["op_fetch"] == ["env.fetch_value", "env.print_i32"]
     assert callees["run"] == ["call_binary", "call_tick", "call_unary", "env.print_i32"]
+
+
+# --- funcref-producing constant expressions (tests/wat/funcref_exprs.wat) ---------------------------
+
+FORMS = {  # export → (the function its table holds, the value it returns), checked on wasmtime below
+    "call_ref_func": ("via_ref_func", 10), "call_global": ("via_global", 11), "call_chain": ("via_chain", 12),
+    "call_host": ("host_choice", 13), "call_host_chain": ("host_choice", 13), "call_init": ("via_table_init", 14),
+    "call_init_host": ("host_choice", 13), "call_passive": ("via_passive", 15),
+}
+
+
+@pytest.fixture(scope="module")
+def funcref_exprs(wat_dir: Path) -> Path:
+    from conftest import build_wat
+    return build_wat("funcref_exprs", wat_dir)
+
+
+def run_funcref_exprs(wasm: Path, export: str) -> tuple[object, list[int]]:
+    """Run one export on wasmtime and return (its result or the trap, the env.sleep_ms calls). The host
+    gives `env.host_ref` a function it can reach: the `host_choice` export of a first instance of the
+    same module (so that function's code is what runs)."""
+    import wasmtime
+    config = wasmtime.Config()
+    config.wasm_function_references = True
+    config.wasm_gc = True
+    engine = wasmtime.Engine(config)
+    store = wasmtime.Store(engine)
+    module = wasmtime.Module.from_file(engine, str(wasm))
+    calls: list[int] = []
+    sleep = wasmtime.Func(store, wasmtime.FuncType([wasmtime.ValType.i32()], []), calls.append)
+    funcref = wasmtime.GlobalType(wasmtime.ValType.funcref(), False)
+    first = wasmtime.Instance(store, module, [sleep, wasmtime.Global(store, funcref, None)])
+    host_choice = first.exports(store)["host_choice"]
+    inst = wasmtime.Instance(store, module, [sleep, wasmtime.Global(store, funcref, host_choice)])
+    try:
+        return inst.exports(store)[export](store, 5), calls
+    except wasmtime.Trap as exc:
+        return exc, calls
+
+
+@pytest.mark.parametrize("export", sorted(FORMS))
+def test_each_funcref_form_really_calls_the_import(export: str, funcref_exprs: Path) -> None:
+    """The runtime agrees with the spec reading: each table really holds its function, which suspends."""
+    result, calls = run_funcref_exprs(funcref_exprs, export)
+    assert result == FORMS[export][1] and calls == [FORMS[export][1]]
+
+
+def test_ref_null_item_holds_nothing(funcref_exprs: Path) -> None:
+    import wasmtime
+    result, calls = run_funcref_exprs(funcref_exprs, "call_null")
+    assert isinstance(result, wasmtime.Trap) and calls == []
+    res = run_analysis(funcref_exprs, ["env.sleep_ms"])
+    assert not res.analysis.contains(res.module.function_named("call_null").index)
+
+
+@pytest.mark.parametrize("export", sorted(FORMS))
+def test_analyze_lists_and_why_explains_each_form(export: str, funcref_exprs: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(funcref_exprs), "--imports",
+                           "env.sleep_ms"], check=True, capture_output=True, text=True)
+    assert export in proc.stdout.splitlines()[1:]
+    why = subprocess.run([sys.executable, "-m", "asyncify_doctor", "why", str(funcref_exprs), export, "--imports",
+                          "env.sleep_ms"], capture_output=True, text=True)
+    assert why.returncode == 0 and f"{export} must be instrumented" in why.stdout
+    target = FORMS[export][0]
+    graph = CallGraph(read_module(funcref_exprs))
+    assert graph.module.function_named(target).index in graph.callees(graph.module.function_named(export).index)
+    explanations = {
+        "call_ref_func": "element segment 0 puts it there",
+        "call_global": "element segment 1 puts global.get 1 there, and global 1 ($g_direct) = ref.func via_global",
+        "call_chain": "global 3 ($g_chain) = global.get 2, global 2 ($g_inner) = ref.func via_chain",
+        "call_host": "global 0 ($host_ref) is imported (env.host_ref): the host chooses its value",
+        "call_host_chain": "global 4 ($g_host) = global.get 0, global 0 ($host_ref) is imported (env.host_ref)",
+        "call_init": "it is the table's initial value (ref.func)",
+        "call_init_host": "the table's initial value is global.get 0, and global 0 ($host_ref) is imported",
+        "call_passive": "table.init copies in element segment 6, which holds global.get 5, and global 5 ($g_passive) "
+                        "= ref.func via_passive",
+    }
+    assert "\n  where table " in why.stdout and explanations[export] in why.stdout
+
+
+def test_imported_global_means_any_function_the_host_can_reach(funcref_exprs: Path) -> None:
+    """Exported and address-taken functions of the right type; never a function the host cannot name."""
+    g = CallGraph(read_module(funcref_exprs), "module")
+    m = g.module
+    got = {m.functions[c].name for c in g.callees(m.function_named("call_host").index)}
+    exported = {e.name for e in m.exports}
+    assert {"host_choice", "via_global", "via_chain", "via_passive", "via_ref_func", "via_table_init"} <= got
+    assert got <= exported | {"via_global", "via_chain", "via_passive", "via_ref_func", "via_table_init"}
+    assert g.host_gives_functions and m.function_named("host_choice").index in g.address_taken
+
+
+# --- newer proposals: shared-everything threads, custom descriptors and exact types -------------------
+
+def test_shared_types_are_their_own_types(wat_dir: Path) -> None:
+    """call_ref of a shared type reaches address-taken shared functions of it, never the unshared function
+    with the same signature; the unshared call_indirect, the reverse."""
+    from conftest import build_wat
+    g = CallGraph(read_module(build_wat("shared_everything", wat_dir)))
+    assert callees(g, "s_dispatch") == ["s_suspends", "s_pure", "s_late", "s_dispatch"]
+    assert callees(g, "u_dispatch") == ["u_same"]
+    m = g.module
+    assert [t.shared for t in m.tables] == [True, True, False, True] and m.tables[0].import_key == "env.shared_table"
+    assert [(gl.shared, gl.mutable) for gl in m.globals] == [(True, False), (True, True), (True, False)]
+    assert str(m.tables[0].elem_type) == "(shared funcref)" and m.types[0].shared and not m.types[1].shared
+    res = run_analysis(m, ["env.sleep_ms"])
+    assert set(res.analysis.names()) == {"s_suspends", "s_void", "s_late", "s_dispatch"}
+
+
+def test_exact_types_and_descriptors(wat_dir: Path) -> None:
+    from conftest import build_wat
+    g = CallGraph(read_module(build_wat("custom_descriptors", wat_dir)))
+    m = g.module
+    assert callees(g, "dispatch_exact") == ["exact_user"]        # not inexact_user: exactness is identity
+    assert callees(g, "dispatch_inexact") == ["inexact_user"]
+    assert callees(g, "call_method") == ["method_sleeps", "method_pure"]
+    assert (m.types[1].descriptor, m.types[2].describes) == (2, 1)
+    assert str(m.types[3].params[0]) == "(ref null (exact 1))"
+    assert m.functions[1].import_key == "env.fetch_value"       # an exact function import (kind 0x20)
+    res = run_analysis(m, ["env.sleep_ms", "env.fetch_value"])
+    assert set(res.analysis.names()) == {"method_sleeps", "exact_user", "call_method", "dispatch_exact",
+                                         "wasm-function[11]"}

@@ -8,17 +8,23 @@ sites + entries edges, not their product.
 Which functions may be in a table (the `--host-table` choice):
 - always: active element segments targeting it, its initializer expression, passive segments
   that some `table.init` copies into it, other tables `table.copy`-ed into it, and — if any code
-  writes it with `table.set`/`table.grow`/`table.fill` — every address-taken function;
+  writes it with `table.set`/`table.grow`/`table.fill` — every address-taken function. Segment items
+  and initializers are constant expressions: `ref.func f` is f, `ref.null` nothing, `global.get g`
+  the value of g (its own initializer, followed through chains of globals, or — g imported — any
+  function the host can reach: exported or address-taken);
 - `sound` (default): if the table is imported or exported, the host can also put there anything
   it can get hold of: every exported function and every address-taken function;
 - `module`: trust that the host adds nothing (true for Emscripten builds that never call
   `addFunction`/`Table.set` from JS on functions of this module).
 Address-taken = named by `ref.func` anywhere (code, global and table initializers, element
-segments) or held by any element segment.
+segments) or held by any element segment, global or table initializer; when the module imports a
+global that may hold a function reference, the exported functions too (the host may pass one in).
 
 Type matching follows the spec: MVP function types are equal when structurally equal; with GC rec
 groups, types are compared iso-recursively (a type is its whole rec group plus its position), and a
-call of type T may reach functions whose type is T or a declared subtype of T.
+call of type T may reach functions whose type is T or a declared subtype of T. `shared` types
+(shared-everything threads), `describes`/`descriptor` clauses and exact references (custom
+descriptors) are part of a type's identity, as in wasmparser's type canonicalisation.
 """
 from __future__ import annotations
 
@@ -154,11 +160,14 @@ def canonical_types(types: list[SubType], rec_groups: list[tuple[int, int]]) -> 
             return ("rec", idx - start) if start <= idx < start + count else ("ext", canon[idx] if idx < len(canon) else -1)
 
         def vt(v: ValType) -> tuple:
-            return (v.code, None if v.heap is None else (v.heap if v.heap < 0 else ref(v.heap)))
+            return (v.code, None if v.heap is None else (v.heap if v.heap < 0 else ref(v.heap)), v.shared, v.exact)
 
-        group = tuple((t.form, t.final, tuple(ref(s) for s in t.supertypes), tuple(map(vt, t.params)),
+        def opt(idx: int | None) -> tuple | None:
+            return None if idx is None else ref(idx)
+
+        group = tuple((t.form, t.final, t.shared, tuple(ref(s) for s in t.supertypes), tuple(map(vt, t.params)),
                        tuple(map(vt, t.results)), tuple((vt(f), m) for f, m in t.fields),
-                       None if t.cont_type is None else ref(t.cont_type))
+                       opt(t.cont_type), opt(t.describes), opt(t.descriptor))
                       for t in types[start:start + count])
         for j in range(count):
             canon[start + j] = ids.setdefault((group, j), len(ids))
@@ -217,6 +226,8 @@ class CallGraph:
 
     # what may be in tables / referenced
     def _address_taken(self) -> set[int]:
+        """Functions whose reference the module can hold as a value, with the values of every
+        funcref-producing constant expression (`_constant_values`)."""
         m = self.module
         taken: set[int] = set(self.gathered.ref_funcs)
         for g in m.globals:
@@ -225,7 +236,61 @@ class CallGraph:
             taken.update(t.init_funcs)
         for seg in m.elements:
             taken.update(seg.functions)
+        self.exported_functions = {e.index for e in m.exports if e.kind == "func"}
+        self._constant_values(taken)
+        for values in (*self.global_values, *self.segment_functions, *self.table_init_functions):
+            taken |= values
+        # an imported global that may hold a function reference: the host hands the module one of the
+        # functions it can reach, which the module then holds as a value like any other
+        self.host_gives_functions = any(g.import_key is not None and self.may_hold_function(g.valtype)
+                                        for g in m.globals)
+        if self.host_gives_functions:
+            taken |= self.exported_functions
         return taken
+
+    def _constant_values(self, taken: set[int]) -> None:
+        """What each global, element segment and table initializer holds: the functions its constant
+        expression can yield. `ref.func f` yields f, `ref.null` nothing, `global.get g` the value of
+        g — a defined global's initializer, followed through chains of globals; an imported one's is
+        the host's choice, so any function the host can reach (exported or address-taken)."""
+        m = self.module
+        host = taken | self.exported_functions
+        self.host_reachable = host
+        values: list[set[int]] = []
+        for g in m.globals:
+            if not self.may_hold_function(g.valtype):
+                values.append(set())
+            elif g.import_key is not None or g.mutable:   # the host's value (or code's: any reference)
+                values.append(host)
+            else:  # valid modules name earlier globals only; anything else reads as nothing
+                v = set(g.init_funcs)
+                for h in g.init_globals:
+                    if h < len(values):
+                        v |= values[h]
+                values.append(v)
+        self.global_values = values
+
+        def with_globals(funcs: list[int], globs: list[int]) -> set[int]:
+            out = set(funcs)
+            for h in globs:
+                if h < len(values):
+                    out |= values[h]
+            return out
+
+        self.segment_functions = [with_globals(seg.functions, seg.global_refs) for seg in m.elements]
+        self.table_init_functions = [with_globals(t.init_funcs, t.init_globals) for t in m.tables]
+
+    def may_hold_function(self, vt: ValType) -> bool:
+        """Whether a value of this type can be a (non-null) function reference: funcref, or a
+        reference to `func` or to a function type (exact or not, shared or not)."""
+        if vt.code == 0x70:
+            return True
+        if vt.code not in (0x63, 0x64) or vt.heap is None:
+            return False
+        if vt.heap < 0:
+            return vt.heap == 0x70 - 0x80
+        types = self.module.types
+        return vt.heap < len(types) and types[vt.heap].form == "func"
 
     def host_visible_tables(self) -> list[int]:
         exported = {e.index for e in self.module.exports if e.kind == "table"}
@@ -233,22 +298,21 @@ class CallGraph:
 
     def _table_contents(self) -> list[set[int]]:
         m = self.module
-        contents: list[set[int]] = [set(t.init_funcs) for t in m.tables]
-        for seg in m.elements:
+        contents: list[set[int]] = [set(v) for v in self.table_init_functions]
+        for seg, funcs in zip(m.elements, self.segment_functions):
             if seg.mode == "active" and seg.table is not None:
-                contents[seg.table].update(seg.functions)
+                contents[seg.table].update(funcs)
         gf = self.gathered
         for elem, table in gf.table_inits:
             if elem < len(m.elements) and table < len(contents):
-                contents[table].update(m.elements[elem].functions)
+                contents[table].update(self.segment_functions[elem])
         copies = sorted(gf.table_copies)
         for t in gf.table_writes:
             if t < len(contents):
                 contents[t].update(self.address_taken)
         if self.host_table == "sound":
-            exported_funcs = {e.index for e in m.exports if e.kind == "func"}
             for t in self.host_visible_tables():
-                contents[t].update(self.address_taken | exported_funcs)
+                contents[t].update(self.address_taken | self.exported_functions)
         changed = True
         while changed:  # table.copy: dst may hold whatever src holds
             changed = False
@@ -257,6 +321,55 @@ class CallGraph:
                     contents[dst] |= contents[src]
                     changed = True
         return contents
+
+    def table_reason(self, table: int, f: int) -> str | None:
+        """Why `f` may be in `table`, in words (for `why`); None if it may not be."""
+        m = self.module
+        if table >= len(self.table_contents) or f not in self.table_contents[table]:
+            return None
+        return f"table {table} may hold {m.functions[f].name}: {self._table_detail(table, f)}"
+
+    def _table_detail(self, table: int, f: int) -> str:
+        t = self.module.tables[table]
+        if f in t.init_funcs:
+            return "it is the table's initial value (ref.func)"
+        for h in t.init_globals:
+            if h < len(self.global_values) and f in self.global_values[h]:
+                return f"the table's initial value is global.get {h}, and " + self._global_reason(h, f)
+        for seg, funcs in zip(self.module.elements, self.segment_functions):
+            if f not in funcs:
+                continue
+            if seg.mode == "active" and seg.table == table:
+                how = f"element segment {seg.index} puts"
+            elif (seg.index, table) in self.gathered.table_inits:
+                how = f"table.init copies in element segment {seg.index}, which holds"
+            else:
+                continue
+            if f in seg.functions:
+                return f"{how} it there" if seg.mode == "active" else f"{how} it"
+            h = next(h for h in seg.global_refs if h < len(self.global_values) and f in self.global_values[h])
+            return f"{how} global.get {h}" + (" there" if seg.mode == "active" else "") + ", and " + self._global_reason(h, f)
+        if table in self.gathered.table_writes:
+            return "code writes the table (table.set/grow/fill) and the function is address-taken"
+        if self.host_table == "sound" and table in self.host_visible_tables():
+            return "the table is imported or exported, so the host may put it there (--host-table sound)"
+        return "table.copy fills the table from one that may hold it"
+
+    def _global_reason(self, g: int, f: int, depth: int = 0) -> str:
+        m = self.module
+        glob = m.globals[g]
+        label = f"global {g}" + (f" (${glob.name})" if glob.name else "")
+        if glob.import_key is not None:
+            return (f"{label} is imported ({glob.import_key}): the host chooses its value, which may be any "
+                    "function the host can reach (exported or address-taken)")
+        if glob.mutable:
+            return f"{label} is mutable: code may store any function reference in it"
+        if f in glob.init_funcs:
+            return f"{label} = ref.func {m.functions[f].name}"
+        h = next((h for h in glob.init_globals if h < g and f in self.global_values[h]), None)
+        if h is None or depth > 50:
+            return f"{label} may hold {m.functions[f].name}"
+        return f"{label} = global.get {h}, " + self._global_reason(h, f, depth + 1)
 
     # site nodes
     def _site(self, site: Site) -> int:
@@ -296,7 +409,7 @@ class CallGraph:
             else:
                 pool = set(self.address_taken)
                 if self.host_table == "sound":
-                    pool |= {e.index for e in m.exports if e.kind == "func"}
+                    pool |= self.exported_functions
             cached = {}
             for g in pool:
                 cached.setdefault(canon[m.functions[g].type_index], []).append(g)

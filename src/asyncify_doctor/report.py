@@ -64,7 +64,10 @@ def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
             return f"{name} is an async import itself: its callers are instrumented, not it.", False
         return f"{name} is an import that is not async (not matched by --imports), so it never unwinds.", False
     if analysis.contains(f):
-        return f"{name} must be instrumented:\n  " + format_chain(analysis, analysis.chain(f)), True
+        steps = analysis.chain(f)
+        reasons = [g.table_reason(s.via.table, s.function) for s in steps if s.via and s.via.table is not None]
+        return (f"{name} must be instrumented:\n  " + format_chain(analysis, steps)
+                + "".join(f"\n  where {r}" for r in reasons if r)), True
     callees = g.callees(f, analysis.mode)
     lines = [f"{name} is not in the list: no path from it reaches an async import "
              f"(--indirect {analysis.mode})."]
