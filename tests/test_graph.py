@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,21 +77,27 @@ def test_graph_json_exact_shape(features_wasm: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(features_wasm), "--format", "json"],
                          check=True, capture_output=True, text=True).stdout
     data = json.loads(out)
-    assert list(data) == ["functions"]
+    assert list(data) == ["functions", "entry_points"]
     funcs = data["functions"]
     assert [f["index"] for f in funcs] == list(range(len(funcs)))
-    assert all(list(f) == ["index", "name", "imported", "callees"] for f in funcs)
+    assert all(list(f) == ["index", "name", "imported", "entry", "callees"] for f in funcs)
     by_name = {f["name"]: f for f in funcs}
     assert by_name["env.sleep_ms"]["imported"] is True and by_name["run"]["imported"] is False
     assert by_name["dispatch_i2i"]["callees"] == [by_name["suspends"]["index"], by_name["pure"]["index"]]
     assert by_name["run"]["callees"] == sorted(by_name[n]["index"] for n in
                                                ["env.print_i32", "pure", "dispatch_i2i", "dispatch_v2v", "dispatch_t1", "via_ref"])
+    entries = {e["name"]: e["reasons"] for e in data["entry_points"]}
+    assert entries["run"] == ["export run"] and entries["start"] == ["start"] and "export dispatch" in entries["dispatch_i2i"]
+    assert entries["late"] == ["in exported table 1"]          # table.init puts it in the exported table
+    assert all(by_name[n]["entry"] for n in entries) and not by_name["never_referenced"]["entry"]
 
 
 def test_graph_dot_renders(features_wasm: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(features_wasm), "--format", "dot"],
                          check=True, capture_output=True, text=True).stdout
     assert out.startswith("digraph callgraph {") and '"env.sleep_ms"' in out and "style=dotted" in out
+    run = read_module(features_wasm).function_named("run").index
+    assert f'host -> f{run} [style=dashed, tooltip="export run"];' in out and f"  f{run} [label=\"run\", style=bold];" in out
 
 
 @pytest.mark.parametrize("fmt", ["list", "emscripten", "binaryen", "json"])
@@ -258,3 +265,63 @@ def test_exact_types_and_descriptors(wat_dir: Path) -> None:
     res = run_analysis(m, ["env.sleep_ms", "env.fetch_value"])
     assert set(res.analysis.names()) == {"method_sleeps", "exact_user", "call_method", "dispatch_exact",
                                          "wasm-function[11]"}
+
+
+# --- entry points (issue 13, item 6) --------------------------------------------------------------
+
+ENTRIES = {"main": ["export main"], "in_imported_table": ["in imported table 0"],
+           "in_exported_table": ["in exported table 1"], "in_global": ["held by exported global gref"],
+           "init": ["start"]}
+
+
+def test_graph_marks_every_way_the_host_can_enter(wat_dir: Path) -> None:
+    from conftest import build_wat
+    wasm = build_wat("entry_points", wat_dir)
+    data = json.loads(subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(wasm)], check=True,
+                                     capture_output=True, text=True).stdout)
+    assert {e["name"]: e["reasons"] for e in data["entry_points"]} == ENTRIES
+    callees = {f["index"]: f["callees"] for f in data["functions"]}
+    name = {f["index"]: f["name"] for f in data["functions"]}
+    seen, work = set(), [e["index"] for e in data["entry_points"]]
+    while work:
+        f = work.pop()
+        if f not in seen:
+            seen.add(f)
+            work += callees[f]
+    assert sorted(name[f] for f in seen) == sorted([*ENTRIES, "env.mark", "in_private_table", "callee"])
+
+
+def test_the_host_really_calls_each_entry_point(wat_dir: Path) -> None:
+    """On wasmtime the host reaches each marked function (and only those need marking): the start
+    function runs at instantiation, the export by name, the others through the imported table, the
+    exported table and the exported global."""
+    import wasmtime
+    from conftest import build_wat
+    store = wasmtime.Store()
+    module = wasmtime.Module.from_file(store.engine, str(build_wat("entry_points", wat_dir)))
+    marks: list[int] = []
+    mark = wasmtime.Func(store, wasmtime.FuncType([wasmtime.ValType.i32()], []), marks.append)
+    itable = wasmtime.Table(store, wasmtime.TableType(wasmtime.ValType.funcref(), wasmtime.Limits(1, None)), None)
+    inst = wasmtime.Instance(store, module, [mark, itable])
+    exports = inst.exports(store)
+    assert marks == [8]                                    # init, the start function
+    exports["main"](store)
+    itable.get(store, 0)(store)
+    exports["etable"].get(store, 0)(store)
+    exports["gref"].value(store)(store)
+    assert marks == [8, 1, 5, 2, 6, 3, 4]                  # 7 ($never) never runs
+
+
+def test_third_party_callgraph_benchmark_is_sound() -> None:
+    """The 24 microbenchmarks of the ISSTA'23 study "That's a Tough Call" (bench/callgraph_soundness.py):
+    every function reachable in their precise graphs is reachable from our entry points; with exports
+    and start as the only roots, the two host-table programs are not."""
+    if not os.environ.get("ASYNCIFY_DOCTOR_SLOW"):
+        pytest.skip("downloads the benchmark: set ASYNCIFY_DOCTOR_SLOW=1")
+    sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
+    import callgraph_soundness
+    results = callgraph_soundness.run()
+    assert len(results) == 24 and all(r["sound"] for r in results.values()), \
+        {k: r["missing"] for k, r in results.items() if not r["sound"]}
+    assert sorted(k for k, r in results.items() if not r["sound_exports_start_only"]) == \
+        ["host-reachable-table-export", "host-reachable-table-import"]

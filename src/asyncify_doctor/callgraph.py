@@ -296,7 +296,8 @@ class CallGraph:
         exported = {e.index for e in self.module.exports if e.kind == "table"}
         return [t.index for t in self.module.tables if t.import_key is not None or t.index in exported]
 
-    def _table_contents(self) -> list[set[int]]:
+    def _table_contents(self, host: bool = True) -> list[set[int]]:
+        """What each table may hold; with `host=False` only what the module itself puts there."""
         m = self.module
         contents: list[set[int]] = [set(v) for v in self.table_init_functions]
         for seg, funcs in zip(m.elements, self.segment_functions):
@@ -310,7 +311,7 @@ class CallGraph:
         for t in gf.table_writes:
             if t < len(contents):
                 contents[t].update(self.address_taken)
-        if self.host_table == "sound":
+        if host and self.host_table == "sound":
             for t in self.host_visible_tables():
                 contents[t].update(self.address_taken | self.exported_functions)
         changed = True
@@ -370,6 +371,31 @@ class CallGraph:
         if h is None or depth > 50:
             return f"{label} may hold {m.functions[f].name}"
         return f"{label} = global.get {h}, " + self._global_reason(h, f, depth + 1)
+
+    # roots
+    def entry_points(self) -> dict[int, list[str]]:
+        """The functions the host can call directly, each with why: exported (`export NAME`), the
+        start function, functions the module places in an imported or exported table (the host can
+        `table.get` and call them), and functions held by an exported global. The host can also call
+        what it puts into such tables itself, but that is something it already reaches (an export).
+        The call graph has no edges out of imports, so these are where reachability starts."""
+        m = self.module
+        roots: dict[int, list[str]] = {}
+        for e in m.exports:
+            if e.kind == "func":
+                roots.setdefault(e.index, []).append(f"export {e.name}")
+        if m.start is not None:
+            roots.setdefault(m.start, []).append("start")
+        placed = self._table_contents(host=False)
+        for t in self.host_visible_tables():
+            how = "imported" if m.tables[t].import_key is not None else "exported"
+            for f in sorted(placed[t]):
+                roots.setdefault(f, []).append(f"in {how} table {t}")
+        for e in m.exports:
+            if e.kind == "global" and e.index < len(self.global_values) and m.globals[e.index].import_key is None:
+                for f in sorted(self.global_values[e.index]):
+                    roots.setdefault(f, []).append(f"held by exported global {e.name}")
+        return dict(sorted(roots.items()))
 
     # site nodes
     def _site(self, site: Site) -> int:

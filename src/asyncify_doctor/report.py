@@ -132,21 +132,33 @@ def json_report(analysis: Analysis, with_stats: bool = True) -> dict[str, Any]:
 
 
 def graph_json(graph: CallGraph, mode: IndirectMode) -> str:
+    """Every function with its callees under `mode`, and the entry points: the functions the host can
+    call (exports, start, functions placed in an imported or exported table, held by an exported
+    global), each marked `"entry": true` and listed with their reasons under `entry_points`."""
     m = graph.module
+    roots = graph.entry_points()
     funcs = [{"index": f.index, "name": f.import_key if f.imported else f.name, "imported": f.imported,
-              "callees": graph.callees(f.index, mode)} for f in m.functions]
-    return json.dumps({"functions": funcs}, indent=1, ensure_ascii=False) + "\n"
+              "entry": f.index in roots, "callees": graph.callees(f.index, mode)} for f in m.functions]
+    entries = [{"index": f, "name": display_name(m, f), "reasons": why} for f, why in roots.items()]
+    return json.dumps({"functions": funcs, "entry_points": entries}, indent=1, ensure_ascii=False) + "\n"
 
 
 def graph_dot(graph: CallGraph, mode: IndirectMode, highlight: set[int] | None = None) -> str:
+    """The graph for graphviz: imports dashed, entry points bold with an edge from a `host` node."""
     m = graph.module
     q = lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'  # noqa: E731
-    lines = ["digraph callgraph {", "  rankdir=LR; node [shape=box, fontname=monospace];"]
+    roots = graph.entry_points()
+    lines = ["digraph callgraph {", "  rankdir=LR; node [shape=box, fontname=monospace];",
+             '  host [label="host", shape=ellipse, style=filled, fillcolor=lightgrey];']
     for f in m.functions:
         attrs = ["style=dashed"] if f.imported else []
+        if f.index in roots:
+            attrs.append("style=bold")
         if highlight and f.index in highlight:
             attrs.append("color=red")
         lines.append(f"  f{f.index} [label={q(display_name(m, f.index))}{', ' + ', '.join(attrs) if attrs else ''}];")
+    for f, why in roots.items():
+        lines.append(f"  host -> f{f} [style=dashed, tooltip={q('; '.join(why))}];")
     for f in m.functions:
         direct = set(graph.direct[f.index])
         for c in graph.callees(f.index, mode):
