@@ -325,3 +325,54 @@ def test_third_party_callgraph_benchmark_is_sound() -> None:
         {k: r["missing"] for k, r in results.items() if not r["sound"]}
     assert sorted(k for k, r in results.items() if not r["sound_exports_start_only"]) == \
         ["host-reachable-table-export", "host-reachable-table-import"]
+
+
+# --- the C twins of the graph primitives -----------------------------------------------------------
+
+def test_c_and_python_graph_primitives_agree() -> None:
+    """csr, bfs and split in C (decode/_scan.c) give exactly what their Python twins give."""
+    import random
+    from array import array
+
+    from asyncify_doctor import analysis, callgraph
+    from asyncify_doctor.decode import accel
+    assert accel.enabled()
+    rng = random.Random(17)
+    for n, m in [(1, 0), (5, 20), (300, 2000), (5000, 40000)]:
+        src = array("I", (rng.randrange(n) for _ in range(m)))
+        dst = array("I", (rng.randrange(n) for _ in range(m)))
+        off, tgt = accel.csr(src, dst, n)
+        assert (off, tgt) == callgraph.csr_py(src, dst, n)
+        sources = array("I", rng.sample(range(n), min(n, 3)))
+        roots = array("I", rng.sample(range(n), min(n, 4)))
+        assert accel.bfs(off, tgt, sources, roots) == analysis.bfs_py(off, tgt, sources, roots)
+        events = array("I")
+        for f in sorted(rng.randrange(n) for _ in range(m)):
+            events.extend((f, rng.choice([1, 17, 2, 3, 4, 5, 6, 7, 8, 9, 18, 19]), rng.randrange(n), rng.randrange(4)))
+        assert accel.split(events) == callgraph.split_py(events)
+    with pytest.raises(ValueError):
+        accel.csr(array("I", [3]), array("I", [0]), 2)
+
+
+@pytest.mark.parametrize("shape", ["features", "funcref_exprs", "cycles"])
+def test_accelerated_and_pure_python_analyses_are_identical(shape: str, wat_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncify_doctor.decode import decode
+    from conftest import build_wat
+    sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
+    import extreme
+    data = extreme.recursion_cycles(2000) if shape == "cycles" else build_wat(shape, wat_dir).read_bytes()
+
+    def run() -> tuple:
+        m = decode(data, "x.wasm")
+        g = CallGraph(m)
+        imports = list(range(m.num_imported_functions))
+        out = []
+        for mode in ("typed", "all", "ignore"):
+            an = analyze(g, imports, mode)
+            out.append((an.names(), [[(s.function, s.via) for s in an.chain(f)] for f in an.members[:40]],
+                        [list(r) for r in g.reverse(mode)]))
+        return tuple(out), [g.callees(f) for f in range(g.n)]
+
+    fast = run()
+    monkeypatch.setenv("ASYNCIFY_DOCTOR_PURE_PYTHON", "1")
+    assert run() == fast

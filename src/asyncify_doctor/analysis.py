@@ -14,12 +14,14 @@ Modes (`--indirect`), matching Binaryen's vocabulary:
 """
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 
-from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Site
+from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Rows, Site
 
 ROOT_INDIRECT = -1   # `next_hop` marker: the function is a member because it has an indirect call (`all`)
+UNREACHED = -2       # `next_hop` marker: the node cannot reach an async import
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Analysis:
     graph: CallGraph
     mode: IndirectMode
     async_imports: list[int]
-    next_hop: dict[int, int] = field(default_factory=dict)   # node -> next node toward an import
+    next_hop: array = field(default_factory=lambda: array("i"))   # per node: next node toward an import
     members: list[int] = field(default_factory=list)
     origins: dict[tuple[int, int], str] = field(default_factory=dict)   # observed edge -> where it was seen
 
@@ -46,12 +48,15 @@ class Analysis:
     def module(self):  # noqa: ANN201 - the decode.Module, for names
         return self.graph.module
 
+    def reached(self, node: int) -> bool:
+        return 0 <= node < len(self.next_hop) and self.next_hop[node] != UNREACHED
+
     def contains(self, f: int) -> bool:
-        return f in self.next_hop and not self.graph.module.functions[f].imported
+        return self.reached(f) and not self.graph.module.functions[f].imported
 
     def chain(self, f: int) -> list[ChainStep]:
         """Shortest path f → … → async import (or to the function whose indirect call is the reason)."""
-        if f not in self.next_hop:
+        if not self.reached(f):
             return []
         steps = [ChainStep(f)]
         node, via = f, None
@@ -81,33 +86,58 @@ def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "ty
     """Reverse breadth-first closure from the async imports under `mode`.
 
     `extra_edges` (caller → callees) adds edges learned elsewhere, e.g. indirect calls observed
-    at run time by `trace`.
+    at run time by `trace`; each callee's extra callers come after its static ones.
     """
     if mode not in INDIRECT_MODES:
         raise ValueError(f"unknown indirect mode {mode!r}")
     rev = graph.reverse(mode)
-    for caller, callees in (extra_edges or {}).items():
+    if extra_edges:
+        rev = _with_extra_callers(rev, extra_edges)
+    roots = array("I", (f for f in range(graph.n) if graph.has_indirect(f))) if mode == "all" else array("I")
+    next_hop = bfs(rev, array("I", async_imports), roots)
+    imported = graph.module.num_imported_functions
+    members = [f for f in range(imported, graph.n) if next_hop[f] != UNREACHED]
+    return Analysis(graph, mode, sorted(async_imports), next_hop, members)
+
+
+def _with_extra_callers(rev: Rows, extra_edges: dict[int, set[int]]) -> Rows:
+    rows = [list(r) for r in rev]
+    for caller, callees in extra_edges.items():
         for callee in callees:
-            rev[callee].append(caller)
-    next_hop: dict[int, int] = {}
+            rows[callee].append(caller)
+    off, tgt = array("I", [0]), array("I")
+    for row in rows:
+        tgt.extend(row)
+        off.append(len(tgt))
+    return Rows(off, tgt)
+
+
+def bfs(rev: Rows, sources: array, roots: array) -> array:
+    """The multi-source breadth-first search over callers: next hop per node toward a source (a source
+    points to itself, a root to ROOT_INDIRECT, an unreached node holds UNREACHED). Sources enter the
+    queue first, in order, then roots; callers are visited in row order — so the witness chains are
+    the same whichever implementation runs (`accel.bfs` in C, `bfs_py` here)."""
+    from .decode import accel
+    if accel.enabled():
+        return accel.bfs(rev.off, rev.tgt, sources, roots)
+    return bfs_py(rev.off, rev.tgt, sources, roots)
+
+
+def bfs_py(off: array, tgt: array, sources: array, roots: array) -> array:
+    n = len(off) - 1
+    nxt = array("i", [UNREACHED]) * n
     queue: deque[int] = deque()
-    for imp in async_imports:
-        next_hop[imp] = imp
-        queue.append(imp)
-    if mode == "all":
-        for f in range(graph.n):
-            if graph.has_indirect(f) and f not in next_hop:
-                next_hop[f] = ROOT_INDIRECT
-                queue.append(f)
+    for v, mark in [*((s, s) for s in sources), *((r, ROOT_INDIRECT) for r in roots)]:
+        if v < n and nxt[v] == UNREACHED:
+            nxt[v] = mark
+            queue.append(v)
     while queue:
         node = queue.popleft()
-        for caller in rev[node]:
-            if caller not in next_hop:
-                next_hop[caller] = node
+        for caller in tgt[off[node]:off[node + 1]]:
+            if nxt[caller] == UNREACHED:
+                nxt[caller] = node
                 queue.append(caller)
-    funcs = graph.module.functions
-    members = sorted(f for f in next_hop if f < graph.n and not funcs[f].imported)
-    return Analysis(graph, mode, sorted(async_imports), next_hop, members)
+    return nxt
 
 
 def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMode = "typed") -> dict[int, int]:

@@ -109,11 +109,12 @@ def facts_from_events(module: Module, f: int, start: int, stop: int) -> Function
 
 @dataclass
 class GraphFacts:
-    """The whole-module facts the graph needs, gathered in one pass over the event array (fast:
-    no per-function objects; `FunctionFacts` are built on demand from the events of one function,
-    found by bisecting `owners`)."""
+    """The whole-module facts the graph needs, gathered from the event array without per-function
+    objects: the direct calls as two parallel arrays (from `split`), the rest in one short pass.
+    `FunctionFacts` are built on demand from the events of one function, found by bisecting `owners`."""
 
-    direct: list[list[int]] = field(default_factory=list)
+    call_src: array = field(default_factory=lambda: array("I"))   # caller of each direct call event
+    call_dst: array = field(default_factory=lambda: array("I"))   # its callee
     indirect: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)  # (type, table|None=call_ref)
     ref_funcs: set[int] = field(default_factory=set)
     table_writes: set[int] = field(default_factory=set)
@@ -122,18 +123,76 @@ class GraphFacts:
     owners: array = field(default_factory=lambda: array("I"))  # function of each event, ascending
 
 
-def gather(module: Module) -> GraphFacts:
-    gf = GraphFacts([[] for _ in module.functions])
-    ev = module.code.events if module.code else array("I")
-    gf.owners = ev[0::4]
-    call, ind, cref, rfunc = op.EV_CALL, op.EV_CALL_INDIRECT, op.EV_CALL_REF, op.EV_REF_FUNC
-    tail = op.EV_TAIL
-    direct, indirect = gf.direct, gf.indirect
-    for f, kind, a, b in zip(gf.owners, ev[1::4], ev[2::4], ev[3::4]):
-        kind &= ~tail
+def split_py(events: array) -> tuple[array, array, array]:
+    """(callers, callees) of the direct-call events (call, return_call), and the quads of the other
+    events that shape the graph (all but global reads and writes). The pure-Python twin of `accel.split`."""
+    src, dst, rest = array("I"), array("I"), array("I")
+    call, tail, globs = op.EV_CALL, op.EV_TAIL, (op.EV_GLOBAL_GET, op.EV_GLOBAL_SET)
+    for i in range(0, len(events), 4):
+        kind = events[i + 1] & ~tail
         if kind == call:
-            direct[f].append(a)
-        elif kind == ind or kind == cref:
+            src.append(events[i])
+            dst.append(events[i + 2])
+        elif kind not in globs:
+            rest.extend(events[i:i + 4])
+    return src, dst, rest
+
+
+def csr_py(src: array, dst: array, n: int) -> tuple[array, array]:
+    """The edges src[i] → dst[i] as compressed rows: row v is `targets[offsets[v]:offsets[v + 1]]`,
+    ascending, without duplicates. The pure-Python twin of `accel.csr`."""
+    rows: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src, dst):
+        if a >= n:
+            raise ValueError("csr: source out of range")
+        rows[a].append(b)
+    off, tgt = array("I", [0]), array("I")
+    for row in rows:
+        tgt.extend(sorted(set(row)))
+        off.append(len(tgt))
+    return off, tgt
+
+
+def _accel():  # noqa: ANN202 - the accel module, or None when it is not built or turned off
+    from .decode import accel
+    return accel if accel.enabled() else None
+
+
+def csr(src: array, dst: array, n: int) -> tuple[array, array]:
+    fast = _accel()
+    return fast.csr(src, dst, n) if fast else csr_py(src, dst, n)
+
+
+class Rows:
+    """Read-only rows of a compressed adjacency (`csr`): `rows[v]` is an array of node indices."""
+
+    __slots__ = ("off", "tgt")
+
+    def __init__(self, off: array, tgt: array) -> None:
+        self.off, self.tgt = off, tgt
+
+    def __len__(self) -> int:
+        return len(self.off) - 1
+
+    def __getitem__(self, v: int) -> array:
+        return self.tgt[self.off[v]:self.off[v + 1]]
+
+    def __iter__(self):  # noqa: ANN204
+        off, tgt = self.off, self.tgt
+        return (tgt[off[v]:off[v + 1]] for v in range(len(off) - 1))
+
+
+def gather(module: Module) -> GraphFacts:
+    ev = module.code.events if module.code else array("I")
+    fast = _accel()
+    src, dst, rest = fast.split(ev) if fast else split_py(ev)
+    gf = GraphFacts(src, dst)
+    gf.owners = ev[0::4]
+    ind, cref, rfunc, tail = op.EV_CALL_INDIRECT, op.EV_CALL_REF, op.EV_REF_FUNC, op.EV_TAIL
+    indirect = gf.indirect
+    for f, kind, a, b in zip(rest[0::4], rest[1::4], rest[2::4], rest[3::4]):
+        kind &= ~tail
+        if kind == ind or kind == cref:
             site = (a, b if kind == ind else None)
             lst = indirect.setdefault(f, [])
             if site not in lst:
@@ -214,15 +273,15 @@ class CallGraph:
         self.address_taken = self._address_taken()
         self.table_contents = self._table_contents()
         self.sites: list[Site] = []
-        self._site_index: dict[Site, int] = {}
+        self._site_index: dict[tuple[int, int | None], int] = {}
         self._site_targets: list[list[int]] = []
         self._pools: dict[int, dict[int, list[int]]] = {}
-        empty: list[int] = []
-        direct = self.gathered.direct
-        self.direct: list[list[int]] = [sorted(set(d)) if d else empty for d in direct]
+        gf = self.gathered
+        self.direct = Rows(*csr(gf.call_src, gf.call_dst, self.n))   # callees of each function, ascending
         self.indirect_sites: dict[int, list[int]] = {
-            f: [self._site(Site(t, table)) for t, table in sites] for f, sites in self.gathered.indirect.items()}
+            f: [self._site(t, table) for t, table in sites] for f, sites in gf.indirect.items()}
         self._facts: dict[int, FunctionFacts] = {}
+        self._reverse: dict[str, Rows] = {}
 
     # what may be in tables / referenced
     def _address_taken(self) -> set[int]:
@@ -398,11 +457,12 @@ class CallGraph:
         return dict(sorted(roots.items()))
 
     # site nodes
-    def _site(self, site: Site) -> int:
-        idx = self._site_index.get(site)
+    def _site(self, type_index: int, table: int | None) -> int:
+        key = (type_index, table)
+        idx = self._site_index.get(key)
         if idx is None:
-            idx = self.n + len(self.sites)
-            self._site_index[site] = idx
+            site = Site(type_index, table)
+            idx = self._site_index[key] = self.n + len(self.sites)
             self.sites.append(site)
             self._site_targets.append(self._resolve(site))
         return idx
@@ -457,34 +517,43 @@ class CallGraph:
         if node >= self.n:
             return self.site_targets(node)
         if mode == "typed" and node in self.indirect_sites:
-            return self.direct[node] + self.indirect_sites[node]
-        return self.direct[node]
+            return [*self.direct[node], *self.indirect_sites[node]]
+        return list(self.direct[node])
 
     def callees(self, f: int, mode: IndirectMode = "typed") -> list[int]:
         """Functions `f` may call, site nodes expanded. In `all` mode an indirect call may reach any
         function that may be in any table or is address-taken, whatever its type (Binaryen's view)."""
-        out = set(self.direct[f])
+        direct = self.direct[f]
+        sites = self.indirect_sites.get(f) if mode != "ignore" else None
+        if not sites:
+            return list(direct)
+        out = set(direct)
         if mode == "typed":
-            for s in self.indirect_sites.get(f, ()):
+            for s in sites:
                 out.update(self.site_targets(s))
-        elif mode == "all" and self.has_indirect(f):
+        else:
             out.update(self.address_taken)
             for c in self.table_contents:
                 out.update(c)
         return sorted(out)
 
-    def reverse(self, mode: IndirectMode = "typed") -> list[list[int]]:
-        """Callers of every node (functions and sites) under a mode."""
-        total = self.n + len(self.sites)
-        rev: list[list[int]] = [[] for _ in range(total)]
-        for f in range(self.n):
-            for g in self.successors(f, mode):
-                rev[g].append(f)
-        if mode == "typed":
-            for s in range(self.n, total):
-                for g in self.site_targets(s):
-                    rev[g].append(s)
-        return rev
+    def reverse(self, mode: IndirectMode = "typed") -> Rows:
+        """Callers of every node (functions, then sites) under a mode, each row ascending: a caller
+        function before any site. Built once per mode."""
+        rows = self._reverse.get(mode)
+        if rows is None:
+            gf = self.gathered
+            callee, caller = gf.call_dst, gf.call_src
+            if mode == "typed" and self.sites:
+                callee, caller = array("I", callee), array("I", caller)
+                for f, sites in self.indirect_sites.items():
+                    callee.extend(sites)
+                    caller.extend([f] * len(sites))
+                for i, targets in enumerate(self._site_targets):
+                    callee.extend(targets)
+                    caller.extend([self.n + i] * len(targets))
+            rows = self._reverse[mode] = Rows(*csr(callee, caller, self.n + len(self.sites)))
+        return rows
 
     def has_indirect(self, f: int) -> bool:
         return f in self.indirect_sites

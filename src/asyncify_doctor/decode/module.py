@@ -7,7 +7,9 @@ cannot match in a list, so the analysis warns about them.
 """
 from __future__ import annotations
 
+import mmap
 import os
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -84,14 +86,30 @@ class SubType:
         return f"({ps}) -> ({rs})" if len(self.results) != 1 else f"({ps}) -> {rs}"
 
 
-@dataclass
 class Function:
-    index: int
-    type_index: int
-    name: str
-    has_name: bool                  # False when `name` is our placeholder
-    import_module: str | None = None
-    import_name: str | None = None
+    """A function of the index space (imports first). A plain class with slots, not a dataclass:
+    PHP has 24,000 of them, made in one go. `name` is the name-section name, the import's
+    `module.name`, or (when `has_name` is False for a defined function) the placeholder."""
+
+    __slots__ = ("index", "type_index", "_name", "has_name", "import_module", "import_name")
+
+    def __init__(self, index: int, type_index: int, name: str | None = None, has_name: bool = False,
+                 import_module: str | None = None, import_name: str | None = None) -> None:
+        self.index = index
+        self.type_index = type_index
+        self._name = name
+        self.has_name = has_name            # False when `name` is our placeholder (or an import's key)
+        self.import_module = import_module
+        self.import_name = import_name
+
+    @property
+    def name(self) -> str:
+        name = self._name
+        return name if name is not None else f"wasm-function[{self.index}]"
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
 
     @property
     def imported(self) -> bool:
@@ -101,6 +119,18 @@ class Function:
     def import_key(self) -> str | None:
         """`module.name`, the form Binaryen's `asyncify-imports` matches."""
         return None if self.import_module is None else f"{self.import_module}.{self.import_name}"
+
+    def _fields(self) -> tuple:
+        return (self.index, self.type_index, self.name, self.has_name, self.import_module, self.import_name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Function) and self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return "Function(index={!r}, type_index={!r}, name={!r}, has_name={!r}, import_module={!r}, import_name={!r})".format(
+            *self._fields())
 
 
 @dataclass
@@ -137,11 +167,21 @@ class ElementSegment:
     global_refs: list[int] = field(default_factory=list)  # global.get items: the values of those globals
 
 
-@dataclass
 class Export:
-    name: str
-    kind: str
-    index: int
+    """An export (a slots class: PHP exports 7,500 functions)."""
+
+    __slots__ = ("name", "kind", "index")
+
+    def __init__(self, name: str, kind: str, index: int) -> None:
+        self.name, self.kind, self.index = name, kind, index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Export) and (self.name, self.kind, self.index) == (other.name, other.kind, other.index)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Export(name={self.name!r}, kind={self.kind!r}, index={self.index!r})"
 
 
 @dataclass
@@ -384,15 +424,27 @@ def _import_section(m: Module, r: Reader) -> None:
     m.num_imported_functions = len(m.functions)
 
 
+def _fast(m: Module):  # noqa: ANN202 - the C accelerator when this decode may use it, else None
+    if not m.accelerated:
+        return None
+    from . import accel
+    return accel
+
+
 def _function_section(m: Module, r: Reader) -> None:
-    ntypes, funcs, u32 = len(m.types), m.functions, r.u32
+    funcs, base, fast = m.functions, len(m.functions), _fast(m)
+    res = fast.u32_vec(r.data, r.pos, r.end) if fast else None
+    if res is not None and (not res[0] or max(res[0]) < len(m.types)):
+        types, r.pos = res
+        funcs.extend(map(Function, range(base, base + len(types)), types))
+        return
+    ntypes, u32 = len(m.types), r.u32
     for _ in range(r.u32()):
         at = r.pos
         t = u32()
         if t >= ntypes:
             _check_type(m, r, t, f"function {len(funcs)}", at)
-        i = len(funcs)
-        funcs.append(Function(i, t, f"wasm-function[{i}]", False))
+        funcs.append(Function(len(funcs), t))
 
 
 def _const_funcs(m: Module, r: Reader) -> tuple[list[int], list[int]]:
@@ -437,9 +489,18 @@ def _global_section(m: Module, r: Reader) -> None:
 
 
 def _export_section(m: Module, r: Reader) -> None:
-    spaces = {"func": lambda: len(m.functions), "table": lambda: len(m.tables),
-              "memory": lambda: m.memories, "global": lambda: len(m.globals), "tag": lambda: len(m.tags)}
-    for _ in range(r.u32()):
+    spaces = {"func": len(m.functions), "table": len(m.tables), "memory": m.memories, "global": len(m.globals),
+              "tag": len(m.tags)}
+    fast = _fast(m)
+    res = fast.exports(r.data, r.pos, r.end) if fast else None
+    if res is not None:
+        names, kinds, indices, end = res
+        kind_names = [EXTERNAL_KINDS.get(k) for k in kinds]
+        if all(k is not None and i < spaces[k] for k, i in zip(kind_names, indices)):
+            m.exports.extend(map(Export, names, kind_names, indices))  # type: ignore[arg-type]
+            r.pos = end
+            return
+    for _ in range(r.u32()):  # the Python reader: also what words any error
         name = r.name()
         at = r.pos
         byte = r.u8()
@@ -448,7 +509,7 @@ def _export_section(m: Module, r: Reader) -> None:
             why = "exact function types are not allowed in exports" if byte == 0x20 else f"unknown export kind 0x{byte:02x}"
             raise r.error(why, at)
         idx = r.u32()
-        if idx >= spaces[kind]():
+        if idx >= spaces[kind]:
             raise r.error(f"export {name!r} names {kind} {idx}, out of range", at)
         m.exports.append(Export(name, kind, idx))
 
@@ -459,6 +520,16 @@ def _func_index(m: Module, r: Reader) -> int:
     if idx >= len(m.functions):
         raise r.error(f"function index {idx} out of range ({len(m.functions)} functions)", at)
     return idx
+
+
+def _func_indices(m: Module, r: Reader) -> list[int]:
+    """A vec(funcidx), each in range."""
+    fast = _fast(m)
+    res = fast.u32_vec(r.data, r.pos, r.end) if fast else None
+    if res is not None and (not res[0] or max(res[0]) < len(m.functions)):
+        r.pos = res[1]
+        return res[0].tolist()
+    return r.vec(lambda: _func_index(m, r))
 
 
 def _element_section(m: Module, r: Reader) -> None:
@@ -488,7 +559,7 @@ def _element_section(m: Module, r: Reader) -> None:
                 seg.functions.extend(funcs)
                 seg.global_refs.extend(globs)
         else:
-            seg.functions = r.vec(lambda: _func_index(m, r))
+            seg.functions = _func_indices(m, r)
         m.elements.append(seg)
 
 
@@ -498,12 +569,18 @@ def _elemkind(r: Reader) -> ValType:
     return ValType(0x70)
 
 
-def _name_map(r: Reader) -> dict[int, str]:
-    out: dict[int, str] = {}
+def _name_map(m: Module, r: Reader) -> tuple[list[int] | array, list[str]]:
+    """A name map as (indices, names); a later name for the same index wins, as in a dict."""
+    fast = _fast(m)
+    res = fast.name_map(r.data, r.pos, r.end) if fast else None
+    if res is not None:
+        idx, names, r.pos = res
+        return idx, names
+    idxs, names = [], []
     for _ in range(r.u32()):
-        idx = r.u32()
-        out[idx] = r.name()
-    return out
+        idxs.append(r.u32())
+        names.append(r.name())
+    return idxs, names
 
 
 def _name_section(m: Module, r: Reader) -> None:
@@ -514,12 +591,14 @@ def _name_section(m: Module, r: Reader) -> None:
         if sub_id == 0:
             m.module_name = sub.name()
         elif sub_id == 1:
-            for idx, name in _name_map(sub).items():
-                if idx < len(m.functions):
-                    m.functions[idx].name = name
-                    m.functions[idx].has_name = True
+            funcs, n = m.functions, len(m.functions)
+            for idx, name in zip(*_name_map(m, sub)):
+                if idx < n:
+                    f = funcs[idx]
+                    f.name = name
+                    f.has_name = True
         elif sub_id == 7:
-            for idx, name in _name_map(sub).items():
+            for idx, name in zip(*_name_map(m, sub)):
                 if idx < len(m.globals):
                     m.globals[idx].name = name
 
@@ -535,9 +614,10 @@ def _tag_section(m: Module, r: Reader) -> None:
         m.tags.append(_check_type(m, r, r.u32(), "tag", at))
 
 
-def _data_section(m: Module, r: Reader) -> None:
+def _data_section_py(m: Module, r: Reader) -> None:
     """Data segments: nothing the analysis needs, but read to their last byte so that a malformed
-    one is an error, not silently accepted. Their bytes are skipped, not copied."""
+    one is an error, not silently accepted. Their bytes are skipped, not copied. (PHP has 78,697
+    segments: `accel.data_section` is the same walk in C.)"""
     for _ in range(r.u32()):
         at = r.pos
         flags = r.u32()
@@ -560,7 +640,7 @@ def _data_count_section(m: Module, r: Reader) -> None:
 SECTION_READERS: dict[int, Callable[[Module, Reader], None]] = {
     1: _type_section, 2: _import_section, 3: _function_section, 4: _table_section,
     5: _memory_section, 6: _global_section, 7: _export_section, 8: _start_section,
-    9: _element_section, 11: _data_section, 12: _data_count_section, 13: _tag_section,
+    9: _element_section, 12: _data_count_section, 13: _tag_section,
 }
 
 
@@ -576,13 +656,16 @@ def _scan_code(m: Module, data: bytes, r: Reader, progress: codemod.Progress | N
 
 
 def _accelerated_scanner() -> Callable[..., codemod.CodeScan] | None:
-    if os.environ.get("ASYNCIFY_DOCTOR_PURE_PYTHON"):
-        return None
-    try:
-        from . import accel
-    except ImportError:  # pragma: no cover - the extension is optional
-        return None
-    return accel.scan_code if accel.available() else None
+    from . import accel
+    return accel.scan_code if accel.enabled() else None
+
+
+def _data_section(m: Module, r: Reader, accelerate: bool) -> None:
+    from . import accel
+    if accelerate and accel.enabled():
+        r.pos = accel.data_section(r.data, r.pos, r.end, len(m.functions), len(m.globals), m.path)
+    else:
+        _data_section_py(m, r)
 
 
 def sections(r: Reader) -> Iterator[tuple[int, int, Reader]]:
@@ -594,8 +677,11 @@ def sections(r: Reader) -> Iterator[tuple[int, int, Reader]]:
 
 
 def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None = None,
-           accelerate: bool = True) -> Module:
-    """Decode a whole binary. Raises `DecodeError` (one line, with offset) on anything malformed."""
+           accelerate: bool = True, release: Callable[[int, int], None] | None = None) -> Module:
+    """Decode a whole binary. Raises `DecodeError` (one line, with offset) on anything malformed.
+
+    `data` is any buffer (bytes, or the mmap `read_module` uses); `release(start, end)` is called
+    after each section is read, so a mapped file need not stay in memory behind the reader."""
     r = Reader(data, 8, len(data), path)
     if data[:4] != MAGIC[:len(data)] or len(data) < 8:
         what = "wrong magic (expected \\0asm)" if data[:4] != MAGIC[:len(data)] else "file is shorter than the 8-byte header"
@@ -604,6 +690,7 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
     if version != 1:
         raise r.error(f"unsupported wasm version 0x{version:x} (components and other layers are not core modules)", 4)
     m = Module(path, len(data))
+    m.accelerated = accelerate and _accelerated_scanner() is not None
     for sid, at, sec in sections(r):
         if sid == 0:
             name = sec.name()
@@ -612,12 +699,18 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
                 _name_section(m, sec)
         elif sid == 10:
             _scan_code(m, data, sec, progress, accelerate)
+        elif sid == 11:
+            _data_section(m, sec, accelerate)
+            if not sec.at_end():
+                raise sec.error("data section has bytes left after its last entry")
         elif sid in SECTION_READERS:
             SECTION_READERS[sid](m, sec)
             if not sec.at_end():
                 raise sec.error(f"{SECTION_NAMES[sid]} section has bytes left after its last entry")
         else:
             raise r.error(f"unknown section id {sid}", at)
+        if release is not None:
+            release(at, sec.end)
     if m.code is None and len(m.functions) > m.num_imported_functions:
         raise r.error("function section declares bodies, but there is no code section")
     return m
@@ -625,8 +718,33 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
 
 def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None,
                 accelerate: bool = True) -> Module:
-    """Read and decode a `.wasm` file; missing or unreadable files are `InputError`s too."""
-    return decode(read_bytes(path), str(path), progress, accelerate)
+    """Read and decode a `.wasm` file; missing or unreadable files are `InputError`s too.
+
+    A regular file is mapped, not read, and each section's pages are given back once it is decoded:
+    peak memory is then about the largest section, not the whole file (PHP: 15 of 23 MB)."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below, after the mapping
+    except OSError as exc:
+        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+    with f:
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # empty, a pipe or a device: read it whole
+            return decode(read_bytes(path), str(path), progress, accelerate)
+        with mm:
+            return decode(mm, str(path), progress, accelerate, _releaser(mm))  # type: ignore[arg-type]
+
+
+def _releaser(mm: mmap.mmap) -> Callable[[int, int], None] | None:
+    if not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return None
+    page = mmap.PAGESIZE
+
+    def release(start: int, end: int) -> None:
+        lo = start - start % page
+        if end - lo >= 16 * page:  # only big sections are worth a system call
+            mm.madvise(mmap.MADV_DONTNEED, lo, end - lo)
+    return release
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
