@@ -4,7 +4,8 @@ Pradel; ISSTA 2023; github.com/sola-st/wasm-call-graphs, Apache-2.0), each a sma
 hand-written precise call graph. The paper's soundness criterion (its `evaluation/scripts/analysis.py`):
 every function reachable in the precise graph must be reachable in the tool's graph.
 
-Reachable in ours: the closure over `asyncify-doctor graph --format json` callees from its
+Reachable in ours: the closure over `asyncify-doctor graph --format json` (direct callees and the
+targets of each indirect site a function uses) from its
 `entry_points` (exports, start, functions placed in imported/exported tables, held by exported
 globals). Reachable in the precise graph: its closure from the exports, the start function and the
 benchmark's own `entry_points` (the paper starts from exports only, which leaves `entry-point-start`
@@ -97,7 +98,8 @@ def evaluate(wasm: Path, truth: dict) -> dict:
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(wasm), "--format", "json"],
                          check=True, capture_output=True, text=True).stdout
     data = json.loads(out)
-    ours = {f["index"]: f["callees"] for f in data["functions"]}
+    targets = {s["site"]: s["targets"] for s in data["indirect_sites"]}
+    ours = {f["index"]: [*f["callees"], *(t for k in f["indirect"] for t in targets[k])] for f in data["functions"]}
     entries = {e["index"] for e in data["entry_points"]}
     basic = {e.index for e in module.exports if e.kind == "func"} | ({module.start} if module.start is not None else set())
     graph, roots = precise(truth, module)

@@ -73,31 +73,60 @@ def test_witness_chain_is_shortest_and_readable(features_wasm: Path) -> None:
     assert text == "run → dispatch_i2i → (indirect via type (i32) -> i32, table 0) suspends → env.sleep_ms"
 
 
+def expanded_callees(data: dict) -> dict[int, list[int]]:
+    """What each function may call per `graph --format json`: its direct callees and every target of
+    each indirect site it uses."""
+    targets = {s["site"]: s["targets"] for s in data["indirect_sites"]}
+    return {f["index"]: sorted({*f["callees"], *(t for k in f["indirect"] for t in targets[k])}) for f in data["functions"]}
+
+
 def test_graph_json_exact_shape(features_wasm: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(features_wasm), "--format", "json"],
                          check=True, capture_output=True, text=True).stdout
     data = json.loads(out)
-    assert list(data) == ["functions", "entry_points"]
+    assert list(data) == ["mode", "functions", "indirect_sites", "entry_points"] and data["mode"] == "typed"
     funcs = data["functions"]
     assert [f["index"] for f in funcs] == list(range(len(funcs)))
-    assert all(list(f) == ["index", "name", "imported", "entry", "callees"] for f in funcs)
+    assert all(list(f) == ["index", "name", "imported", "entry", "callees", "indirect"] for f in funcs)
     by_name = {f["name"]: f for f in funcs}
+    idx = {name: f["index"] for name, f in by_name.items()}
     assert by_name["env.sleep_ms"]["imported"] is True and by_name["run"]["imported"] is False
-    assert by_name["dispatch_i2i"]["callees"] == [by_name["suspends"]["index"], by_name["pure"]["index"]]
-    assert by_name["run"]["callees"] == sorted(by_name[n]["index"] for n in
-                                               ["env.print_i32", "pure", "dispatch_i2i", "dispatch_v2v", "dispatch_t1", "via_ref"])
+    sites = {s["site"]: s for s in data["indirect_sites"]}
+    assert all(list(s) == ["site", "call", "type", "signature", "table", "targets"] for s in sites.values())
+    (k,) = by_name["dispatch_i2i"]["indirect"]
+    assert by_name["dispatch_i2i"]["callees"] == [] and sites[k]["call"] == "call_indirect"
+    assert (sites[k]["signature"], sites[k]["table"], sites[k]["targets"]) == ("(i32) -> i32", 0, [idx["suspends"], idx["pure"]])
+    (k,) = by_name["via_ref"]["indirect"]
+    assert sites[k]["call"] == "call_ref" and sites[k]["table"] is None
+    calls = expanded_callees(data)
+    assert calls[idx["run"]] == sorted(idx[n] for n in ["env.print_i32", "pure", "dispatch_i2i", "dispatch_v2v", "dispatch_t1", "via_ref"])
+    graph = CallGraph(read_module(features_wasm))
+    assert calls == {f: graph.callees(f) for f in range(graph.n)}     # the same graph as the API's
     entries = {e["name"]: e["reasons"] for e in data["entry_points"]}
     assert entries["run"] == ["export run"] and entries["start"] == ["start"] and "export dispatch" in entries["dispatch_i2i"]
     assert entries["late"] == ["in exported table 1"]          # table.init puts it in the exported table
     assert all(by_name[n]["entry"] for n in entries) and not by_name["never_referenced"]["entry"]
 
 
+@pytest.mark.parametrize("mode", ["all", "ignore"])
+def test_graph_json_in_the_other_modes(mode: str, features_wasm: Path, tmp_path: Path) -> None:
+    out = tmp_path / "g.json"
+    subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(features_wasm), "--indirect", mode, "-o", str(out)],
+                   check=True, capture_output=True)
+    data = json.loads(out.read_text())
+    graph = CallGraph(read_module(features_wasm))
+    assert data["mode"] == mode and expanded_callees(data) == {f: graph.callees(f, mode) for f in range(graph.n)}
+    assert len(data["indirect_sites"]) == (1 if mode == "all" else 0)
+
+
 def test_graph_dot_renders(features_wasm: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(features_wasm), "--format", "dot"],
                          check=True, capture_output=True, text=True).stdout
     assert out.startswith("digraph callgraph {") and '"env.sleep_ms"' in out and "style=dotted" in out
-    run = read_module(features_wasm).function_named("run").index
+    m = read_module(features_wasm)
+    run, dispatch = m.function_named("run").index, m.function_named("dispatch_i2i").index
     assert f'host -> f{run} [style=dashed, tooltip="export run"];' in out and f"  f{run} [label=\"run\", style=bold];" in out
+    assert f"  f{run} -> f{dispatch};" in out and '[label="call_indirect (i32) -> i32, table 0", shape=ellipse];' in out
 
 
 @pytest.mark.parametrize("fmt", ["list", "emscripten", "binaryen", "json"])
@@ -136,9 +165,9 @@ def test_graph_json_of_a_clang_built_fixture(tmp_path: Path) -> None:
     wasm = compile_c(Path(__file__).parent / "fixtures" / "src" / "table_types.c", tmp_path / "t.wasm")
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(wasm)], check=True,
                          capture_output=True, text=True).stdout
-    funcs = json.loads(out)["functions"]
-    name = {f["index"]: f["name"] for f in funcs}
-    callees = {f["name"]: sorted(name[c] for c in f["callees"]) for f in funcs}
+    data = json.loads(out)
+    name = {f["index"]: f["name"] for f in data["functions"]}
+    callees = {name[f]: sorted(name[c] for c in cs) for f, cs in expanded_callees(data).items()}
     assert callees["call_unary"] == ["op_double", "op_fetch"]
     assert callees["call_binary"] == ["op_add", "op_add_fetch"]
     assert callees["call_tick"] == ["tick"]
@@ -280,7 +309,7 @@ def test_graph_marks_every_way_the_host_can_enter(wat_dir: Path) -> None:
     data = json.loads(subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(wasm)], check=True,
                                      capture_output=True, text=True).stdout)
     assert {e["name"]: e["reasons"] for e in data["entry_points"]} == ENTRIES
-    callees = {f["index"]: f["callees"] for f in data["functions"]}
+    callees = expanded_callees(data)
     name = {f["index"]: f["name"] for f in data["functions"]}
     seen, work = set(), [e["index"] for e in data["entry_points"]]
     while work:

@@ -146,10 +146,15 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    result = run_analysis(args.wasm, None, args.indirect, args.host_table)
-    g = result.graph
-    text = report.graph_json(g, args.indirect) if args.format == "json" else report.graph_dot(g, args.indirect)
-    _output(text, args.output)
+    from .api import load_module
+    from .callgraph import CallGraph
+    g = CallGraph(load_module(args.wasm), args.host_table)
+    parts = report.graph_json_parts(g, args.indirect) if args.format == "json" else report.graph_dot_parts(g, args.indirect)
+    if args.output in (None, "-"):
+        for part in parts:  # written as it is made: a big graph is never held whole
+            sys.stdout.write(part)
+    else:
+        _output("".join(parts), args.output)
     return 0
 
 

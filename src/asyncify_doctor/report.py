@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any
+from typing import Any, Iterator
 
 from .analysis import Analysis, ChainStep, analyze, import_contributions
 from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode
@@ -131,38 +131,101 @@ def json_report(analysis: Analysis, with_stats: bool = True) -> dict[str, Any]:
     }
 
 
+def graph_sites(graph: CallGraph, mode: IndirectMode) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
+    """The indirect-call site nodes of the graph under `mode`, as `graph` keeps them (one per (type,
+    table) of `call_indirect`, one per type of `call_ref`), each with the functions it may reach; and
+    per function with indirect calls, its sites. Under `all` one site stands for Binaryen's view: any
+    function in a table or address-taken; under `ignore` there are none."""
+    if mode == "ignore":
+        return [], {}
+    m = graph.module
+    if mode == "all":
+        targets: set[int] = set(graph.address_taken)
+        for contents in graph.table_contents:
+            targets |= contents
+        site = {"site": 0, "call": "any indirect call", "type": None, "signature": None, "table": None,
+                "targets": sorted(targets)}
+        return [site], {f: [0] for f in graph.indirect_sites}
+    sites = [{"site": i, "call": "call_ref" if s.table is None else "call_indirect", "type": s.type_index,
+              "signature": m.types[s.type_index].signature() if s.type_index < len(m.types) else None,
+              "table": s.table, "targets": graph.site_targets(graph.n + i)} for i, s in enumerate(graph.sites)]
+    return sites, {f: [node - graph.n for node in nodes] for f, nodes in graph.indirect_sites.items()}
+
+
+def _ints(xs: Any) -> str:
+    return "[" + ", ".join(map(str, xs)) + "]"
+
+
 def graph_json(graph: CallGraph, mode: IndirectMode) -> str:
-    """Every function with its callees under `mode`, and the entry points: the functions the host can
-    call (exports, start, functions placed in an imported or exported table, held by an exported
-    global), each marked `"entry": true` and listed with their reasons under `entry_points`."""
+    """The call graph as JSON text (`graph_json_parts`, joined)."""
+    return "".join(graph_json_parts(graph, mode))
+
+
+def graph_json_parts(graph: CallGraph, mode: IndirectMode, batch: int = 2048) -> Iterator[str]:
+    """The call graph as JSON, one function per line, in pieces (so a big graph is written as it is
+    made, not held whole). Indirect calls go through site nodes, as in the graph itself (sites and
+    their targets, not the product of both, which is millions of pairs on a big Emscripten build): a
+    function may call its `callees` (direct calls) and every target of each site in its `indirect`.
+    `entry_points` are the functions the host can call (exports, start, functions placed in an
+    imported or exported table, held by an exported global), each also marked `"entry": true`."""
     m = graph.module
     roots = graph.entry_points()
-    funcs = [{"index": f.index, "name": f.import_key if f.imported else f.name, "imported": f.imported,
-              "entry": f.index in roots, "callees": graph.callees(f.index, mode)} for f in m.functions]
-    entries = [{"index": f, "name": display_name(m, f), "reasons": why} for f, why in roots.items()]
-    return json.dumps({"functions": funcs, "entry_points": entries}, indent=1, ensure_ascii=False) + "\n"
+    sites, by_function = graph_sites(graph, mode)
+    dumps, direct, none = json.dumps, graph.direct, []
+
+    def line(f: Any) -> str:
+        return (f'{{"index": {f.index}, "name": {dumps(display_name(m, f.index), ensure_ascii=False)}, '
+                f'"imported": {"true" if f.imported else "false"}, "entry": {"true" if f.index in roots else "false"}, '
+                f'"callees": {_ints(direct[f.index])}, "indirect": {_ints(by_function.get(f.index, none))}}}')
+
+    yield '{\n "mode": ' + dumps(mode) + ',\n "functions": [\n'
+    funcs = m.functions
+    for i in range(0, len(funcs), batch):
+        yield ("" if i == 0 else ",\n") + ",\n".join("  " + line(f) for f in funcs[i:i + batch])
+    yield '\n ],\n "indirect_sites": [\n'
+    yield ",\n".join("  " + dumps({k: v for k, v in s.items() if k != "targets"}, ensure_ascii=False)[:-1]
+                      + f', "targets": {_ints(s["targets"])}}}' for s in sites)
+    yield '\n ],\n "entry_points": [\n'
+    yield ",\n".join("  " + dumps({"index": f, "name": display_name(m, f), "reasons": why}, ensure_ascii=False)
+                      for f, why in roots.items())
+    yield "\n ]\n}\n"
 
 
 def graph_dot(graph: CallGraph, mode: IndirectMode, highlight: set[int] | None = None) -> str:
-    """The graph for graphviz: imports dashed, entry points bold with an edge from a `host` node."""
+    """The graph for graphviz (`graph_dot_parts`, joined)."""
+    return "".join(graph_dot_parts(graph, mode, highlight))
+
+
+def graph_dot_parts(graph: CallGraph, mode: IndirectMode, highlight: set[int] | None = None,
+                    batch: int = 2048) -> Iterator[str]:
+    """The graph for graphviz, in pieces: imports dashed, entry points bold with an edge from a `host`
+    node, indirect-call sites as ellipses (dotted edges into and out of them)."""
     m = graph.module
     q = lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'  # noqa: E731
     roots = graph.entry_points()
-    lines = ["digraph callgraph {", "  rankdir=LR; node [shape=box, fontname=monospace];",
-             '  host [label="host", shape=ellipse, style=filled, fillcolor=lightgrey];']
-    for f in m.functions:
+    sites, by_function = graph_sites(graph, mode)
+
+    def node(f: Any) -> str:
         attrs = ["style=dashed"] if f.imported else []
         if f.index in roots:
             attrs.append("style=bold")
         if highlight and f.index in highlight:
             attrs.append("color=red")
-        lines.append(f"  f{f.index} [label={q(display_name(m, f.index))}{', ' + ', '.join(attrs) if attrs else ''}];")
-    for f, why in roots.items():
-        lines.append(f"  host -> f{f} [style=dashed, tooltip={q('; '.join(why))}];")
-    for f in m.functions:
-        direct = set(graph.direct[f.index])
-        for c in graph.callees(f.index, mode):
-            style = "" if c in direct else " [style=dotted]"
-            lines.append(f"  f{f.index} -> f{c}{style};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        return f"  f{f.index} [label={q(display_name(m, f.index))}{', ' + ', '.join(attrs) if attrs else ''}];\n"
+
+    yield 'digraph callgraph {\n  rankdir=LR; node [shape=box, fontname=monospace];\n'
+    yield '  host [label="host", shape=ellipse, style=filled, fillcolor=lightgrey];\n'
+    funcs = m.functions
+    for i in range(0, len(funcs), batch):
+        yield "".join(map(node, funcs[i:i + batch]))
+    for s in sites:
+        label = s["call"] if s["signature"] is None else \
+            f"{s['call']} {s['signature']}" + ("" if s["table"] is None else f", table {s['table']}")
+        yield f"  s{s['site']} [label={q(label)}, shape=ellipse];\n"
+    yield "".join(f"  host -> f{f} [style=dashed, tooltip={q('; '.join(why))}];\n" for f, why in roots.items())
+    for i in range(0, graph.n, batch):
+        yield "".join(f"  f{f} -> f{c};\n" for f in range(i, min(i + batch, graph.n)) for c in graph.direct[f]) + \
+            "".join(f"  f{f} -> s{k} [style=dotted];\n" for f in range(i, min(i + batch, graph.n)) for k in by_function.get(f, ()))
+    for s in sites:
+        yield "".join(f"  s{s['site']} -> f{t} [style=dotted];\n" for t in s["targets"])
+    yield "}\n"
