@@ -153,7 +153,8 @@ def graph_sites(graph: CallGraph, mode: IndirectMode) -> tuple[list[dict[str, An
 
 
 def _ints(xs: Any) -> str:
-    return "[" + ", ".join(map(str, xs)) + "]"
+    """`[1, 2, 3]`: a list's own repr is the JSON of a list of ints."""
+    return str(xs if isinstance(xs, list) else xs.tolist())
 
 
 def graph_json(graph: CallGraph, mode: IndirectMode) -> str:
@@ -168,25 +169,29 @@ def graph_json_parts(graph: CallGraph, mode: IndirectMode, batch: int = 2048) ->
     function may call its `callees` (direct calls) and every target of each site in its `indirect`.
     `entry_points` are the functions the host can call (exports, start, functions placed in an
     imported or exported table, held by an exported global), each also marked `"entry": true`."""
+    from itertools import repeat
+    from json.encoder import encode_basestring as quote  # a JSON string literal, non-ASCII kept (in C)
+    from operator import getitem
     m = graph.module
     roots = graph.entry_points()
     sites, by_function = graph_sites(graph, mode)
-    dumps, direct, none = json.dumps, graph.direct, []
-
-    def line(f: Any) -> str:
-        return (f'{{"index": {f.index}, "name": {dumps(display_name(m, f.index), ensure_ascii=False)}, '
-                f'"imported": {"true" if f.imported else "false"}, "entry": {"true" if f.index in roots else "false"}, '
-                f'"callees": {_ints(direct[f.index])}, "indirect": {_ints(by_function.get(f.index, none))}}}')
-
-    yield '{\n "mode": ' + dumps(mode) + ',\n "functions": [\n'
-    funcs = m.functions
-    for i in range(0, len(funcs), batch):
-        yield ("" if i == 0 else ",\n") + ",\n".join("  " + line(f) for f in funcs[i:i + batch])
+    off, callees, n, imported = graph.direct.off, graph.direct.tgt.tolist(), graph.n, m.num_imported_functions
+    line = ('  {{"index": {}, "name": {}, "imported": {}, "entry": {}, "callees": {}, "indirect": {}}}').format
+    word = {True: "true", False: "false"}.__getitem__
+    yield '{\n "mode": ' + quote(mode) + ',\n "functions": [\n'
+    for lo in range(0, n, batch):  # column by column, each a loop in C (a list's repr is its JSON)
+        hi = min(n, lo + batch)
+        names = [display_name(m, f) for f in range(lo, hi)]
+        rows = map(getitem, repeat(callees), map(slice, off[lo:hi], off[lo + 1:hi + 1]))
+        yield ("" if lo == 0 else ",\n") + ",\n".join(map(
+            line, range(lo, hi), map(quote, names), map(word, map(imported.__gt__, range(lo, hi))),
+            map(word, map(roots.__contains__, range(lo, hi))), map(str, rows),
+            map(str, map(by_function.get, range(lo, hi), repeat([])))))
     yield '\n ],\n "indirect_sites": [\n'
-    yield ",\n".join("  " + dumps({k: v for k, v in s.items() if k != "targets"}, ensure_ascii=False)[:-1]
+    yield ",\n".join("  " + json.dumps({k: v for k, v in s.items() if k != "targets"}, ensure_ascii=False)[:-1]
                       + f', "targets": {_ints(s["targets"])}}}' for s in sites)
     yield '\n ],\n "entry_points": [\n'
-    yield ",\n".join("  " + dumps({"index": f, "name": display_name(m, f), "reasons": why}, ensure_ascii=False)
+    yield ",\n".join(f'  {{"index": {f}, "name": {quote(display_name(m, f))}, "reasons": [{", ".join(map(quote, why))}]}}'
                       for f, why in roots.items())
     yield "\n ]\n}\n"
 

@@ -26,7 +26,7 @@ typedef struct {
     size_t err_off; const char *err; char errbuf[200];
 } S;
 
-static int push(Vec *v, uint32_t x) {
+static inline int push(Vec *v, uint32_t x) {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 4096;
         uint32_t *p = realloc(v->p, cap * sizeof(uint32_t));
@@ -167,7 +167,15 @@ static int memarg(S *s) {
     uint32_t flags, mem; uint64_t off;
     if (u32(s, &flags)) return -1;
     if ((flags & 0x40) && u32(s, &mem)) return -1;
+    if (s->pos < s->end && s->d[s->pos] < 0x80) { s->pos++; return 0; }  /* a one-byte offset */
     return uleb(s, 10, 64, &off);
+}
+
+/* An immediate whose value does not matter (i32.const, i64.const): one byte when it is small. */
+static inline int skip_sleb(S *s, int max_bytes) {
+    int64_t v;
+    if (s->pos < s->end && s->d[s->pos] < 0x80) { s->pos++; return 0; }
+    return sleb(s, max_bytes, &v);
 }
 
 static int resume_table(S *s) {
@@ -232,10 +240,29 @@ static int emit(S *s, uint32_t ev, uint32_t a, uint32_t b, size_t at) {
 static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind) {
     long depth = 1;
     uint32_t a, b, n;
-    int64_t sv;
     uint8_t u8;
+    const uint8_t *d = s->d, *kinds = s->kinds, *evtab = s->evtab;
+    const size_t end = s->end;
     *n_instr = *n_calls = *n_ind = 0;
     for (;;) {
+        /* Fast paths for the most common instructions, with the cursor in a register: no immediate
+         * (numeric, drop, end...), one one-byte index (local.get/set...), a one-byte memarg and offset,
+         * a one-byte constant. They accept exactly what the general path below accepts. */
+        size_t pos = s->pos;
+        if (pos + 3 <= end) {
+            uint8_t code = d[pos], kind = kinds[code];
+            if (kind == NONE) {
+                (*n_instr)++;
+                s->pos = pos + 1;
+                if (evtab[code] == EV_END && --depth == 0) return 0;
+                continue;
+            }
+            if ((kind == U32 && !evtab[code]) || kind == I32) {
+                if (d[pos + 1] < 0x80) { (*n_instr)++; s->pos = pos + 2; continue; }
+            } else if (kind == MEMARG) {
+                if (d[pos + 1] < 0x40 && d[pos + 2] < 0x80) { (*n_instr)++; s->pos = pos + 3; continue; }
+            }
+        }
         size_t start = s->pos;
         if (start >= s->end) FAIL(s, start, "function body or expression ends without its final `end`");
         uint8_t code = s->d[s->pos++];
@@ -279,8 +306,8 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
             if (ev && emit(s, ev, a, b, start)) return -1;
             break;
         case MEMARG: if (memarg(s)) return -1; break;
-        case I32: if (sleb(s, 5, &sv)) return -1; break;
-        case I64: if (sleb(s, 10, &sv)) return -1; break;
+        case I32: if (skip_sleb(s, 5)) return -1; break;
+        case I64: if (skip_sleb(s, 10)) return -1; break;
         case BYTES4: if (skip(s, 4)) return -1; break;
         case BYTES8: if (skip(s, 8)) return -1; break;
         case BYTES16: if (skip(s, 16)) return -1; break;

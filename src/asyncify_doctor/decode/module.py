@@ -10,6 +10,8 @@ from __future__ import annotations
 import mmap
 import os
 from array import array
+from itertools import repeat
+from operator import is_not, itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -86,51 +88,35 @@ class SubType:
         return f"({ps}) -> ({rs})" if len(self.results) != 1 else f"({ps}) -> {rs}"
 
 
-class Function:
-    """A function of the index space (imports first). A plain class with slots, not a dataclass:
-    PHP has 24,000 of them, made in one go. `name` is the name-section name, the import's
-    `module.name`, or (when `has_name` is False for a defined function) the placeholder."""
+class Function(tuple):
+    """A function of the index space (imports first): an immutable record (a tuple underneath, made
+    in bulk at the end of decoding — PHP has 24,000 of them). `name` is the name-section name, else the
+    import's `module.name`, else the placeholder `wasm-function[N]` (then `has_name` is False)."""
 
-    __slots__ = ("index", "type_index", "_name", "has_name", "import_module", "import_name")
+    __slots__ = ()
+    index: int = property(itemgetter(0))                  # type: ignore[assignment]
+    type_index: int = property(itemgetter(1))             # type: ignore[assignment]
+    name: str = property(itemgetter(2))                   # type: ignore[assignment]
+    has_name: bool = property(itemgetter(3))              # type: ignore[assignment]  # False for placeholders
+    import_module: str | None = property(itemgetter(4))   # type: ignore[assignment]
+    import_name: str | None = property(itemgetter(5))     # type: ignore[assignment]
 
-    def __init__(self, index: int, type_index: int, name: str | None = None, has_name: bool = False,
-                 import_module: str | None = None, import_name: str | None = None) -> None:
-        self.index = index
-        self.type_index = type_index
-        self._name = name
-        self.has_name = has_name            # False when `name` is our placeholder (or an import's key)
-        self.import_module = import_module
-        self.import_name = import_name
-
-    @property
-    def name(self) -> str:
-        name = self._name
-        return name if name is not None else f"wasm-function[{self.index}]"
-
-    @name.setter
-    def name(self, value: str) -> None:
-        self._name = value
+    def __new__(cls, index: int, type_index: int, name: str | None = None, has_name: bool = False,
+                import_module: str | None = None, import_name: str | None = None) -> "Function":
+        return tuple.__new__(cls, (index, type_index, placeholder_name(index) if name is None else name, has_name,
+                                   import_module, import_name))
 
     @property
     def imported(self) -> bool:
-        return self.import_module is not None
+        return self[4] is not None
 
     @property
     def import_key(self) -> str | None:
         """`module.name`, the form Binaryen's `asyncify-imports` matches."""
-        return None if self.import_module is None else f"{self.import_module}.{self.import_name}"
-
-    def _fields(self) -> tuple:
-        return (self.index, self.type_index, self.name, self.has_name, self.import_module, self.import_name)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Function) and self._fields() == other._fields()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+        return None if self[4] is None else f"{self[4]}.{self[5]}"
 
     def __repr__(self) -> str:
-        return "Function(index={!r}, type_index={!r}, name={!r}, has_name={!r}, import_module={!r}, import_name={!r})".format(
-            *self._fields())
+        return "Function(index={!r}, type_index={!r}, name={!r}, has_name={!r}, import_module={!r}, import_name={!r})".format(*self)
 
 
 @dataclass
@@ -384,8 +370,9 @@ def _add_import(m: Module, module: str, name: str, ty: tuple[str, object]) -> No
     kind, payload = ty
     key = f"{module}.{name}"
     if kind == "func":
-        m.imports.append(Import(module, name, "func", len(m.functions)))
-        m.functions.append(Function(len(m.functions), payload, key, False, module, name))  # type: ignore[arg-type]
+        m.imports.append(Import(module, name, "func", len(m._ftypes)))
+        m._ftypes.append(payload)  # type: ignore[arg-type]
+        m._fimports.append((module, name))
     elif kind == "table":
         et, mn, mx, shared = payload  # type: ignore[misc]
         m.imports.append(Import(module, name, "table", len(m.tables)))
@@ -421,7 +408,7 @@ def _import_section(m: Module, r: Reader) -> None:
                 _add_import(m, module, r.name(), ty)
         else:
             _add_import(m, module, name, _extern_type(m, r, f"{module}.{name}"))
-    m.num_imported_functions = len(m.functions)
+    m.num_imported_functions = len(m._ftypes)
 
 
 def _fast(m: Module):  # noqa: ANN202 - the C accelerator when this decode may use it, else None
@@ -432,26 +419,26 @@ def _fast(m: Module):  # noqa: ANN202 - the C accelerator when this decode may u
 
 
 def _function_section(m: Module, r: Reader) -> None:
-    funcs, base, fast = m.functions, len(m.functions), _fast(m)
+    ftypes, fast = m._ftypes, _fast(m)
     res = fast.u32_vec(r.data, r.pos, r.end) if fast else None
     if res is not None and (not res[0] or max(res[0]) < len(m.types)):
         types, r.pos = res
-        funcs.extend(map(Function, range(base, base + len(types)), types))
+        ftypes.extend(types)
         return
     ntypes, u32 = len(m.types), r.u32
     for _ in range(r.u32()):
         at = r.pos
         t = u32()
         if t >= ntypes:
-            _check_type(m, r, t, f"function {len(funcs)}", at)
-        funcs.append(Function(len(funcs), t))
+            _check_type(m, r, t, f"function {len(ftypes)}", at)
+        ftypes.append(t)
 
 
 def _const_funcs(m: Module, r: Reader) -> tuple[list[int], list[int]]:
     """ref.func and global.get targets of a constant expression."""
     funcs: list[int] = []
     globs: list[int] = []
-    for ev, a, _b in codemod.scan_const_expr(r, len(m.functions), len(m.globals)):
+    for ev, a, _b in codemod.scan_const_expr(r, len(m._ftypes), len(m.globals)):
         if ev == codemod.op.EV_REF_FUNC:
             funcs.append(a)
         elif ev == codemod.op.EV_GLOBAL_GET:
@@ -489,7 +476,7 @@ def _global_section(m: Module, r: Reader) -> None:
 
 
 def _export_section(m: Module, r: Reader) -> None:
-    spaces = {"func": len(m.functions), "table": len(m.tables), "memory": m.memories, "global": len(m.globals),
+    spaces = {"func": len(m._ftypes), "table": len(m.tables), "memory": m.memories, "global": len(m.globals),
               "tag": len(m.tags)}
     fast = _fast(m)
     res = fast.exports(r.data, r.pos, r.end) if fast else None
@@ -517,8 +504,8 @@ def _export_section(m: Module, r: Reader) -> None:
 def _func_index(m: Module, r: Reader) -> int:
     at = r.pos
     idx = r.u32()
-    if idx >= len(m.functions):
-        raise r.error(f"function index {idx} out of range ({len(m.functions)} functions)", at)
+    if idx >= len(m._ftypes):
+        raise r.error(f"function index {idx} out of range ({len(m._ftypes)} functions)", at)
     return idx
 
 
@@ -526,7 +513,7 @@ def _func_indices(m: Module, r: Reader) -> list[int]:
     """A vec(funcidx), each in range."""
     fast = _fast(m)
     res = fast.u32_vec(r.data, r.pos, r.end) if fast else None
-    if res is not None and (not res[0] or max(res[0]) < len(m.functions)):
+    if res is not None and (not res[0] or max(res[0]) < len(m._ftypes)):
         r.pos = res[1]
         return res[0].tolist()
     return r.vec(lambda: _func_index(m, r))
@@ -591,12 +578,7 @@ def _name_section(m: Module, r: Reader) -> None:
         if sub_id == 0:
             m.module_name = sub.name()
         elif sub_id == 1:
-            funcs, n = m.functions, len(m.functions)
-            for idx, name in zip(*_name_map(m, sub)):
-                if idx < n:
-                    f = funcs[idx]
-                    f.name = name
-                    f.has_name = True
+            m._fnames.append(_name_map(m, sub))
         elif sub_id == 7:
             for idx, name in zip(*_name_map(m, sub)):
                 if idx < len(m.globals):
@@ -645,9 +627,9 @@ SECTION_READERS: dict[int, Callable[[Module, Reader], None]] = {
 
 
 def _scan_code(m: Module, data: bytes, r: Reader, progress: codemod.Progress | None, accelerate: bool) -> None:
-    num_defined = len(m.functions) - m.num_imported_functions
+    num_defined = len(m._ftypes) - m.num_imported_functions
     scanner = _accelerated_scanner() if accelerate else None
-    args = (data, r.pos, r.end, m.num_imported_functions, len(m.functions), len(m.globals), m.path)
+    args = (data, r.pos, r.end, m.num_imported_functions, len(m._ftypes), len(m.globals), m.path)
     m.code = scanner(*args) if scanner else codemod.scan_code_py(*args, progress=progress)
     m.accelerated = scanner is not None
     if len(m.code.bodies) // 2 != num_defined:
@@ -663,7 +645,7 @@ def _accelerated_scanner() -> Callable[..., codemod.CodeScan] | None:
 def _data_section(m: Module, r: Reader, accelerate: bool) -> None:
     from . import accel
     if accelerate and accel.enabled():
-        r.pos = accel.data_section(r.data, r.pos, r.end, len(m.functions), len(m.globals), m.path)
+        r.pos = accel.data_section(r.data, r.pos, r.end, len(m._ftypes), len(m.globals), m.path)
     else:
         _data_section_py(m, r)
 
@@ -691,6 +673,7 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
         raise r.error(f"unsupported wasm version 0x{version:x} (components and other layers are not core modules)", 4)
     m = Module(path, len(data))
     m.accelerated = accelerate and _accelerated_scanner() is not None
+    m._ftypes, m._fimports, m._fnames = [], [], []   # the functions, made at the end (`_make_functions`)
     for sid, at, sec in sections(r):
         if sid == 0:
             name = sec.name()
@@ -711,9 +694,35 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
             raise r.error(f"unknown section id {sid}", at)
         if release is not None:
             release(at, sec.end)
-    if m.code is None and len(m.functions) > m.num_imported_functions:
+    if m.code is None and len(m._ftypes) > m.num_imported_functions:
         raise r.error("function section declares bodies, but there is no code section")
+    _make_functions(m)
     return m
+
+
+def _make_functions(m: Module) -> None:
+    """All Function records in one go, with their names (a later name for an index wins)."""
+    n, nimp = len(m._ftypes), m.num_imported_functions
+    names: list[str | None] = [None] * n
+    for idxs, strs in m._fnames:
+        if not len(idxs) or max(idxs) < n:
+            list(map(names.__setitem__, idxs, strs))
+        else:
+            for i, s in zip(idxs, strs):
+                if i < n:
+                    names[i] = s
+    has = list(map(is_not, names, repeat(None)))
+    for i, (mod, nm) in enumerate(m._fimports):
+        if names[i] is None:
+            names[i] = f"{mod}.{nm}"
+    if not all(has[nimp:]):
+        for i in range(nimp, n):
+            if names[i] is None:
+                names[i] = placeholder_name(i)
+    mods = [mod for mod, _ in m._fimports] + [None] * (n - nimp)
+    inames = [nm for _, nm in m._fimports] + [None] * (n - nimp)
+    m.functions = list(map(tuple.__new__, repeat(Function), zip(range(n), m._ftypes, names, has, mods, inames)))
+    del m._ftypes, m._fimports, m._fnames
 
 
 def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None,
