@@ -43,6 +43,7 @@ class Analysis:
     next_hop: array = field(default_factory=lambda: array("i"))   # per node: next node toward an import
     members: list[int] = field(default_factory=list)
     origins: dict[tuple[int, int], str] = field(default_factory=dict)   # observed edge -> where it was seen
+    extra_edges: bool = False     # edges beyond the static graph were given (`analyze(extra_edges=...)`)
 
     @property
     def module(self):  # noqa: ANN201 - the decode.Module, for names
@@ -67,7 +68,8 @@ class Analysis:
             if self.graph.is_site(nxt):
                 via = self.graph.site(nxt)
             else:
-                seen = via is None and not self.graph.is_site(node) and nxt not in self.graph.successors(node, self.mode)
+                seen = (self.extra_edges and via is None and not self.graph.is_site(node)
+                        and nxt not in self.graph.successors(node, self.mode))
                 steps.append(ChainStep(nxt, via, observed=self.origins.get((node, nxt), "") if seen else None))
                 via = None
             node = nxt
@@ -97,7 +99,7 @@ def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "ty
     next_hop = bfs(rev, array("I", async_imports), roots)
     imported = graph.module.num_imported_functions
     members = [f for f in range(imported, graph.n) if next_hop[f] != UNREACHED]
-    return Analysis(graph, mode, sorted(async_imports), next_hop, members)
+    return Analysis(graph, mode, sorted(async_imports), next_hop, members, extra_edges=bool(extra_edges))
 
 
 def _with_extra_callers(rev: Rows, extra_edges: dict[int, set[int]]) -> Rows:

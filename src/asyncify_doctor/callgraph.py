@@ -31,6 +31,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import Literal
 
 from .decode import Module, SubType, ValType
@@ -265,6 +266,11 @@ class CallGraph:
     """
 
     def __init__(self, module: Module, host_table: HostTable = "sound") -> None:
+        from .decode.module import no_gc
+        with no_gc():
+            self._build(module, host_table)
+
+    def _build(self, module: Module, host_table: HostTable) -> None:
         self.module = module
         self.host_table = host_table
         self.gathered = gather(module)
@@ -278,8 +284,8 @@ class CallGraph:
         self._pools: dict[int, dict[int, list[int]]] = {}
         gf = self.gathered
         self.direct = Rows(*csr(gf.call_src, gf.call_dst, self.n))   # callees of each function, ascending
-        self.indirect_sites: dict[int, list[int]] = {
-            f: [self._site(t, table) for t, table in sites] for f, sites in gf.indirect.items()}
+        node = {key: self._site(*key) for key in dict.fromkeys(chain.from_iterable(gf.indirect.values()))}
+        self.indirect_sites: dict[int, list[int]] = {f: list(map(node.__getitem__, sites)) for f, sites in gf.indirect.items()}
         self._facts: dict[int, FunctionFacts] = {}
         self._reverse: dict[str, Rows] = {}
 
@@ -447,9 +453,9 @@ class CallGraph:
             roots.setdefault(m.start, []).append("start")
         placed = self._table_contents(host=False)
         for t in self.host_visible_tables():
-            how = "imported" if m.tables[t].import_key is not None else "exported"
+            why = f"in {'imported' if m.tables[t].import_key is not None else 'exported'} table {t}"  # one string, shared
             for f in sorted(placed[t]):
-                roots.setdefault(f, []).append(f"in {how} table {t}")
+                roots.setdefault(f, []).append(why)
         for e in m.exports:
             if e.kind == "global" and e.index < len(self.global_values) and m.globals[e.index].import_key is None:
                 for f in sorted(self.global_values[e.index]):
@@ -545,13 +551,10 @@ class CallGraph:
             gf = self.gathered
             callee, caller = gf.call_dst, gf.call_src
             if mode == "typed" and self.sites:
-                callee, caller = array("I", callee), array("I", caller)
-                for f, sites in self.indirect_sites.items():
-                    callee.extend(sites)
-                    caller.extend([f] * len(sites))
-                for i, targets in enumerate(self._site_targets):
-                    callee.extend(targets)
-                    caller.extend([self.n + i] * len(targets))
+                users, sites = self.indirect_sites.keys(), self.indirect_sites.values()
+                callee = callee + array("I", chain.from_iterable(sites)) + array("I", chain.from_iterable(self._site_targets))
+                caller = caller + array("I", chain.from_iterable(map(repeat, users, map(len, sites)))) + array(
+                    "I", chain.from_iterable(map(repeat, range(self.n, self.n + len(self.sites)), map(len, self._site_targets))))
             rows = self._reverse[mode] = Rows(*csr(callee, caller, self.n + len(self.sites)))
         return rows
 

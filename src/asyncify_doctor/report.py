@@ -1,7 +1,6 @@
 """Analysis → human and machine output: witness chains, `why`, stats, the graph as JSON or dot."""
 from __future__ import annotations
 
-import difflib
 import json
 from typing import Any, Iterator
 
@@ -52,6 +51,7 @@ def find_function(module: Module, name: str) -> int | None:
 
 
 def suggest(module: Module, name: str) -> list[str]:
+    import difflib
     return difflib.get_close_matches(name, [f.name for f in module.functions], n=5, cutoff=0.6)
 
 
@@ -171,18 +171,21 @@ def graph_json_parts(graph: CallGraph, mode: IndirectMode, batch: int = 2048) ->
     imported or exported table, held by an exported global), each also marked `"entry": true`."""
     from itertools import repeat
     from json.encoder import encode_basestring as quote  # a JSON string literal, non-ASCII kept (in C)
-    from operator import getitem
+    from operator import getitem, sub
     m = graph.module
     roots = graph.entry_points()
     sites, by_function = graph_sites(graph, mode)
-    off, callees, n, imported = graph.direct.off, graph.direct.tgt.tolist(), graph.n, m.num_imported_functions
+    off, tgt, n, imported = graph.direct.off, graph.direct.tgt, graph.n, m.num_imported_functions
     line = ('  {{"index": {}, "name": {}, "imported": {}, "entry": {}, "callees": {}, "indirect": {}}}').format
     word = {True: "true", False: "false"}.__getitem__
     yield '{\n "mode": ' + quote(mode) + ',\n "functions": [\n'
     for lo in range(0, n, batch):  # column by column, each a loop in C (a list's repr is its JSON)
         hi = min(n, lo + batch)
         names = [display_name(m, f) for f in range(lo, hi)]
-        rows = map(getitem, repeat(callees), map(slice, off[lo:hi], off[lo + 1:hi + 1]))
+        base = off[lo]
+        callees = tgt[base:off[hi]].tolist()   # this batch's only: ints are objects in a list
+        rows = map(getitem, repeat(callees), map(slice, map(sub, off[lo:hi], repeat(base)),
+                                                 map(sub, off[lo + 1:hi + 1], repeat(base))))
         yield ("" if lo == 0 else ",\n") + ",\n".join(map(
             line, range(lo, hi), map(quote, names), map(word, map(imported.__gt__, range(lo, hi))),
             map(word, map(roots.__contains__, range(lo, hi))), map(str, rows),
