@@ -132,6 +132,18 @@ MALFORMED = {
                               "exact function types are not allowed in exports"),
     "composite type 0x5c": (_module(section(1, vec([b"\x5c"]))), "invalid type form 0x5c"),
     "data segment flags 3": (_module(section(11, vec([b"\x03\x00"]))), "invalid data segment flags 3"),
+    "a second type section": (_module(section(1, vec([])), section(1, vec([]))), "type section out of order or repeated"),
+    "import section after the function section": (_module(section(3, vec([])), section(2, vec([]))),
+                                                  "import section out of order or repeated (after the function section)"),
+    "i32.const 0 with unused bits set": (_func_module(b"\x41\x80\x80\x80\x80\x70\x1a"), "does not fit in 32 bits"),
+    "i64.const -1 with unused bits unset": (_func_module(b"\x42" + b"\xff" * 9 + b"\x01\x1a"), "does not fit in 64 bits"),
+    "memarg flags 0x80": (_func_module(b"\x41\x00\x28\x80\x01\x00\x1a", extra=(section(5, vec([b"\x00\x01"])),)),
+                          "malformed memarg flags 0x80"),
+    "too many locals": (_func_module(b"", b"\x02\xff\xff\xff\xff\x0f\x7f\x02\x7e"), "too many locals"),
+    "data.drop without a data count section": (_func_module(b"\xfc\x09\x00", extra=(section(5, vec([b"\x00\x01"])),)),
+                                               "need the data count section"),
+    "data count 2, one data segment": (_module(section(5, vec([b"\x00\x01"])), section(12, b"\x02"),
+                                               section(11, vec([b"\x01\x00"]))), "the data count section says 2"),
     "field mutability 2": (_module(section(1, vec([b"\x5f\x01\x7f\x02"]))), "invalid field mutability 0x02"),
 }
 
@@ -194,3 +206,17 @@ def test_unnamed_functions_get_placeholders() -> None:
 @pytest.mark.parametrize("flavour", ["jspi", "asyncify"])
 def test_real_php_matches_wasmparser(flavour: str) -> None:
     assert_same_as_wasmparser(php_wasm(flavour))
+
+
+def test_the_spec_test_suite() -> None:
+    """bench/spec_testsuite.py: every valid module of the WebAssembly test suite (core and proposals)
+    decodes, every assert_malformed binary is rejected, both scanners alike."""
+    import os
+    if not os.environ.get("ASYNCIFY_DOCTOR_SLOW"):
+        pytest.skip("downloads the spec test suite: set ASYNCIFY_DOCTOR_SLOW=1")
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
+    import spec_testsuite
+    stats = spec_testsuite.run()
+    assert stats["valid decoded"] > 2000 and stats["malformed rejected"] > 900
+    assert not stats["valid rejected"] and not stats["malformed accepted"] and not stats["scanners disagree"], stats

@@ -61,7 +61,9 @@ static inline int u32(S *s, uint32_t *out) {
     uint64_t v; if (uleb(s, 5, 32, &v)) return -1; *out = (uint32_t)v; return 0;
 }
 
-static int sleb(S *s, int max_bytes, int64_t *out) {
+/* A signed LEB128 of `bits` bits; in the longest form, the last byte's unused bits must repeat the
+ * sign (reader.py's _check_sign_extension). */
+static int sleb(S *s, int max_bytes, int bits, int64_t *out) {
     size_t start = s->pos; int64_t r = 0; int shift = 0;
     for (int i = 0; i < max_bytes; i++) {
         if (s->pos >= s->end) FAIL(s, s->pos, "unexpected end of data (truncated file or section size past its end)");
@@ -69,6 +71,14 @@ static int sleb(S *s, int max_bytes, int64_t *out) {
         if (shift < 64) r |= (int64_t)((uint64_t)(b & 0x7f) << shift);
         shift += 7;
         if (!(b & 0x80)) {
+            if (i == max_bytes - 1) {
+                int used = bits - 7 * i;
+                unsigned v = b & 0x7f, sign = (v >> (used - 1)) & 1;
+                if ((v >> used) != (sign ? (0x7fu >> used) : 0u)) {
+                    snprintf(s->errbuf, sizeof s->errbuf, "bad LEB128: value does not fit in %d bits", bits);
+                    FAIL(s, start, s->errbuf);
+                }
+            }
             if ((b & 0x40) && shift < 64) r |= -((int64_t)1 << shift);
             *out = r; return 0;
         }
@@ -105,7 +115,7 @@ static int heaptype(S *s) {
     if (byte(s, &b)) return -1;
     if ((b & 0xc0) != 0x40) {
         s->pos = at;
-        if (sleb(s, 5, &v)) return -1;
+        if (sleb(s, 5, 33, &v)) return -1;
         if (v < 0) FAIL(s, at, "invalid heap type (overlong encoding)");
         return 0;
     }
@@ -158,24 +168,29 @@ static int blocktype(S *s) {
     uint8_t b = s->d[s->pos];
     if (b == 0x40) { s->pos++; return 0; }
     if ((b & 0xc0) == 0x40) return valtype(s);
-    if (sleb(s, 5, &v)) return -1;
+    if (sleb(s, 5, 33, &v)) return -1;
     if (v < 0) FAIL(s, s->pos - 1, "invalid block type");
     return 0;
 }
 
 static int memarg(S *s) {
     uint32_t flags, mem; uint64_t off;
+    size_t at = s->pos;
     if (u32(s, &flags)) return -1;
+    if (flags >= 0x80) {  /* alignment (bits 0-5) and a memory index (bit 6) only */
+        snprintf(s->errbuf, sizeof s->errbuf, "malformed memarg flags 0x%x", flags);
+        FAIL(s, at, s->errbuf);
+    }
     if ((flags & 0x40) && u32(s, &mem)) return -1;
     if (s->pos < s->end && s->d[s->pos] < 0x80) { s->pos++; return 0; }  /* a one-byte offset */
     return uleb(s, 10, 64, &off);
 }
 
 /* An immediate whose value does not matter (i32.const, i64.const): one byte when it is small. */
-static inline int skip_sleb(S *s, int max_bytes) {
+static inline int skip_sleb(S *s, int max_bytes, int bits) {
     int64_t v;
     if (s->pos < s->end && s->d[s->pos] < 0x80) { s->pos++; return 0; }
-    return sleb(s, max_bytes, &v);
+    return sleb(s, max_bytes, bits, &v);
 }
 
 static int resume_table(S *s) {
@@ -306,8 +321,8 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
             if (ev && emit(s, ev, a, b, start)) return -1;
             break;
         case MEMARG: if (memarg(s)) return -1; break;
-        case I32: if (skip_sleb(s, 5)) return -1; break;
-        case I64: if (skip_sleb(s, 10)) return -1; break;
+        case I32: if (skip_sleb(s, 5, 32)) return -1; break;
+        case I64: if (skip_sleb(s, 10, 64)) return -1; break;
         case BYTES4: if (skip(s, 4)) return -1; break;
         case BYTES8: if (skip(s, 8)) return -1; break;
         case BYTES16: if (skip(s, 16)) return -1; break;
@@ -360,7 +375,13 @@ static int scan_bodies(S *s, uint32_t func0, uint32_t count) {
         s->func = func0 + i;
         s->func_ev_start = s->events.n;
         if (u32(s, &nlocals)) goto body_err_locals;
-        for (uint32_t j = 0; j < nlocals; j++) if (u32(s, &cnt) || valtype(s)) goto body_err_locals;
+        uint64_t total = 0;
+        for (uint32_t j = 0; j < nlocals; j++) {
+            size_t at = s->pos;
+            if (u32(s, &cnt)) goto body_err_locals;
+            if ((total += cnt) > UINT32_MAX) { s->err_off = at; s->err = "too many locals (more than 2^32 - 1)"; goto body_err_locals; }
+            if (valtype(s)) goto body_err_locals;
+        }
         if (scan_body(s, &ni, &nc, &nd)) return -1;
         if (s->pos != s->end) FAIL(s, s->pos, "bytes after the function body's final `end`");
         s->end = section_end;

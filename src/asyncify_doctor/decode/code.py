@@ -129,7 +129,10 @@ def read_ordering(r: Reader) -> None:
 
 
 def read_memarg(r: Reader) -> None:
+    at = r.pos
     flags = r.u32()
+    if flags >= 0x80:  # alignment (bits 0-5) and a memory index (bit 6) only
+        raise r.error(f"malformed memarg flags 0x{flags:x}", at)
     if flags & 0x40:
         r.u32()  # memory index (multi-memory)
     r.u64()      # offset (u64 for memory64)
@@ -170,9 +173,9 @@ def _immediates(ctx: _Ctx, kind: int, event: int, start: int) -> None:
     elif kind == op.MEMARG:
         read_memarg(r)
     elif kind == op.I64:
-        r.sleb(10)
+        r.sleb(10, 64)
     elif kind == op.I32:
-        r.sleb(5)
+        r.sleb(5, 32)
     elif kind == op.BYTES4:
         r.bytes(4)
     elif kind == op.BYTES8:
@@ -301,8 +304,12 @@ def scan_code_py(data: bytes, start: int, end: int, num_imported: int, num_funcs
         ctx.func = num_imported + i
         ctx.seen.clear()
         try:
+            total = 0
             for _ in range(body.u32()):
-                body.u32()
+                at = body.pos
+                total += body.u32()
+                if total > 0xFFFFFFFF:
+                    raise body.error("too many locals (more than 2^32 - 1)", at)
                 read_valtype(body)
         except DecodeError as exc:
             raise DecodeError(exc.path, exc.offset, f"in local declarations: {exc.message}", ctx.func) from None

@@ -26,6 +26,8 @@ MAGIC = b"\0asm"
 SECTION_NAMES = {0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
                  6: "global", 7: "export", 8: "start", 9: "element", 10: "code", 11: "data",
                  12: "data count", 13: "tag"}
+# Where each known section may appear (the tag section sits between memory and global); each at most once.
+SECTION_ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 EXTERNAL_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 VALTYPE_NAMES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128", 0x78: "i8",
                  0x77: "i16", 0x70: "funcref", 0x6F: "externref", 0x6E: "anyref", 0x6D: "eqref",
@@ -695,7 +697,15 @@ def _decode(data: bytes, path: str, progress: codemod.Progress | None, accelerat
     m = Module(path, len(data))
     m.accelerated = accelerate and _accelerated_scanner() is not None
     m._ftypes, m._fimports, m._fnames = [], [], []   # the functions, made at the end (`_make_functions`)
+    last, data_segments = 0, None
     for sid, at, sec in sections(r):
+        rank = SECTION_ORDER.get(sid, 0)
+        if rank:
+            if rank <= last:
+                prev = next(k for k, v in SECTION_ORDER.items() if v == last)
+                raise r.error(f"{SECTION_NAMES[sid]} section out of order or repeated (after the "
+                              f"{SECTION_NAMES[prev]} section)", at)
+            last = rank
         if sid == 0:
             name = sec.name()
             m.custom_sections.append((name, sec.pos, sec.end - sec.pos))
@@ -704,6 +714,7 @@ def _decode(data: bytes, path: str, progress: codemod.Progress | None, accelerat
         elif sid == 10:
             _scan_code(m, data, sec, progress, accelerate)
         elif sid == 11:
+            data_segments = Reader(data, sec.pos, sec.end, path).u32()
             _data_section(m, sec, accelerate)
             if not sec.at_end():
                 raise sec.error("data section has bytes left after its last entry")
@@ -717,8 +728,22 @@ def _decode(data: bytes, path: str, progress: codemod.Progress | None, accelerat
             release(at, sec.end)
     if m.code is None and len(m._ftypes) > m.num_imported_functions:
         raise r.error("function section declares bodies, but there is no code section")
+    _check_data_count(m, r, data_segments)
     _make_functions(m)
     return m
+
+
+def _check_data_count(m: Module, r: Reader, data_segments: int | None) -> None:
+    """The binary format's rules on the data count section: it must match the data section, and code
+    that names a data segment (memory.init, data.drop, array.new_data/init_data) requires it."""
+    if m.data_count is not None and m.data_count != (data_segments or 0):
+        raise r.error(f"the data count section says {m.data_count} data segments, the data section has "
+                      f"{data_segments or 0}", 8)
+    if m.data_count is None and m.code is not None and codemod.op.EV_DATA in m.code.events[1::4]:
+        ev = m.code.events
+        f = next(ev[i] for i in range(0, len(ev), 4) if ev[i + 1] == codemod.op.EV_DATA)
+        raise DecodeError(m.path, m.code.bodies[2 * (f - m.num_imported_functions)],
+                          "memory.init, data.drop or array.*_data need the data count section, which is missing", f)
 
 
 def _make_functions(m: Module) -> None:

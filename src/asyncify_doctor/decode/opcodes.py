@@ -43,6 +43,8 @@ EV_TABLE_WRITE = 7      # table.set / table.grow / table.fill     (a = table ind
 EV_TABLE_INIT = 8       # table.init elem table                   (a = elem segment, b = table)
 EV_TABLE_COPY = 9       # table.copy dst src                      (a = dst table, b = src table)
 EV_END = 10             # end / delegate: closes a block
+EV_DATA = 11            # memory.init / data.drop (a = data index), array.new_data / array.init_data (b = data
+                        # index): the binary format then requires the data count section
 EV_TAIL = 16            # flag or-ed onto CALL/CALL_INDIRECT/CALL_REF for the return_call forms
 
 PREFIXES = (0xFB, 0xFC, 0xFD, 0xFE)
@@ -100,7 +102,8 @@ def _base() -> tuple[list[int], list[int]]:
 def _gc() -> tuple[list[int], list[int]]:
     k, e = _table(PREFIX_SIZE)
     _set(k, e, [0x00, 0x01, 0x06, 0x07, 0x0B, 0x0C, 0x0D, 0x0E, 0x10, 0x20, 0x21], U32)
-    _set(k, e, [0x02, 0x03, 0x04, 0x05, 0x08, 0x09, 0x0A, 0x11, 0x12, 0x13], U32X2)
+    _set(k, e, [0x02, 0x03, 0x04, 0x05, 0x08, 0x0A, 0x11, 0x13], U32X2)
+    _set(k, e, [0x09, 0x12], U32X2, EV_DATA)        # array.new_data array.init_data
     _set(k, e, [0x0F, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E], NONE)
     _set(k, e, [0x14, 0x15, 0x16, 0x17, 0x22, 0x23, 0x24], HEAPTYPE)  # ref.test/cast; custom descriptors' ref.get_desc, ref.cast_desc_eq
     _set(k, e, [0x18, 0x19, 0x25, 0x26], CAST)
@@ -110,8 +113,10 @@ def _gc() -> tuple[list[int], list[int]]:
 def _misc() -> tuple[list[int], list[int]]:
     k, e = _table(PREFIX_SIZE)
     _set(k, e, range(0x00, 0x08), NONE)            # trunc_sat
-    _set(k, e, [0x08, 0x0A], U32X2)                # memory.init memory.copy
-    _set(k, e, [0x09, 0x0B, 0x0D, 0x10, 0x12], U32)  # data.drop memory.fill elem.drop table.size memory.discard
+    _set(k, e, [0x08], U32X2, EV_DATA)             # memory.init
+    _set(k, e, [0x0A], U32X2)                      # memory.copy
+    _set(k, e, [0x09], U32, EV_DATA)               # data.drop
+    _set(k, e, [0x0B, 0x0D, 0x10, 0x12], U32)      # memory.fill elem.drop table.size memory.discard
     _set(k, e, [0x0C], U32X2, EV_TABLE_INIT)
     _set(k, e, [0x0E], U32X2, EV_TABLE_COPY)
     _set(k, e, [0x0F, 0x11], U32, EV_TABLE_WRITE)  # table.grow table.fill
