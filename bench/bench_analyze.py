@@ -158,7 +158,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp())
     out = work / "stdout"
     wanted = [c for c in args.commands.split(",") if c]
+    import resource
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"runs: {args.runs} pairs per command (median of per-pair ratios); reference: wasm-tools validate --features all")
+    print(f"(a spawned command's peak RSS reads at least this process's own, {floor:.0f} MB)")
     print(f"{'input':16s} {'MB':>5s}  {'command':20s} {'ours s':>7s} {'validate s':>10s} {'ratio':>7s} {'target':>7s}"
           f" {'peak MB':>8s} {'RSS/file':>8s}")
     missed = 0
