@@ -17,6 +17,8 @@ from __future__ import annotations
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import ne
 
 from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Rows, Site
 
@@ -98,7 +100,7 @@ def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "ty
     roots = array("I", (f for f in range(graph.n) if graph.has_indirect(f))) if mode == "all" else array("I")
     next_hop = bfs(rev, array("I", async_imports), roots)
     imported = graph.module.num_imported_functions
-    members = [f for f in range(imported, graph.n) if next_hop[f] != UNREACHED]
+    members = list(compress(range(imported, graph.n), map(ne, next_hop[imported:graph.n], repeat(UNREACHED))))
     return Analysis(graph, mode, sorted(async_imports), next_hop, members, extra_edges=bool(extra_edges))
 
 

@@ -31,7 +31,8 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, groupby, repeat
+from operator import itemgetter
 from typing import Literal
 
 from .decode import Module, SubType, ValType
@@ -282,6 +283,7 @@ class CallGraph:
         self._site_index: dict[tuple[int, int | None], int] = {}
         self._site_targets: list[list[int]] = []
         self._pools: dict[int, dict[int, list[int]]] = {}
+        self._fcanon: list[int] | None = None
         gf = self.gathered
         self.direct = Rows(*csr(gf.call_src, gf.call_dst, self.n))   # callees of each function, ascending
         node = {key: self._site(*key) for key in dict.fromkeys(chain.from_iterable(gf.indirect.values()))}
@@ -502,9 +504,12 @@ class CallGraph:
                 pool = set(self.address_taken)
                 if self.host_table == "sound":
                     pool |= self.exported_functions
-            cached = {}
-            for g in pool:
-                cached.setdefault(canon[m.functions[g].type_index], []).append(g)
+            if self._fcanon is None:   # each function's canonical type, once (loops in C)
+                self._fcanon = list(map(canon.__getitem__, map(itemgetter(1), m.functions)))
+            by_type = self._fcanon.__getitem__
+            members = sorted(pool)
+            members.sort(key=by_type)   # stable: by type, then by index
+            cached = {t: list(fs) for t, fs in groupby(members, key=by_type)}
             self._pools[pool_key] = cached
         return cached
 

@@ -273,7 +273,12 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
                 continue;
             }
             if ((kind == U32 && !evtab[code]) || kind == I32) {
+                /* 1 to 4 LEB bytes hold any value of either kind; 5 take the checks of the slow path */
                 if (d[pos + 1] < 0x80) { (*n_instr)++; s->pos = pos + 2; continue; }
+                if (pos + 5 <= end) {
+                    size_t q = d[pos + 2] < 0x80 ? pos + 3 : d[pos + 3] < 0x80 ? pos + 4 : d[pos + 4] < 0x80 ? pos + 5 : 0;
+                    if (q) { (*n_instr)++; s->pos = q; continue; }
+                }
             } else if (kind == MEMARG) {
                 if (d[pos + 1] < 0x40 && d[pos + 2] < 0x80) { (*n_instr)++; s->pos = pos + 3; continue; }
             }
