@@ -32,7 +32,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import chain, groupby, repeat
-from operator import itemgetter
+from operator import getitem, itemgetter
 from typing import Literal
 
 from .decode import Module, SubType, ValType
@@ -166,22 +166,28 @@ def csr(src: array, dst: array, n: int) -> tuple[array, array]:
 
 
 class Rows:
-    """Read-only rows of a compressed adjacency (`csr`): `rows[v]` is an array of node indices."""
+    """Rows of a compressed adjacency (`csr`): `off` and `tgt` for code that walks them in bulk (the
+    closure, graph output); `rows[v]` is row v as a list, all rows made into lists at the first such
+    access (loops in C), for code that walks them one node at a time. Treat the lists as read-only."""
 
-    __slots__ = ("off", "tgt")
+    __slots__ = ("off", "tgt", "_lists")
 
     def __init__(self, off: array, tgt: array) -> None:
         self.off, self.tgt = off, tgt
+        self._lists: list[list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.off) - 1
 
-    def __getitem__(self, v: int) -> array:
-        return self.tgt[self.off[v]:self.off[v + 1]]
+    def __getitem__(self, v: int) -> list[int]:
+        lists = self._lists
+        if lists is None:
+            flat, off = self.tgt.tolist(), self.off
+            lists = self._lists = list(map(getitem, repeat(flat), map(slice, off[:-1], off[1:])))
+        return lists[v]
 
     def __iter__(self):  # noqa: ANN204
-        off, tgt = self.off, self.tgt
-        return (tgt[off[v]:off[v + 1]] for v in range(len(off) - 1))
+        return (self[v] for v in range(len(self)))
 
 
 def gather(module: Module) -> GraphFacts:
@@ -528,8 +534,8 @@ class CallGraph:
         if node >= self.n:
             return self.site_targets(node)
         if mode == "typed" and node in self.indirect_sites:
-            return [*self.direct[node], *self.indirect_sites[node]]
-        return list(self.direct[node])
+            return self.direct[node] + self.indirect_sites[node]
+        return self.direct[node]
 
     def callees(self, f: int, mode: IndirectMode = "typed") -> list[int]:
         """Functions `f` may call, site nodes expanded. In `all` mode an indirect call may reach any
@@ -537,7 +543,7 @@ class CallGraph:
         direct = self.direct[f]
         sites = self.indirect_sites.get(f) if mode != "ignore" else None
         if not sites:
-            return list(direct)
+            return list(direct)   # a copy: callers may keep or change it
         out = set(direct)
         if mode == "typed":
             for s in sites:

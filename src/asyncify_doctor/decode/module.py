@@ -36,20 +36,27 @@ VALTYPE_NAMES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128
                  0x68: "contref", 0x75: "nullcontref"}
 
 
-@dataclass(frozen=True)
-class ValType:
+class ValType(tuple):
     """A value type: a byte code, plus for `(ref null? ht)` the nullability and heap type.
 
     Heap types < 0 are abstract (the s33 value of their byte), >= 0 are type indices; the call
-    graph canonicalises type indices before comparing, so `ValType` stays a plain record.
+    graph canonicalises type indices before comparing, so `ValType` stays a plain record (a tuple
+    underneath: signatures are compared often, and tuples compare in C).
     `shared` (shared-everything threads) marks a shared abstract type, `exact` (custom descriptors)
     an exact type index. Packed field types i8/i16 use their codes 0x78/0x77.
     """
 
-    code: int
-    heap: int | None = None
-    shared: bool = False
-    exact: bool = False
+    __slots__ = ()
+    code: int = property(itemgetter(0))               # type: ignore[assignment]
+    heap: int | None = property(itemgetter(1))        # type: ignore[assignment]
+    shared: bool = property(itemgetter(2))            # type: ignore[assignment]
+    exact: bool = property(itemgetter(3))             # type: ignore[assignment]
+
+    def __new__(cls, code: int, heap: int | None = None, shared: bool = False, exact: bool = False) -> "ValType":
+        return tuple.__new__(cls, (code, heap, shared, exact))
+
+    def __repr__(self) -> str:
+        return "ValType(code={!r}, heap={!r}, shared={!r}, exact={!r})".format(*self)
 
     def __str__(self) -> str:
         if self.heap is None:
