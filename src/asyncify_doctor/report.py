@@ -231,9 +231,11 @@ def graph_dot_parts(graph: CallGraph, mode: IndirectMode, highlight: set[int] | 
             f"{s['call']} {s['signature']}" + ("" if s["table"] is None else f", table {s['table']}")
         yield f"  s{s['site']} [label={q(label)}, shape=ellipse];\n"
     yield "".join(f"  host -> f{f} [style=dashed, tooltip={q('; '.join(why))}];\n" for f, why in roots.items())
+    off, tgt = graph.direct.off, graph.direct.tgt
     for i in range(0, graph.n, batch):
-        yield "".join(f"  f{f} -> f{c};\n" for f in range(i, min(i + batch, graph.n)) for c in graph.direct[f]) + \
-            "".join(f"  f{f} -> s{k} [style=dotted];\n" for f in range(i, min(i + batch, graph.n)) for k in by_function.get(f, ()))
+        hi = min(i + batch, graph.n)
+        yield "".join(f"  f{f} -> f{c};\n" for f in range(i, hi) for c in tgt[off[f]:off[f + 1]]) + \
+            "".join(f"  f{f} -> s{k} [style=dotted];\n" for f in range(i, hi) for k in by_function.get(f, ()))
     for s in sites:
         yield "".join(f"  s{s['site']} -> f{t} [style=dotted];\n" for t in s["targets"])
     yield "}\n"

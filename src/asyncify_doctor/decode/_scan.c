@@ -816,12 +816,52 @@ done:
     return result;
 }
 
+/* records(cls, columns) -> [cls(row) for row in zip(*columns)] for a tuple subclass `cls` (module.py's
+ * Function): the record objects made directly, not through a tuple per row (its twin in module.py). */
+static PyObject *records(PyObject *self, PyObject *args) {
+    PyTypeObject *cls; PyObject *columns;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &columns)) return NULL;
+    if (!PyType_IsSubtype(cls, &PyTuple_Type)) { PyErr_SetString(PyExc_TypeError, "records: not a tuple type"); return NULL; }
+    Py_ssize_t k = PyTuple_GET_SIZE(columns), n = -1;
+    PyObject *fast[16];
+    if (k > 16) { PyErr_SetString(PyExc_ValueError, "records: too many columns"); return NULL; }
+    PyObject *out = NULL;
+    Py_ssize_t made = 0;
+    for (Py_ssize_t j = 0; j < k; j++) fast[j] = NULL;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        fast[j] = PySequence_Fast(PyTuple_GET_ITEM(columns, j), "records: columns must be sequences");
+        if (!fast[j]) goto done;
+        Py_ssize_t len = PySequence_Fast_GET_SIZE(fast[j]);
+        if (n >= 0 && len != n) { PyErr_SetString(PyExc_ValueError, "records: columns differ in length"); goto done; }
+        n = len;
+    }
+    if (n < 0) n = 0;
+    out = PyList_New(n);
+    if (!out) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *rec = cls->tp_alloc(cls, k);
+        if (!rec) { Py_CLEAR(out); goto done; }
+        for (Py_ssize_t j = 0; j < k; j++) {
+            PyObject *item = PySequence_Fast_GET_ITEM(fast[j], i);
+            Py_INCREF(item);
+            PyTuple_SET_ITEM(rec, j, item);
+        }
+        PyList_SET_ITEM(out, i, rec);
+        made++;
+    }
+done:
+    for (Py_ssize_t j = 0; j < k; j++) Py_XDECREF(fast[j]);
+    (void)made;
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Scan a wasm code section; see asyncify_doctor.decode.accel."},
     {"data", data_section, METH_VARARGS, "Read a data section to its end; see asyncify_doctor.decode.accel."},
     {"split", split, METH_VARARGS, "Direct calls apart from the other events; see asyncify_doctor.decode.accel."},
     {"csr", csr, METH_VARARGS, "Edges as sorted, deduplicated rows; see asyncify_doctor.decode.accel."},
     {"bfs", bfs, METH_VARARGS, "Multi-source breadth-first search; see asyncify_doctor.decode.accel."},
+    {"records", records, METH_VARARGS, "Tuple-subclass records from columns; see asyncify_doctor.decode.accel."},
     {"u32_vec", u32_vec, METH_VARARGS, "A vec(u32), or None if malformed; see asyncify_doctor.decode.accel."},
     {"name_map", name_map, METH_VARARGS, "A name map, or None if malformed; see asyncify_doctor.decode.accel."},
     {"exports", exports, METH_VARARGS, "An export section, or None if malformed; see asyncify_doctor.decode.accel."},

@@ -6,6 +6,7 @@ pure-Python twin giving identical results, and tests check that they do):
 - `split`: direct calls apart from the other events (twin: `callgraph.split_py`);
 - `csr`: edges as sorted, deduplicated rows (twin: `callgraph.csr_py`);
 - `bfs`: the multi-source breadth-first search of the closure (twin: `analysis.bfs_py`);
+- `records`: the Function records made in one go (twin: `module._records_py`);
 - `u32_vec`, `name_map`, `exports`: the long vectors of the function, element, export and name
   sections; on malformed bytes they return None and the Python reader reads them again to word the
   error, so both paths accept and reject exactly alike.
@@ -106,3 +107,9 @@ def exports(data: bytes, pos: int, end: int) -> tuple[list[str], bytes, array, i
     assert _scan is not None
     res = _scan.exports(data, pos, end)
     return None if res is None else (res[0], res[1], u32s(res[2]), res[3])
+
+
+def records(cls: type, columns: tuple) -> list:
+    """[cls(row) for row in zip(*columns)] for a tuple subclass, made in C (twin: `module._records_py`)."""
+    assert _scan is not None
+    return _scan.records(cls, columns)

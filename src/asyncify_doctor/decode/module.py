@@ -774,8 +774,14 @@ def _make_functions(m: Module) -> None:
                 names[i] = placeholder_name(i)
     mods = [mod for mod, _ in m._fimports] + [None] * (n - nimp)
     inames = [nm for _, nm in m._fimports] + [None] * (n - nimp)
-    m.functions = list(map(tuple.__new__, repeat(Function), zip(range(n), m._ftypes, names, has, mods, inames)))
+    columns = (range(n), m._ftypes, names, has, mods, inames)
+    fast = _fast(m)
+    m.functions = fast.records(Function, columns) if fast else _records_py(Function, columns)
     del m._ftypes, m._fimports, m._fnames
+
+
+def _records_py(cls: type, columns: tuple) -> list:
+    return list(map(tuple.__new__, repeat(cls), zip(*columns)))
 
 
 def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None,
