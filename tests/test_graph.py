@@ -381,6 +381,11 @@ def test_c_and_python_graph_primitives_agree() -> None:
         assert accel.split(events) == callgraph.split_py(events)
     with pytest.raises(ValueError):
         accel.csr(array("I", [3]), array("I", [0]), 2)
+    from asyncify_doctor.decode.module import Function, _records_py
+    columns = (range(5), [1, 2, 3, 4, 5], ["a", "b", "c", None, "é"], [True] * 5, ["env", None, None, None, None],
+               ["x", None, None, None, None])
+    fast, slow = accel.records(Function, columns), _records_py(Function, columns)
+    assert fast == slow and all(type(f) is Function for f in fast) and fast[0].import_key == "env.x"
 
 
 @pytest.mark.parametrize("shape", ["features", "funcref_exprs", "cycles"])
