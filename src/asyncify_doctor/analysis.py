@@ -18,7 +18,7 @@ from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import ne
+from operator import attrgetter, ne, not_
 
 from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Rows, Site
 
@@ -78,11 +78,12 @@ class Analysis:
 
     def names(self) -> list[str]:
         funcs = self.graph.module.functions
-        return [funcs[f].name for f in self.members]
+        return list(map(attrgetter("name"), map(funcs.__getitem__, self.members)))
 
     def unnamed_members(self) -> list[int]:
         funcs = self.graph.module.functions
-        return [f for f in self.members if not funcs[f].has_name]
+        named = map(attrgetter("has_name"), map(funcs.__getitem__, self.members))
+        return list(compress(self.members, map(not_, named)))
 
 
 def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "typed",

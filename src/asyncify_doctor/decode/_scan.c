@@ -11,7 +11,7 @@ enum { NONE = 0, BLOCK, U32, U32X2, BR_TABLE, MEMARG, I32, I64, BYTES4, BYTES8, 
        TRY_TABLE, BYTES16, MEMARG_LANE, BYTE, CAST, RESUME, RESUME_THROW, ORDER_U32, ORDER_U32X2, ZERO,
        ILLEGAL = 255 };
 enum { EV_NONE = 0, EV_CALL = 1, EV_CALL_INDIRECT = 2, EV_CALL_REF = 3, EV_REF_FUNC = 4,
-       EV_GLOBAL_GET = 5, EV_GLOBAL_SET = 6, EV_END = 10, EV_TAIL = 16 };
+       EV_GLOBAL_GET = 5, EV_GLOBAL_SET = 6, EV_END = 10, EV_DATA = 11, EV_TAIL = 16 };
 #define PREFIX_SIZE 0x114
 
 typedef struct { uint32_t *p; size_t n, cap; } Vec;
@@ -20,6 +20,7 @@ typedef struct {
     const uint8_t *d; size_t pos, end;
     const uint8_t *kinds, *evtab, *pk[4], *pe[4];
     uint32_t num_funcs, num_globals, func;
+    int data_count;   /* the module has a data count section: code may name data segments */
     uint32_t *stamp_call, *stamp_tail, *stamp_ref, *stamp_gget, *stamp_gset;
     size_t func_ev_start;
     Vec events, bodies, counts;
@@ -239,6 +240,8 @@ static int emit(S *s, uint32_t ev, uint32_t a, uint32_t b, size_t at) {
             FAIL(s, at, s->errbuf);
         }
         stamp = base == EV_GLOBAL_GET ? s->stamp_gget : s->stamp_gset;
+    } else if (ev == EV_DATA && !s->data_count) {
+        FAIL(s, at, "memory.init, data.drop or array.*_data need the data count section, which is missing");
     }
     if (stamp) {
         if (stamp[a] == mark) return 0;
@@ -472,12 +475,15 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer data, tables;
     Py_ssize_t start, end;
     unsigned int num_imported, num_funcs, num_globals;
-    if (!PyArg_ParseTuple(args, "y*nnIIIy*", &data, &start, &end, &num_imported, &num_funcs, &num_globals, &tables))
+    int data_count = 1;
+    if (!PyArg_ParseTuple(args, "y*nnIIIy*|p", &data, &start, &end, &num_imported, &num_funcs, &num_globals, &tables,
+                          &data_count))
         return NULL;
     PyObject *result = NULL;
     S s, t;
     int two = 0;
     if (setup(&s, &data, start, end, num_funcs, num_globals, &tables) == 0) {
+        s.data_count = data_count;
         uint32_t count = 0, mid_i = 0;
         size_t first = 0, mid_pos = 0;
 #ifdef HAVE_THREADS
@@ -486,6 +492,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             teardown(&t);
             two = -1;
         }
+        t.data_count = data_count;
 #endif
         if (two == 1) {
 #ifdef HAVE_THREADS
@@ -578,6 +585,7 @@ static PyObject *data_section(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     S s;
     if (setup(&s, &data, start, end, num_funcs, num_globals, &tables) == 0) {
+        s.data_count = 1;
         if (scan_data(&s)) result = Py_BuildValue("(snls)", "error", (Py_ssize_t)s.err_off, -1L, s.err);
         else result = PyLong_FromSsize_t((Py_ssize_t)s.pos);
     }

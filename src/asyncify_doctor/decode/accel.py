@@ -52,9 +52,9 @@ def _raise(res: tuple, path: str) -> None:
 
 
 def scan_code(data: bytes, start: int, end: int, num_imported: int, num_funcs: int,
-              num_globals: int, path: str = "<wasm>") -> CodeScan:
+              num_globals: int, path: str = "<wasm>", data_count: bool = True) -> CodeScan:
     assert _scan is not None and array("I").itemsize == 4 and sys.byteorder in ("little", "big")
-    res = _scan.scan(data, start, end, num_imported, num_funcs, num_globals, _TABLES)
+    res = _scan.scan(data, start, end, num_imported, num_funcs, num_globals, _TABLES, data_count)
     if res[0] == "error":
         _raise(res, path)
     bodies, events, counts = res

@@ -38,12 +38,13 @@ class CodeScan:
 class _Ctx:
     """Per-scan state shared by the helpers of the pure-Python scanner."""
 
-    __slots__ = ("r", "num_funcs", "num_globals", "events", "seen", "func")
+    __slots__ = ("r", "num_funcs", "num_globals", "events", "seen", "func", "data_count")
 
-    def __init__(self, r: Reader, num_funcs: int, num_globals: int) -> None:
+    def __init__(self, r: Reader, num_funcs: int, num_globals: int, data_count: bool = True) -> None:
         self.r = r
         self.num_funcs = num_funcs
         self.num_globals = num_globals
+        self.data_count = data_count   # the module has a data count section (code may name data segments)
         self.events = array("I")
         self.seen: set[tuple[int, int, int]] = set()
         self.func = 0
@@ -54,6 +55,8 @@ class _Ctx:
             raise self.r.error(f"function index {a} out of range ({self.num_funcs} functions)", offset)
         if base in (op.EV_GLOBAL_GET, op.EV_GLOBAL_SET) and a >= self.num_globals:
             raise self.r.error(f"global index {a} out of range ({self.num_globals} globals)", offset)
+        if event == op.EV_DATA and not self.data_count:
+            raise self.r.error("memory.init, data.drop or array.*_data need the data count section, which is missing", offset)
         key = (event, a, b)
         if key not in self.seen:
             self.seen.add(key)
@@ -290,10 +293,12 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
 
 
 def scan_code_py(data: bytes, start: int, end: int, num_imported: int, num_funcs: int,
-                 num_globals: int, path: str = "<wasm>", progress: Progress | None = None) -> CodeScan:
-    """Pure-Python scan of the code section's contents `data[start:end]`."""
+                 num_globals: int, path: str = "<wasm>", progress: Progress | None = None,
+                 data_count: bool = True) -> CodeScan:
+    """Pure-Python scan of the code section's contents `data[start:end]`. Without `data_count` (the
+    module has no data count section), an instruction that names a data segment is an error."""
     r = Reader(data, start, end, path)
-    ctx = _Ctx(r, num_funcs, num_globals)
+    ctx = _Ctx(r, num_funcs, num_globals, data_count)
     bodies, counts = array("I"), array("I")
     count = r.u32()
     for i in range(count):

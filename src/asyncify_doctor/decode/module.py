@@ -12,8 +12,8 @@ import mmap
 import os
 from contextlib import contextmanager
 from array import array
-from itertools import repeat
-from operator import is_not, itemgetter
+from itertools import islice, repeat
+from operator import is_not, itemgetter, lt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -641,7 +641,9 @@ def _scan_code(m: Module, data: bytes, r: Reader, progress: codemod.Progress | N
     num_defined = len(m._ftypes) - m.num_imported_functions
     scanner = _accelerated_scanner() if accelerate else None
     args = (data, r.pos, r.end, m.num_imported_functions, len(m._ftypes), len(m.globals), m.path)
-    m.code = scanner(*args) if scanner else codemod.scan_code_py(*args, progress=progress)
+    has_count = m.data_count is not None   # the data count section precedes the code section
+    m.code = scanner(*args, data_count=has_count) if scanner else \
+        codemod.scan_code_py(*args, progress=progress, data_count=has_count)
     m.accelerated = scanner is not None
     if len(m.code.bodies) // 2 != num_defined:
         raise r.error(f"code section has {len(m.code.bodies) // 2} bodies, function section declares {num_defined}")
@@ -741,16 +743,12 @@ def _decode(data: bytes, path: str, progress: codemod.Progress | None, accelerat
 
 
 def _check_data_count(m: Module, r: Reader, data_segments: int | None) -> None:
-    """The binary format's rules on the data count section: it must match the data section, and code
-    that names a data segment (memory.init, data.drop, array.new_data/init_data) requires it."""
+    """The binary format's rule that the data count section matches the data section (that code naming
+    a data segment requires it is checked by the scanners, at the instruction)."""
     if m.data_count is not None and m.data_count != (data_segments or 0):
         raise r.error(f"the data count section says {m.data_count} data segments, the data section has "
                       f"{data_segments or 0}", 8)
-    if m.data_count is None and m.code is not None and codemod.op.EV_DATA in m.code.events[1::4]:
-        ev = m.code.events
-        f = next(ev[i] for i in range(0, len(ev), 4) if ev[i + 1] == codemod.op.EV_DATA)
-        raise DecodeError(m.path, m.code.bodies[2 * (f - m.num_imported_functions)],
-                          "memory.init, data.drop or array.*_data need the data count section, which is missing", f)
+
 
 
 def _make_functions(m: Module) -> None:
@@ -758,7 +756,9 @@ def _make_functions(m: Module) -> None:
     n, nimp = len(m._ftypes), m.num_imported_functions
     names: list[str | None] = [None] * n
     for idxs, strs in m._fnames:
-        if not len(idxs) or max(idxs) < n:
+        if len(idxs) and idxs[-1] < n and idxs[-1] - idxs[0] + 1 == len(idxs) and all(map(lt, idxs, islice(idxs, 1, None))):
+            names[idxs[0]:idxs[-1] + 1] = strs   # the usual map: a run of functions, in order
+        elif not len(idxs) or max(idxs) < n:
             list(map(names.__setitem__, idxs, strs))
         else:
             for i, s in zip(idxs, strs):
