@@ -25,6 +25,13 @@ groups, types are compared iso-recursively (a type is its whole rec group plus i
 call of type T may reach functions whose type is T or a declared subtype of T. `shared` types
 (shared-everything threads), `describes`/`descriptor` clauses and exact references (custom
 descriptors) are part of a type's identity, as in wasmparser's type canonicalisation.
+
+Entry points (`entry_points`) are where the host can call in: exports, the start function, what the
+module places in an imported or exported table, what an exported global holds. The graph has no
+edges out of imports, so reachability starts there.
+
+Edges are kept as compressed rows (`csr`, `Rows`): C-level arrays for the bulk walks (the closure,
+graph output), per-node lists made on first use for node-at-a-time code.
 """
 from __future__ import annotations
 
