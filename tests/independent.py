@@ -75,8 +75,8 @@ def dump_bodies(path: Path) -> dict[int, Body]:
             cur.n_indirect += 1
         elif name == "ref_func":
             cur.ref_funcs.add(_arg(rest, "function_index"))
-        elif name == "global_get":
+        elif name in ("global_get", "global_atomic_get"):
             cur.globals_read.add(_arg(rest, "global_index"))
-        elif name == "global_set":
+        elif name == "global_set" or name.startswith(("global_atomic_set", "global_atomic_rmw")):
             cur.globals_written.add(_arg(rest, "global_index"))
     return bodies

@@ -54,3 +54,42 @@ def test_long_duplicate_and_missing_names(tmp_path: Path) -> None:
                           capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines().count("same") == 1
     assert "share their name" in proc.stderr and "no name in the name section" in proc.stderr
+
+
+def _code_section(data: bytes) -> tuple[int, int]:
+    from asyncify_doctor.decode.module import sections
+    from asyncify_doctor.decode.reader import Reader
+    return next((sec.pos, sec.end) for sid, _, sec in sections(Reader(data, 8)) if sid == 10)
+
+
+@pytest.mark.parametrize("where", ["first half", "second half", "both halves", "last byte"])
+def test_two_thread_scan_reports_the_first_error_like_the_one_piece_scan(where: str) -> None:
+    """A code section over 1 MB is scanned as two halves on two threads; whatever breaks, and where, the
+    result (or the first error in file order) is the pure-Python one-piece scan's."""
+    from asyncify_doctor.decode import accel
+    from asyncify_doctor.errors import DecodeError
+    assert accel.enabled()
+    data = bytearray(extreme.many_functions(180_000))
+    start, end = _code_section(bytes(data))
+    assert end - start > 1 << 20
+    # every body is `00 10 <callee> 0b` after its size: break a call opcode into an unknown one
+    first, second = start + (end - start) // 4, start + 3 * (end - start) // 4
+    spots = {"first half": [first], "second half": [second], "both halves": [first, second], "last byte": []}[where]
+    for spot in spots:
+        data[data.index(b"\x10", spot)] = 0xFF
+    if where == "last byte":
+        data[end - 1] = 0x01   # the last body's `end` becomes a nop: it runs off its size
+    outcomes = []
+    for accelerate in (True, False):
+        try:
+            m = decode(bytes(data), "big.wasm", accelerate=accelerate)
+            outcomes.append(("ok", bytes(m.code.bodies), bytes(m.code.events), bytes(m.code.counts)))
+        except DecodeError as exc:
+            outcomes.append(("error", exc.offset, exc.message, exc.function))
+    assert outcomes[0] == outcomes[1] and outcomes[0][0] == "error"
+
+
+def test_two_thread_scan_equals_one_piece_scan() -> None:
+    data = extreme.recursion_cycles(180_000)
+    fast, slow = decode(data, "c.wasm"), decode(data, "c.wasm", accelerate=False)
+    assert (fast.code.bodies, fast.code.events, fast.code.counts) == (slow.code.bodies, slow.code.events, slow.code.counts)

@@ -196,7 +196,7 @@ def brute(rep, mode: str) -> tuple[dict[int, int], dict[int, int], set[int]]:  #
 
     only = {F: sum(1 for m in missing if not reaches_sink(m, F)) for F in missing}
     through = {F: sum(1 for m in missing if reaches(m, F)) for F in missing}
-    covered = {f for f in an.next_hop if f not in missing}
+    covered = {f for f in an.hops if f not in missing}
     frontiers = {f for f in missing if calls[f] & covered or (mode == "all" and g.has_indirect(f))}
     return only, through, frontiers
 

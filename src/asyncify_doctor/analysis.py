@@ -14,13 +14,17 @@ Modes (`--indirect`), matching Binaryen's vocabulary:
 """
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import attrgetter, ne, not_
 
-from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Site
+from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Rows, Site
 
 ROOT_INDIRECT = -1   # `next_hop` marker: the function is a member because it has an indirect call (`all`)
-ROOT_RUNTIME = -2    # `next_hop` marker: the function starts unwinds itself (calls asyncify_start_unwind)
+UNREACHED = -2       # `next_hop` marker: the node cannot reach an async import
+ROOT_RUNTIME = -3    # `next_hop` marker: the function starts unwinds itself (calls asyncify_start_unwind)
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,10 @@ class Analysis:
     graph: CallGraph
     mode: IndirectMode
     async_imports: list[int]
-    next_hop: dict[int, int] = field(default_factory=dict)   # node -> next node toward an import
+    next_hop: array = field(default_factory=lambda: array("i"))   # per node: next node toward an import
     members: list[int] = field(default_factory=list)
     origins: dict[tuple[int, int], str] = field(default_factory=dict)   # observed edge -> where it was seen
+    extra_edges: bool = False     # edges beyond the static graph were given (`analyze(extra_edges=...)`)
     roots: dict[int, str] = field(default_factory=dict)      # top-most runtime: starts unwinds, never instrumented
     barriers: dict[int, str] = field(default_factory=dict)   # never instrumented, propagation stops (why)
     reasons: dict[int, str] = field(default_factory=dict)    # why a chain ends at a function (roots, sources)
@@ -50,12 +55,23 @@ class Analysis:
     def module(self):  # noqa: ANN201 - the decode.Module, for names
         return self.graph.module
 
+    @property
+    def hops(self) -> dict[int, int]:
+        """`next_hop` as a mapping of the reached nodes only (made once), for code that walks the closure."""
+        cached = self.__dict__.get("_hops")
+        if cached is None:
+            cached = self.__dict__["_hops"] = {v: h for v, h in enumerate(self.next_hop) if h != UNREACHED}
+        return cached
+
+    def reached(self, node: int) -> bool:
+        return 0 <= node < len(self.next_hop) and self.next_hop[node] != UNREACHED
+
     def contains(self, f: int) -> bool:
-        return f in self.next_hop and not self.graph.module.functions[f].imported and f not in self.roots
+        return self.reached(f) and not self.graph.module.functions[f].imported and f not in self.roots
 
     def chain(self, f: int) -> list[ChainStep]:
         """Shortest path f → … → async import (or to the function whose indirect call is the reason)."""
-        if f not in self.next_hop:
+        if not self.reached(f):
             return []
         steps = [ChainStep(f)]
         node, via = f, None
@@ -66,7 +82,8 @@ class Analysis:
             if self.graph.is_site(nxt):
                 via = self.graph.site(nxt)
             else:
-                seen = via is None and not self.graph.is_site(node) and nxt not in self.graph.successors(node, self.mode)
+                seen = (self.extra_edges and via is None and not self.graph.is_site(node)
+                        and nxt not in self.graph.successors(node, self.mode))
                 steps.append(ChainStep(nxt, via, observed=self.origins.get((node, nxt), "") if seen else None))
                 via = None
             node = nxt
@@ -80,11 +97,12 @@ class Analysis:
 
     def names(self) -> list[str]:
         funcs = self.graph.module.functions
-        return [funcs[f].name for f in self.listed]
+        return list(map(attrgetter("name"), map(funcs.__getitem__, self.listed)))
 
     def unnamed_members(self) -> list[int]:
         funcs = self.graph.module.functions
-        return [f for f in self.listed if not funcs[f].has_name]
+        named = map(attrgetter("has_name"), map(funcs.__getitem__, self.listed))
+        return list(compress(self.listed, map(not_, named)))
 
 
 def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "typed",
@@ -102,39 +120,79 @@ def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "ty
       was inlined into, in an already optimised binary).
 
     `extra_edges` (caller → callees) adds edges learned elsewhere, e.g. indirect calls observed
-    at run time by `trace`.
+    at run time by `trace`; each callee's extra callers come after its static ones.
     """
     if mode not in INDIRECT_MODES:
         raise ValueError(f"unknown indirect mode {mode!r}")
     roots, barriers, sources = dict(roots or {}), dict(barriers or {}), dict(sources or {})
     rev = graph.reverse(mode)
-    for caller, callees in (extra_edges or {}).items():
-        for callee in callees:
-            rev[callee].append(caller)
-    next_hop: dict[int, int] = {}
-    queue: deque[int] = deque()
-    for imp in async_imports:
-        next_hop[imp] = imp
-        queue.append(imp)
-    starts = [(f, ROOT_RUNTIME) for f in list(roots) + list(sources)]
-    if mode == "all":
-        starts += [(f, ROOT_INDIRECT) for f in range(graph.n) if graph.has_indirect(f)]
-    for f, marker in starts:
-        if f not in next_hop and f not in barriers:
-            next_hop[f] = marker
-            queue.append(f)
-    while queue:
-        node = queue.popleft()
-        for caller in rev[node]:
-            if caller not in next_hop and caller not in barriers:
-                next_hop[caller] = node
-                queue.append(caller)
-    funcs = graph.module.functions
-    members = sorted(f for f in next_hop if f < graph.n and not funcs[f].imported and f not in roots)
-    an = Analysis(graph, mode, sorted(async_imports), next_hop, members, barriers=barriers,
-                  roots={f: roots[f] for f in roots if f not in barriers})
+    if extra_edges:
+        rev = _with_extra_callers(rev, extra_edges)
+    if barriers:
+        rev = _without_callers(rev, set(barriers))
+    runtime = [f for f in (*roots, *sources) if f not in barriers]
+    indirect = [f for f in range(graph.n) if graph.has_indirect(f) and f not in barriers] if mode == "all" else []
+    next_hop = bfs(rev, array("I", async_imports), array("I", runtime + indirect))
+    for f in runtime:          # bfs marks every root alike: say which ones start unwinds themselves
+        if next_hop[f] == ROOT_INDIRECT:
+            next_hop[f] = ROOT_RUNTIME
+    imported = graph.module.num_imported_functions
+    members = list(compress(range(imported, graph.n), map(ne, next_hop[imported:graph.n], repeat(UNREACHED))))
+    if roots:
+        members = [f for f in members if f not in roots]
+    an = Analysis(graph, mode, sorted(async_imports), next_hop, members, extra_edges=bool(extra_edges),
+                  barriers=barriers, roots={f: roots[f] for f in roots if f not in barriers})
     an.reasons = {**an.roots, **{f: why for f, why in sources.items() if f not in barriers}}
     return an
+
+
+def _without_callers(rev: Rows, barriers: set[int]) -> Rows:
+    """The rows with the barrier functions left out as callers: the closure never enters them."""
+    off, tgt = array("I", [0]), array("I")
+    for row in rev:
+        tgt.extend(c for c in row if c not in barriers)
+        off.append(len(tgt))
+    return Rows(off, tgt)
+
+
+def _with_extra_callers(rev: Rows, extra_edges: dict[int, set[int]]) -> Rows:
+    rows = [list(r) for r in rev]
+    for caller, callees in extra_edges.items():
+        for callee in callees:
+            rows[callee].append(caller)
+    off, tgt = array("I", [0]), array("I")
+    for row in rows:
+        tgt.extend(row)
+        off.append(len(tgt))
+    return Rows(off, tgt)
+
+
+def bfs(rev: Rows, sources: array, roots: array) -> array:
+    """The multi-source breadth-first search over callers: next hop per node toward a source (a source
+    points to itself, a root to ROOT_INDIRECT, an unreached node holds UNREACHED). Sources enter the
+    queue first, in order, then roots; callers are visited in row order — so the witness chains are
+    the same whichever implementation runs (`accel.bfs` in C, `bfs_py` here)."""
+    from .decode import accel
+    if accel.enabled():
+        return accel.bfs(rev.off, rev.tgt, sources, roots)
+    return bfs_py(rev.off, rev.tgt, sources, roots)
+
+
+def bfs_py(off: array, tgt: array, sources: array, roots: array) -> array:
+    n = len(off) - 1
+    nxt = array("i", [UNREACHED]) * n
+    queue: deque[int] = deque()
+    for v, mark in [*((s, s) for s in sources), *((r, ROOT_INDIRECT) for r in roots)]:
+        if v < n and nxt[v] == UNREACHED:
+            nxt[v] = mark
+            queue.append(v)
+    while queue:
+        node = queue.popleft()
+        for caller in tgt[off[node]:off[node + 1]]:
+            if nxt[caller] == UNREACHED:
+                nxt[caller] = node
+                queue.append(caller)
+    return nxt
 
 
 def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMode = "typed",

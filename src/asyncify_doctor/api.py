@@ -64,6 +64,8 @@ def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, st
     """Caller → callee pairs seen in recorded stacks (innermost frame first), matched to this binary by
     name (by index when a frame has no name), plus each innermost frame → the import it called; each
     with where it was first seen (`trace.origin`), for `why`."""
+    if not stacks:
+        return {}
     from .trace import origin
 
     by_name = {f.name: f.index for f in module.functions}

@@ -204,7 +204,7 @@ def _trampolines(module: Module, selection: ImportSelection, build: AsyncifyBuil
     """What the build assumed of each trampoline it checks after, and what the typed model says."""
     for f in selection.trampolines:
         if f in build.checked:
-            needed = f in an.next_hop
+            needed = an.reached(f)
             rep.trampolines[display_name(module, f)] = (
                 "needed: a table function of its signature can unwind" if needed else
                 "treated as async by the build, but no table function of its signature can unwind")

@@ -8,23 +8,38 @@ sites + entries edges, not their product.
 Which functions may be in a table (the `--host-table` choice):
 - always: active element segments targeting it, its initializer expression, passive segments
   that some `table.init` copies into it, other tables `table.copy`-ed into it, and — if any code
-  writes it with `table.set`/`table.grow`/`table.fill` — every address-taken function;
+  writes it with `table.set`/`table.grow`/`table.fill` — every address-taken function. Segment items
+  and initializers are constant expressions: `ref.func f` is f, `ref.null` nothing, `global.get g`
+  the value of g (its own initializer, followed through chains of globals, or — g imported — any
+  function the host can reach: exported or address-taken);
 - `sound` (default): if the table is imported or exported, the host can also put there anything
   it can get hold of: every exported function and every address-taken function;
 - `module`: trust that the host adds nothing (true for Emscripten builds that never call
   `addFunction`/`Table.set` from JS on functions of this module).
 Address-taken = named by `ref.func` anywhere (code, global and table initializers, element
-segments) or held by any element segment.
+segments) or held by any element segment, global or table initializer; when the module imports a
+global that may hold a function reference, the exported functions too (the host may pass one in).
 
 Type matching follows the spec: MVP function types are equal when structurally equal; with GC rec
 groups, types are compared iso-recursively (a type is its whole rec group plus its position), and a
-call of type T may reach functions whose type is T or a declared subtype of T.
+call of type T may reach functions whose type is T or a declared subtype of T. `shared` types
+(shared-everything threads), `describes`/`descriptor` clauses and exact references (custom
+descriptors) are part of a type's identity, as in wasmparser's type canonicalisation.
+
+Entry points (`entry_points`) are where the host can call in: exports, the start function, what the
+module places in an imported or exported table, what an exported global holds. The graph has no
+edges out of imports, so reachability starts there.
+
+Edges are kept as compressed rows (`csr`, `Rows`): C-level arrays for the bulk walks (the closure,
+graph output), per-node lists made on first use for node-at-a-time code.
 """
 from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from itertools import chain, groupby, repeat
+from operator import getitem, itemgetter
 from typing import Literal
 
 from .decode import Module, SubType, ValType
@@ -115,11 +130,12 @@ def facts_from_events(module: Module, f: int, start: int, stop: int) -> Function
 
 @dataclass
 class GraphFacts:
-    """The whole-module facts the graph needs, gathered in one pass over the event array (fast:
-    no per-function objects; `FunctionFacts` are built on demand from the events of one function,
-    found by bisecting `owners`)."""
+    """The whole-module facts the graph needs, gathered from the event array without per-function
+    objects: the direct calls as two parallel arrays (from `split`), the rest in one short pass.
+    `FunctionFacts` are built on demand from the events of one function, found by bisecting `owners`."""
 
-    direct: list[list[int]] = field(default_factory=list)
+    call_src: array = field(default_factory=lambda: array("I"))   # caller of each direct call event
+    call_dst: array = field(default_factory=lambda: array("I"))   # its callee
     indirect: dict[int, list[tuple[int, int | None]]] = field(default_factory=dict)  # (type, table|None=call_ref)
     ref_funcs: set[int] = field(default_factory=set)
     table_writes: set[int] = field(default_factory=set)
@@ -128,18 +144,82 @@ class GraphFacts:
     owners: array = field(default_factory=lambda: array("I"))  # function of each event, ascending
 
 
-def gather(module: Module) -> GraphFacts:
-    gf = GraphFacts([[] for _ in module.functions])
-    ev = module.code.events if module.code else array("I")
-    gf.owners = ev[0::4]
-    call, ind, cref, rfunc = op.EV_CALL, op.EV_CALL_INDIRECT, op.EV_CALL_REF, op.EV_REF_FUNC
-    tail = op.EV_TAIL
-    direct, indirect = gf.direct, gf.indirect
-    for f, kind, a, b in zip(gf.owners, ev[1::4], ev[2::4], ev[3::4]):
-        kind &= ~tail
+def split_py(events: array) -> tuple[array, array, array]:
+    """(callers, callees) of the direct-call events (call, return_call), and the quads of the other
+    events that shape the graph (all but global reads and writes). The pure-Python twin of `accel.split`."""
+    src, dst, rest = array("I"), array("I"), array("I")
+    call, tail, globs = op.EV_CALL, op.EV_TAIL, (op.EV_GLOBAL_GET, op.EV_GLOBAL_SET)
+    for i in range(0, len(events), 4):
+        kind = events[i + 1] & ~tail
         if kind == call:
-            direct[f].append(a)
-        elif kind == ind or kind == cref:
+            src.append(events[i])
+            dst.append(events[i + 2])
+        elif kind not in globs:
+            rest.extend(events[i:i + 4])
+    return src, dst, rest
+
+
+def csr_py(src: array, dst: array, n: int) -> tuple[array, array]:
+    """The edges src[i] → dst[i] as compressed rows: row v is `targets[offsets[v]:offsets[v + 1]]`,
+    ascending, without duplicates. The pure-Python twin of `accel.csr`."""
+    rows: list[list[int]] = [[] for _ in range(n)]
+    for a, b in zip(src, dst):
+        if a >= n:
+            raise ValueError("csr: source out of range")
+        rows[a].append(b)
+    off, tgt = array("I", [0]), array("I")
+    for row in rows:
+        tgt.extend(sorted(set(row)))
+        off.append(len(tgt))
+    return off, tgt
+
+
+def _accel():  # noqa: ANN202 - the accel module, or None when it is not built or turned off
+    from .decode import accel
+    return accel if accel.enabled() else None
+
+
+def csr(src: array, dst: array, n: int) -> tuple[array, array]:
+    fast = _accel()
+    return fast.csr(src, dst, n) if fast else csr_py(src, dst, n)
+
+
+class Rows:
+    """Rows of a compressed adjacency (`csr`): `off` and `tgt` for code that walks them in bulk (the
+    closure, graph output); `rows[v]` is row v as a list, all rows made into lists at the first such
+    access (loops in C), for code that walks them one node at a time. Treat the lists as read-only."""
+
+    __slots__ = ("off", "tgt", "_lists")
+
+    def __init__(self, off: array, tgt: array) -> None:
+        self.off, self.tgt = off, tgt
+        self._lists: list[list[int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.off) - 1
+
+    def __getitem__(self, v: int) -> list[int]:
+        lists = self._lists
+        if lists is None:
+            flat, off = self.tgt.tolist(), self.off
+            lists = self._lists = list(map(getitem, repeat(flat), map(slice, off[:-1], off[1:])))
+        return lists[v]
+
+    def __iter__(self):  # noqa: ANN204
+        return (self[v] for v in range(len(self)))
+
+
+def gather(module: Module) -> GraphFacts:
+    ev = module.code.events if module.code else array("I")
+    fast = _accel()
+    src, dst, rest = fast.split(ev) if fast else split_py(ev)
+    gf = GraphFacts(src, dst)
+    gf.owners = ev[0::4]
+    ind, cref, rfunc, tail = op.EV_CALL_INDIRECT, op.EV_CALL_REF, op.EV_REF_FUNC, op.EV_TAIL
+    indirect = gf.indirect
+    for f, kind, a, b in zip(rest[0::4], rest[1::4], rest[2::4], rest[3::4]):
+        kind &= ~tail
+        if kind == ind or kind == cref:
             site = (a, b if kind == ind else None)
             lst = indirect.setdefault(f, [])
             if site not in lst:
@@ -166,11 +246,14 @@ def canonical_types(types: list[SubType], rec_groups: list[tuple[int, int]]) -> 
             return ("rec", idx - start) if start <= idx < start + count else ("ext", canon[idx] if idx < len(canon) else -1)
 
         def vt(v: ValType) -> tuple:
-            return (v.code, None if v.heap is None else (v.heap if v.heap < 0 else ref(v.heap)))
+            return (v.code, None if v.heap is None else (v.heap if v.heap < 0 else ref(v.heap)), v.shared, v.exact)
 
-        group = tuple((t.form, t.final, tuple(ref(s) for s in t.supertypes), tuple(map(vt, t.params)),
+        def opt(idx: int | None) -> tuple | None:
+            return None if idx is None else ref(idx)
+
+        group = tuple((t.form, t.final, t.shared, tuple(ref(s) for s in t.supertypes), tuple(map(vt, t.params)),
                        tuple(map(vt, t.results)), tuple((vt(f), m) for f, m in t.fields),
-                       None if t.cont_type is None else ref(t.cont_type))
+                       opt(t.cont_type), opt(t.describes), opt(t.descriptor))
                       for t in types[start:start + count])
         for j in range(count):
             canon[start + j] = ids.setdefault((group, j), len(ids))
@@ -209,6 +292,11 @@ class CallGraph:
     """
 
     def __init__(self, module: Module, host_table: HostTable = "sound", trampolines: list[int] | None = None) -> None:
+        from .decode.module import no_gc
+        with no_gc():
+            self._build(module, host_table, trampolines or [])
+
+    def _build(self, module: Module, host_table: HostTable, trampolines: list[int]) -> None:
         self.module = module
         self.host_table = host_table
         self.gathered = gather(module)
@@ -217,24 +305,26 @@ class CallGraph:
         self.address_taken = self._address_taken()
         self.table_contents = self._table_contents()
         self.sites: list[Site] = []
-        self._site_index: dict[Site, int] = {}
+        self._site_index: dict[tuple[int, int | None], int] = {}
         self._site_targets: list[list[int]] = []
         self._pools: dict[int, dict[int, list[int]]] = {}
-        empty: list[int] = []
-        direct = self.gathered.direct
-        self.direct: list[list[int]] = [sorted(set(d)) if d else empty for d in direct]
-        self.indirect_sites: dict[int, list[int]] = {
-            f: [self._site(Site(t, table)) for t, table in sites] for f, sites in self.gathered.indirect.items()}
+        self._fcanon: list[int] | None = None
+        gf = self.gathered
+        self.direct = Rows(*csr(gf.call_src, gf.call_dst, self.n))   # callees of each function, ascending
+        node = {key: self._site(*key) for key in dict.fromkeys(chain.from_iterable(gf.indirect.values()))}
+        self.indirect_sites: dict[int, list[int]] = {f: list(map(node.__getitem__, sites)) for f, sites in gf.indirect.items()}
         self.trampolines: dict[int, int] = {}   # trampoline import → its re-entry site node
-        for imp in trampolines or []:
-            node = self.n + len(self.sites)
+        for imp in trampolines:
+            self.trampolines[imp] = self.n + len(self.sites)
             self.sites.append(Site(module.functions[imp].type_index, None, imp))
             self._site_targets.append(self.reentry_targets(imp))
-            self.trampolines[imp] = node
         self._facts: dict[int, FunctionFacts] = {}
+        self._reverse: dict[str, Rows] = {}
 
     # what may be in tables / referenced
     def _address_taken(self) -> set[int]:
+        """Functions whose reference the module can hold as a value, with the values of every
+        funcref-producing constant expression (`_constant_values`)."""
         m = self.module
         taken: set[int] = set(self.gathered.ref_funcs)
         for g in m.globals:
@@ -243,30 +333,84 @@ class CallGraph:
             taken.update(t.init_funcs)
         for seg in m.elements:
             taken.update(seg.functions)
+        self.exported_functions = {e.index for e in m.exports if e.kind == "func"}
+        self._constant_values(taken)
+        for values in (*self.global_values, *self.segment_functions, *self.table_init_functions):
+            taken |= values
+        # an imported global that may hold a function reference: the host hands the module one of the
+        # functions it can reach, which the module then holds as a value like any other
+        self.host_gives_functions = any(g.import_key is not None and self.may_hold_function(g.valtype)
+                                        for g in m.globals)
+        if self.host_gives_functions:
+            taken |= self.exported_functions
         return taken
+
+    def _constant_values(self, taken: set[int]) -> None:
+        """What each global, element segment and table initializer holds: the functions its constant
+        expression can yield. `ref.func f` yields f, `ref.null` nothing, `global.get g` the value of
+        g — a defined global's initializer, followed through chains of globals; an imported one's is
+        the host's choice, so any function the host can reach (exported or address-taken)."""
+        m = self.module
+        host = taken | self.exported_functions
+        self.host_reachable = host
+        values: list[set[int]] = []
+        for g in m.globals:
+            if not self.may_hold_function(g.valtype):
+                values.append(set())
+            elif g.import_key is not None or g.mutable:   # the host's value (or code's: any reference)
+                values.append(host)
+            else:  # valid modules name earlier globals only; anything else reads as nothing
+                v = set(g.init_funcs)
+                for h in g.init_globals:
+                    if h < len(values):
+                        v |= values[h]
+                values.append(v)
+        self.global_values = values
+
+        def with_globals(funcs: list[int], globs: list[int]) -> set[int]:
+            out = set(funcs)
+            for h in globs:
+                if h < len(values):
+                    out |= values[h]
+            return out
+
+        self.segment_functions = [with_globals(seg.functions, seg.global_refs) for seg in m.elements]
+        self.table_init_functions = [with_globals(t.init_funcs, t.init_globals) for t in m.tables]
+
+    def may_hold_function(self, vt: ValType) -> bool:
+        """Whether a value of this type can be a (non-null) function reference: funcref, or a
+        reference to `func` or to a function type (exact or not, shared or not)."""
+        if vt.code == 0x70:
+            return True
+        if vt.code not in (0x63, 0x64) or vt.heap is None:
+            return False
+        if vt.heap < 0:
+            return vt.heap == 0x70 - 0x80
+        types = self.module.types
+        return vt.heap < len(types) and types[vt.heap].form == "func"
 
     def host_visible_tables(self) -> list[int]:
         exported = {e.index for e in self.module.exports if e.kind == "table"}
         return [t.index for t in self.module.tables if t.import_key is not None or t.index in exported]
 
-    def _table_contents(self) -> list[set[int]]:
+    def _table_contents(self, host: bool = True) -> list[set[int]]:
+        """What each table may hold; with `host=False` only what the module itself puts there."""
         m = self.module
-        contents: list[set[int]] = [set(t.init_funcs) for t in m.tables]
-        for seg in m.elements:
+        contents: list[set[int]] = [set(v) for v in self.table_init_functions]
+        for seg, funcs in zip(m.elements, self.segment_functions):
             if seg.mode == "active" and seg.table is not None:
-                contents[seg.table].update(seg.functions)
+                contents[seg.table].update(funcs)
         gf = self.gathered
         for elem, table in gf.table_inits:
             if elem < len(m.elements) and table < len(contents):
-                contents[table].update(m.elements[elem].functions)
+                contents[table].update(self.segment_functions[elem])
         copies = sorted(gf.table_copies)
         for t in gf.table_writes:
             if t < len(contents):
                 contents[t].update(self.address_taken)
-        if self.host_table == "sound":
-            exported_funcs = {e.index for e in m.exports if e.kind == "func"}
+        if host and self.host_table == "sound":
             for t in self.host_visible_tables():
-                contents[t].update(self.address_taken | exported_funcs)
+                contents[t].update(self.address_taken | self.exported_functions)
         changed = True
         while changed:  # table.copy: dst may hold whatever src holds
             changed = False
@@ -276,12 +420,87 @@ class CallGraph:
                     changed = True
         return contents
 
+    def table_reason(self, table: int, f: int) -> str | None:
+        """Why `f` may be in `table`, in words (for `why`); None if it may not be."""
+        m = self.module
+        if table >= len(self.table_contents) or f not in self.table_contents[table]:
+            return None
+        return f"table {table} may hold {m.functions[f].name}: {self._table_detail(table, f)}"
+
+    def _table_detail(self, table: int, f: int) -> str:
+        t = self.module.tables[table]
+        if f in t.init_funcs:
+            return "it is the table's initial value (ref.func)"
+        for h in t.init_globals:
+            if h < len(self.global_values) and f in self.global_values[h]:
+                return f"the table's initial value is global.get {h}, and " + self._global_reason(h, f)
+        for seg, funcs in zip(self.module.elements, self.segment_functions):
+            if f not in funcs:
+                continue
+            if seg.mode == "active" and seg.table == table:
+                how = f"element segment {seg.index} puts"
+            elif (seg.index, table) in self.gathered.table_inits:
+                how = f"table.init copies in element segment {seg.index}, which holds"
+            else:
+                continue
+            if f in seg.functions:
+                return f"{how} it there" if seg.mode == "active" else f"{how} it"
+            h = next(h for h in seg.global_refs if h < len(self.global_values) and f in self.global_values[h])
+            return f"{how} global.get {h}" + (" there" if seg.mode == "active" else "") + ", and " + self._global_reason(h, f)
+        if table in self.gathered.table_writes:
+            return "code writes the table (table.set/grow/fill) and the function is address-taken"
+        if self.host_table == "sound" and table in self.host_visible_tables():
+            return "the table is imported or exported, so the host may put it there (--host-table sound)"
+        return "table.copy fills the table from one that may hold it"
+
+    def _global_reason(self, g: int, f: int, depth: int = 0) -> str:
+        m = self.module
+        glob = m.globals[g]
+        label = f"global {g}" + (f" (${glob.name})" if glob.name else "")
+        if glob.import_key is not None:
+            return (f"{label} is imported ({glob.import_key}): the host chooses its value, which may be any "
+                    "function the host can reach (exported or address-taken)")
+        if glob.mutable:
+            return f"{label} is mutable: code may store any function reference in it"
+        if f in glob.init_funcs:
+            return f"{label} = ref.func {m.functions[f].name}"
+        h = next((h for h in glob.init_globals if h < g and f in self.global_values[h]), None)
+        if h is None or depth > 50:
+            return f"{label} may hold {m.functions[f].name}"
+        return f"{label} = global.get {h}, " + self._global_reason(h, f, depth + 1)
+
+    # roots
+    def entry_points(self) -> dict[int, list[str]]:
+        """The functions the host can call directly, each with why: exported (`export NAME`), the
+        start function, functions the module places in an imported or exported table (the host can
+        `table.get` and call them), and functions held by an exported global. The host can also call
+        what it puts into such tables itself, but that is something it already reaches (an export).
+        The call graph has no edges out of imports, so these are where reachability starts."""
+        m = self.module
+        roots: dict[int, list[str]] = {}
+        for e in m.exports:
+            if e.kind == "func":
+                roots.setdefault(e.index, []).append(f"export {e.name}")
+        if m.start is not None:
+            roots.setdefault(m.start, []).append("start")
+        placed = self._table_contents(host=False)
+        for t in self.host_visible_tables():
+            why = f"in {'imported' if m.tables[t].import_key is not None else 'exported'} table {t}"  # one string, shared
+            for f in sorted(placed[t]):
+                roots.setdefault(f, []).append(why)
+        for e in m.exports:
+            if e.kind == "global" and e.index < len(self.global_values) and m.globals[e.index].import_key is None:
+                for f in sorted(self.global_values[e.index]):
+                    roots.setdefault(f, []).append(f"held by exported global {e.name}")
+        return dict(sorted(roots.items()))
+
     # site nodes
-    def _site(self, site: Site) -> int:
-        idx = self._site_index.get(site)
+    def _site(self, type_index: int, table: int | None) -> int:
+        key = (type_index, table)
+        idx = self._site_index.get(key)
         if idx is None:
-            idx = self.n + len(self.sites)
-            self._site_index[site] = idx
+            site = Site(type_index, table)
+            idx = self._site_index[key] = self.n + len(self.sites)
             self.sites.append(site)
             self._site_targets.append(self._resolve(site))
         return idx
@@ -314,10 +533,13 @@ class CallGraph:
             else:
                 pool = set(self.address_taken)
                 if self.host_table == "sound":
-                    pool |= {e.index for e in m.exports if e.kind == "func"}
-            cached = {}
-            for g in pool:
-                cached.setdefault(canon[m.functions[g].type_index], []).append(g)
+                    pool |= self.exported_functions
+            if self._fcanon is None:   # each function's canonical type, once (loops in C)
+                self._fcanon = list(map(canon.__getitem__, map(itemgetter(1), m.functions)))
+            by_type = self._fcanon.__getitem__
+            members = sorted(pool)
+            members.sort(key=by_type)   # stable: by type, then by index
+            cached = {t: list(fs) for t, fs in groupby(members, key=by_type)}
             self._pools[pool_key] = cached
         return cached
 
@@ -376,30 +598,44 @@ class CallGraph:
     def callees(self, f: int, mode: IndirectMode = "typed") -> list[int]:
         """Functions `f` may call, site nodes expanded. In `all` mode an indirect call may reach any
         function that may be in any table or is address-taken, whatever its type (Binaryen's view)."""
-        out = set(self.direct[f])
-        if f in self.trampolines:
-            out.update(self.site_targets(self.trampolines[f]))
+        direct = self.direct[f]
+        sites = self.indirect_sites.get(f) if mode != "ignore" else None
+        if f in self.trampolines:   # an import that re-enters the table
+            return list(self.site_targets(self.trampolines[f]))
+        if not sites:
+            return list(direct)   # a copy: callers may keep or change it
+        out = set(direct)
         if mode == "typed":
-            for s in self.indirect_sites.get(f, ()):
+            for s in sites:
                 out.update(self.site_targets(s))
-        elif mode == "all" and self.has_indirect(f):
+        else:
             out.update(self.address_taken)
             for c in self.table_contents:
                 out.update(c)
         return sorted(out)
 
-    def reverse(self, mode: IndirectMode = "typed") -> list[list[int]]:
-        """Callers of every node (functions and sites) under a mode."""
-        total = self.n + len(self.sites)
-        rev: list[list[int]] = [[] for _ in range(total)]
-        for f in range(self.n):
-            for g in self.successors(f, mode):
-                rev[g].append(f)
-        for s in range(self.n, total):
-            if mode == "typed" or self.sites[s - self.n].trampoline is not None:
-                for g in self.site_targets(s):
-                    rev[g].append(s)
-        return rev
+    def reverse(self, mode: IndirectMode = "typed") -> Rows:
+        """Callers of every node (functions, then sites) under a mode, each row ascending: a caller
+        function before any site. Built once per mode. Trampoline re-entries count in every mode."""
+        rows = self._reverse.get(mode)
+        if rows is None:
+            gf = self.gathered
+            callee, caller = gf.call_dst, gf.call_src
+            if mode == "typed" and self.sites:
+                users, sites = self.indirect_sites.keys(), self.indirect_sites.values()
+                callee = callee + array("I", chain.from_iterable(sites)) + array("I", chain.from_iterable(self._site_targets))
+                caller = caller + array("I", chain.from_iterable(map(repeat, users, map(len, sites)))) + array(
+                    "I", chain.from_iterable(map(repeat, range(self.n, self.n + len(self.sites)), map(len, self._site_targets))))
+            elif self.trampolines:   # trampolines re-enter the table in every mode
+                nodes = list(self.trampolines.values())
+                targets = [self.site_targets(v) for v in nodes]
+                callee = callee + array("I", chain.from_iterable(targets))
+                caller = caller + array("I", chain.from_iterable(map(repeat, nodes, map(len, targets))))
+            if self.trampolines:     # import → its re-entry site
+                callee = callee + array("I", self.trampolines.values())
+                caller = caller + array("I", self.trampolines.keys())
+            rows = self._reverse[mode] = Rows(*csr(callee, caller, self.n + len(self.sites)))
+        return rows
 
     def has_indirect(self, f: int) -> bool:
         return f in self.indirect_sites

@@ -150,13 +150,13 @@ def _warn_imports(result: AnalysisResult) -> None:
     sel = result.selection
     _warn_unmatched(result.module, sel)
     if sel.trampolines:
-        live = [report.display_name(result.module, f) for f in sel.trampolines if f in result.analysis.next_hop]
+        live = [report.display_name(result.module, f) for f in sel.trampolines if result.analysis.reached(f)]
         if live:
             _warn(f"note: {len(live)} trampoline(s) can unwind, so the build must keep them async (ASYNCIFY_IMPORTS): "
                   f"{', '.join(live[:8])}{', …' if len(live) > 8 else ''}")
     if sel.listed_trampolines:
         an = result.analysis
-        idle = [report.display_name(result.module, f) for f in sel.listed_trampolines if f not in an.next_hop]
+        idle = [report.display_name(result.module, f) for f in sel.listed_trampolines if not an.reached(f)]
         if idle:
             _warn(f"note: {len(idle)} trampoline(s) named in --imports can never unwind (no table function of their "
                   f"signature can reach an async import; --trampolines async for the old model): {', '.join(idle[:8])}"
@@ -259,10 +259,15 @@ def cmd_why(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    result = run_analysis(args.wasm, None, args.indirect, args.host_table)
-    g = result.graph
-    text = report.graph_json(g, args.indirect) if args.format == "json" else report.graph_dot(g, args.indirect)
-    _output(text, args.output)
+    from .api import load_module
+    from .callgraph import CallGraph
+    g = CallGraph(load_module(args.wasm), args.host_table)
+    parts = report.graph_json_parts(g, args.indirect) if args.format == "json" else report.graph_dot_parts(g, args.indirect)
+    if args.output in (None, "-"):
+        for part in parts:  # written as it is made: a big graph is never held whole
+            sys.stdout.write(part)
+    else:
+        _output("".join(parts), args.output)
     return 0
 
 

@@ -49,7 +49,7 @@ def detect(module: Module) -> list[str]:
 def _producers(module: Module) -> bytes:
     for name, start, size in module.custom_sections:
         if name == "producers":
-            return module.data[start:start + size]
+            return module.span(start, size)
     return b""
 
 

@@ -1,9 +1,8 @@
 """Analysis → human and machine output: witness chains, `why`, stats, the graph as JSON or dot."""
 from __future__ import annotations
 
-import difflib
 import json
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .analysis import Analysis, ChainStep, analyze, import_contributions
 from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode
@@ -72,6 +71,7 @@ def export_note(module: Module, f: int) -> str:
 
 
 def suggest(module: Module, name: str) -> list[str]:
+    import difflib
     names = [f.name for f in module.functions] + [e.name for e in module.exports if e.kind == "func"]
     return difflib.get_close_matches(name, names, n=5, cutoff=0.6)
 
@@ -91,7 +91,10 @@ def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
             return f"{name} is an async import itself: its callers are instrumented, not it.", False
         return f"{name} is an import that is not async (not matched by --imports), so it never unwinds.", False
     if analysis.contains(f):
-        return f"{name} must be instrumented:\n  " + format_chain(analysis, analysis.chain(f)), True
+        steps = analysis.chain(f)
+        reasons = [g.table_reason(s.via.table, s.function) for s in steps if s.via and s.via.table is not None]
+        return (f"{name} must be instrumented:\n  " + format_chain(analysis, steps)
+                + "".join(f"\n  where {r}" for r in reasons if r)), True
     callees = g.callees(f, analysis.mode)
     lines = [f"{name} is not in the list: no path from it reaches an async import "
              f"(--indirect {analysis.mode})."]
@@ -168,26 +171,111 @@ def json_report(analysis: Analysis, with_stats: bool = True) -> dict[str, Any]:
     }
 
 
-def graph_json(graph: CallGraph, mode: IndirectMode) -> str:
+def graph_sites(graph: CallGraph, mode: IndirectMode) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
+    """The indirect-call site nodes of the graph under `mode`, as `graph` keeps them (one per (type,
+    table) of `call_indirect`, one per type of `call_ref`), each with the functions it may reach; and
+    per function with indirect calls, its sites. Under `all` one site stands for Binaryen's view: any
+    function in a table or address-taken; under `ignore` there are none."""
+    if mode == "ignore":
+        return [], {}
     m = graph.module
-    funcs = [{"index": f.index, "name": f.import_key if f.imported else f.name, "imported": f.imported,
-              "callees": graph.callees(f.index, mode)} for f in m.functions]
-    return json.dumps({"functions": funcs}, indent=1, ensure_ascii=False) + "\n"
+    if mode == "all":
+        targets: set[int] = set(graph.address_taken)
+        for contents in graph.table_contents:
+            targets |= contents
+        site = {"site": 0, "call": "any indirect call", "type": None, "signature": None, "table": None,
+                "targets": sorted(targets)}
+        return [site], {f: [0] for f in graph.indirect_sites}
+    sites = [{"site": i, "call": "call_ref" if s.table is None else "call_indirect", "type": s.type_index,
+              "signature": m.types[s.type_index].signature() if s.type_index < len(m.types) else None,
+              "table": s.table, "targets": graph.site_targets(graph.n + i)} for i, s in enumerate(graph.sites)]
+    return sites, {f: [node - graph.n for node in nodes] for f, nodes in graph.indirect_sites.items()}
+
+
+def _ints(xs: Any) -> str:
+    """`[1, 2, 3]`: a list's own repr is the JSON of a list of ints."""
+    return str(xs if isinstance(xs, list) else xs.tolist())
+
+
+def graph_json(graph: CallGraph, mode: IndirectMode) -> str:
+    """The call graph as JSON text (`graph_json_parts`, joined)."""
+    return "".join(graph_json_parts(graph, mode))
+
+
+def graph_json_parts(graph: CallGraph, mode: IndirectMode, batch: int = 2048) -> Iterator[str]:
+    """The call graph as JSON, one function per line, in pieces (so a big graph is written as it is
+    made, not held whole). Indirect calls go through site nodes, as in the graph itself (sites and
+    their targets, not the product of both, which is millions of pairs on a big Emscripten build): a
+    function may call its `callees` (direct calls) and every target of each site in its `indirect`.
+    `entry_points` are the functions the host can call (exports, start, functions placed in an
+    imported or exported table, held by an exported global), each also marked `"entry": true`."""
+    from itertools import repeat
+    from json.encoder import encode_basestring as quote  # a JSON string literal, non-ASCII kept (in C)
+    from operator import getitem, sub
+    m = graph.module
+    roots = graph.entry_points()
+    sites, by_function = graph_sites(graph, mode)
+    off, tgt, n, imported = graph.direct.off, graph.direct.tgt, graph.n, m.num_imported_functions
+    line = ('  {{"index": {}, "name": {}, "imported": {}, "entry": {}, "callees": {}, "indirect": {}}}').format
+    word = {True: "true", False: "false"}.__getitem__
+    yield '{\n "mode": ' + quote(mode) + ',\n "functions": [\n'
+    for lo in range(0, n, batch):  # column by column, each a loop in C (a list's repr is its JSON)
+        hi = min(n, lo + batch)
+        names = [display_name(m, f) for f in range(lo, hi)]
+        base = off[lo]
+        callees = tgt[base:off[hi]].tolist()   # this batch's only: ints are objects in a list
+        rows = map(getitem, repeat(callees), map(slice, map(sub, off[lo:hi], repeat(base)),
+                                                 map(sub, off[lo + 1:hi + 1], repeat(base))))
+        yield ("" if lo == 0 else ",\n") + ",\n".join(map(
+            line, range(lo, hi), map(quote, names), map(word, map(imported.__gt__, range(lo, hi))),
+            map(word, map(roots.__contains__, range(lo, hi))), map(str, rows),
+            map(str, map(by_function.get, range(lo, hi), repeat([])))))
+    yield '\n ],\n "indirect_sites": [\n'
+    yield ",\n".join("  " + json.dumps({k: v for k, v in s.items() if k != "targets"}, ensure_ascii=False)[:-1]
+                      + f', "targets": {_ints(s["targets"])}}}' for s in sites)
+    yield '\n ],\n "entry_points": [\n'
+    yield ",\n".join(f'  {{"index": {f}, "name": {quote(display_name(m, f))}, "reasons": [{", ".join(map(quote, why))}]}}'
+                      for f, why in roots.items())
+    yield "\n ]\n}\n"
 
 
 def graph_dot(graph: CallGraph, mode: IndirectMode, highlight: set[int] | None = None) -> str:
+    """The graph for graphviz (`graph_dot_parts`, joined)."""
+    return "".join(graph_dot_parts(graph, mode, highlight))
+
+
+def graph_dot_parts(graph: CallGraph, mode: IndirectMode, highlight: set[int] | None = None,
+                    batch: int = 2048) -> Iterator[str]:
+    """The graph for graphviz, in pieces: imports dashed, entry points bold with an edge from a `host`
+    node, indirect-call sites as ellipses (dotted edges into and out of them)."""
     m = graph.module
     q = lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'  # noqa: E731
-    lines = ["digraph callgraph {", "  rankdir=LR; node [shape=box, fontname=monospace];"]
-    for f in m.functions:
+    roots = graph.entry_points()
+    sites, by_function = graph_sites(graph, mode)
+
+    def node(f: Any) -> str:
         attrs = ["style=dashed"] if f.imported else []
+        if f.index in roots:
+            attrs.append("style=bold")
         if highlight and f.index in highlight:
             attrs.append("color=red")
-        lines.append(f"  f{f.index} [label={q(display_name(m, f.index))}{', ' + ', '.join(attrs) if attrs else ''}];")
-    for f in m.functions:
-        direct = set(graph.direct[f.index])
-        for c in graph.callees(f.index, mode):
-            style = "" if c in direct else " [style=dotted]"
-            lines.append(f"  f{f.index} -> f{c}{style};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        return f"  f{f.index} [label={q(display_name(m, f.index))}{', ' + ', '.join(attrs) if attrs else ''}];\n"
+
+    yield 'digraph callgraph {\n  rankdir=LR; node [shape=box, fontname=monospace];\n'
+    yield '  host [label="host", shape=ellipse, style=filled, fillcolor=lightgrey];\n'
+    funcs = m.functions
+    for i in range(0, len(funcs), batch):
+        yield "".join(map(node, funcs[i:i + batch]))
+    for s in sites:
+        label = s["call"] if s["signature"] is None else \
+            f"{s['call']} {s['signature']}" + ("" if s["table"] is None else f", table {s['table']}")
+        yield f"  s{s['site']} [label={q(label)}, shape=ellipse];\n"
+    yield "".join(f"  host -> f{f} [style=dashed, tooltip={q('; '.join(why))}];\n" for f, why in roots.items())
+    off, tgt = graph.direct.off, graph.direct.tgt
+    for i in range(0, graph.n, batch):
+        hi = min(i + batch, graph.n)
+        yield "".join(f"  f{f} -> f{c};\n" for f in range(i, hi) for c in tgt[off[f]:off[f + 1]]) + \
+            "".join(f"  f{f} -> s{k} [style=dotted];\n" for f in range(i, hi) for k in by_function.get(f, ()))
+    for s in sites:
+        yield "".join(f"  s{s['site']} -> f{t} [style=dotted];\n" for t in s["targets"])
+    yield "}\n"

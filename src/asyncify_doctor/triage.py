@@ -4,7 +4,7 @@ A list that misses 8,000 functions is almost never 8,000 mistakes: it is cut in 
 everything above a cut is missing for the same reason. The words, for one audit under one
 `--indirect` mode:
 
-- *closure*: the nodes that can reach an async import (`Analysis.next_hop`: functions, imports and
+- *closure*: the nodes that can reach an async import (`Analysis.hops`: functions, imports and
   indirect-call site nodes);
 - *missing*: the audit's findings — defined functions of the closure that Binaryen did not instrument;
 - *covered*: closure nodes that are not missing — async imports, instrumented functions, and imports
@@ -115,7 +115,7 @@ class _Graph:
     def __init__(self, an: Analysis, reenters: tuple[str, ...]) -> None:
         g, m = an.graph, an.module
         self.an = an
-        self.nodes: list[int] = [ROOT_INDIRECT] + sorted(an.next_hop)   # nodes[ROOT] is a placeholder
+        self.nodes: list[int] = [ROOT_INDIRECT] + sorted(an.hops)   # nodes[ROOT] is a placeholder
         self.id = {node: i for i, node in enumerate(self.nodes)}
         self.static: set[tuple[int, int]] = set()              # direct calls (caller, callee)
 
@@ -136,7 +136,7 @@ class _Graph:
             i, j = self.id.get(caller), self.id.get(callee)
             if i is not None and j is not None and DIRECT < self.succ[i].get(j, 4):
                 self.succ[i][j] = DIRECT
-        for node, hop in an.next_hop.items():   # sinks: async imports, and roots of --indirect all
+        for node, hop in an.hops.items():   # sinks: async imports, and roots of --indirect all
             if hop == node:
                 self.succ[self.id[node]][ROOT] = TRAMPOLINE if trampoline(node) else OBSERVED
             elif hop == ROOT_INDIRECT:
@@ -166,7 +166,7 @@ class _Graph:
             for s in g.successors(node, an.mode):
                 if g.is_site(s):
                     yield s, INDIRECT
-        hop = an.next_hop.get(node)
+        hop = an.hops.get(node)
         if hop is not None and hop != node and hop not in (ROOT_INDIRECT, ROOT_RUNTIME):
             yield hop, TRAMPOLINE if not g.is_site(node) and g.module.functions[node].imported else INDIRECT
 
@@ -198,7 +198,7 @@ def triage(analysis: Analysis, missing: Iterable[int], reenters: tuple[str, ...]
     out = Triage(analysis)
     if not missing:
         return out
-    stray = [f for f in missing if f not in analysis.next_hop]
+    stray = [f for f in missing if f not in analysis.hops]
     if stray:
         raise ValueError(f"{len(stray)} missing function(s) cannot reach an async import in this analysis "
                          f"(e.g. function {stray[0]}): the audit and the analysis disagree")
@@ -234,7 +234,7 @@ def triage(analysis: Analysis, missing: Iterable[int], reenters: tuple[str, ...]
 
 def _frontiers(gr: _Graph, miss: set[int]) -> dict[int, int]:
     """Each missing id → the last missing id on its shortest chain (the analysis's next hops)."""
-    nh, ids, nodes = gr.an.next_hop, gr.id, gr.nodes
+    nh, ids, nodes = gr.an.hops, gr.id, gr.nodes
     last: dict[int, int | None] = {}
     for m in miss:
         path, node, cur = [], m, None

@@ -8,9 +8,10 @@
 #include <string.h>
 
 enum { NONE = 0, BLOCK, U32, U32X2, BR_TABLE, MEMARG, I32, I64, BYTES4, BYTES8, SELECT_T, HEAPTYPE,
-       TRY_TABLE, BYTES16, MEMARG_LANE, BYTE, CAST, RESUME, RESUME_THROW, ILLEGAL = 255 };
+       TRY_TABLE, BYTES16, MEMARG_LANE, BYTE, CAST, RESUME, RESUME_THROW, ORDER_U32, ORDER_U32X2, ZERO,
+       ILLEGAL = 255 };
 enum { EV_NONE = 0, EV_CALL = 1, EV_CALL_INDIRECT = 2, EV_CALL_REF = 3, EV_REF_FUNC = 4,
-       EV_GLOBAL_GET = 5, EV_GLOBAL_SET = 6, EV_END = 10, EV_CALL_CHECK = 11, EV_TAIL = 16 };
+       EV_GLOBAL_GET = 5, EV_GLOBAL_SET = 6, EV_END = 10, EV_DATA = 11, EV_CALL_CHECK = 12, EV_TAIL = 16 };
 /* Asyncify's unwind check after a call (code.py's _CheckWatch, same constants as opcodes.py). */
 #define NO_CALLEE 0xFFFFFFFFu
 #define CHECK_WINDOW 8
@@ -22,6 +23,7 @@ typedef struct {
     const uint8_t *d; size_t pos, end;
     const uint8_t *kinds, *evtab, *pk[4], *pe[4];
     uint32_t num_funcs, num_globals, func;
+    int data_count;   /* the module has a data count section: code may name data segments */
     uint32_t *stamp_call, *stamp_tail, *stamp_ref, *stamp_gget, *stamp_gset;
     size_t func_ev_start;
     int64_t pend;                 /* callee of the call whose check we watch for, or -1 */
@@ -30,7 +32,7 @@ typedef struct {
     size_t err_off; const char *err; char errbuf[200];
 } S;
 
-static int push(Vec *v, uint32_t x) {
+static inline int push(Vec *v, uint32_t x) {
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 4096;
         uint32_t *p = realloc(v->p, cap * sizeof(uint32_t));
@@ -61,9 +63,14 @@ static int uleb(S *s, int max_bytes, int bits, uint64_t *out) {
     FAIL(s, start, s->errbuf);
 }
 
-static int u32(S *s, uint32_t *out) { uint64_t v; if (uleb(s, 5, 32, &v)) return -1; *out = (uint32_t)v; return 0; }
+static inline int u32(S *s, uint32_t *out) {
+    if (s->pos < s->end && s->d[s->pos] < 0x80) { *out = s->d[s->pos++]; return 0; }  /* one byte: most indices */
+    uint64_t v; if (uleb(s, 5, 32, &v)) return -1; *out = (uint32_t)v; return 0;
+}
 
-static int sleb(S *s, int max_bytes, int64_t *out) {
+/* A signed LEB128 of `bits` bits; in the longest form, the last byte's unused bits must repeat the
+ * sign (reader.py's _check_sign_extension). */
+static int sleb(S *s, int max_bytes, int bits, int64_t *out) {
     size_t start = s->pos; int64_t r = 0; int shift = 0;
     for (int i = 0; i < max_bytes; i++) {
         if (s->pos >= s->end) FAIL(s, s->pos, "unexpected end of data (truncated file or section size past its end)");
@@ -71,6 +78,14 @@ static int sleb(S *s, int max_bytes, int64_t *out) {
         if (shift < 64) r |= (int64_t)((uint64_t)(b & 0x7f) << shift);
         shift += 7;
         if (!(b & 0x80)) {
+            if (i == max_bytes - 1) {
+                int used = bits - 7 * i;
+                unsigned v = b & 0x7f, sign = (v >> (used - 1)) & 1;
+                if ((v >> used) != (sign ? (0x7fu >> used) : 0u)) {
+                    snprintf(s->errbuf, sizeof s->errbuf, "bad LEB128: value does not fit in %d bits", bits);
+                    FAIL(s, start, s->errbuf);
+                }
+            }
             if ((b & 0x40) && shift < 64) r |= -((int64_t)1 << shift);
             *out = r; return 0;
         }
@@ -92,13 +107,64 @@ static int byte(S *s, uint8_t *out) {
     *out = s->d[s->pos++]; return 0;
 }
 
-static int valtype(S *s) {
-    uint8_t b; int64_t h;
+/* The one-byte abstract heap types (func extern any none noextern nofunc eq struct array i31 exn noexn
+ * cont nocont), and the prefixes shared (0x65) and exact (0x62): code.py's read_heaptype. */
+static int is_abstract(uint8_t b) {
+    switch (b) {
+    case 0x70: case 0x6f: case 0x6e: case 0x71: case 0x72: case 0x73: case 0x6d: case 0x6b: case 0x6a:
+    case 0x6c: case 0x69: case 0x74: case 0x68: case 0x75: return 1;
+    default: return 0;
+    }
+}
+
+static int heaptype(S *s) {
+    size_t at = s->pos; uint8_t b; int64_t v; uint32_t idx;
     if (byte(s, &b)) return -1;
-    if (b == 0x63 || b == 0x64) return sleb(s, 5, &h);
-    if (b < 0x40 || b > 0x7f) {
-        snprintf(s->errbuf, sizeof s->errbuf, "invalid value type 0x%02x", b);
-        FAIL(s, s->pos - 1, s->errbuf);
+    if ((b & 0xc0) != 0x40) {
+        s->pos = at;
+        if (sleb(s, 5, 33, &v)) return -1;
+        if (v < 0) FAIL(s, at, "invalid heap type (overlong encoding)");
+        return 0;
+    }
+    if (b == 0x65) {
+        if (byte(s, &b)) return -1;
+        if (!is_abstract(b)) {
+            snprintf(s->errbuf, sizeof s->errbuf, "invalid heap type 0x%02x after `shared`", b);
+            FAIL(s, s->pos - 1, s->errbuf);
+        }
+        return 0;
+    }
+    if (b == 0x62) return u32(s, &idx);
+    if (!is_abstract(b)) {
+        snprintf(s->errbuf, sizeof s->errbuf, "invalid heap type 0x%02x", b);
+        FAIL(s, at, s->errbuf);
+    }
+    return 0;
+}
+
+static int valtype(S *s) {
+    uint8_t b;
+    if (byte(s, &b)) return -1;
+    if (b == 0x7f || b == 0x7e || b == 0x7d || b == 0x7c || b == 0x7b || is_abstract(b)) return 0;
+    if (b == 0x63 || b == 0x64) return heaptype(s);
+    if (b == 0x65) {
+        if (byte(s, &b)) return -1;
+        if (!is_abstract(b)) {
+            snprintf(s->errbuf, sizeof s->errbuf, "invalid reference type 0x%02x after `shared`", b);
+            FAIL(s, s->pos - 1, s->errbuf);
+        }
+        return 0;
+    }
+    snprintf(s->errbuf, sizeof s->errbuf, "invalid value type 0x%02x", b);
+    FAIL(s, s->pos - 1, s->errbuf);
+}
+
+static int ordering(S *s) {
+    size_t at = s->pos; uint32_t o;
+    if (u32(s, &o)) return -1;
+    if (o > 1) {
+        snprintf(s->errbuf, sizeof s->errbuf, "invalid atomic ordering %u", o);
+        FAIL(s, at, s->errbuf);
     }
     return 0;
 }
@@ -109,16 +175,29 @@ static int blocktype(S *s) {
     uint8_t b = s->d[s->pos];
     if (b == 0x40) { s->pos++; return 0; }
     if ((b & 0xc0) == 0x40) return valtype(s);
-    if (sleb(s, 5, &v)) return -1;
+    if (sleb(s, 5, 33, &v)) return -1;
     if (v < 0) FAIL(s, s->pos - 1, "invalid block type");
     return 0;
 }
 
 static int memarg(S *s) {
     uint32_t flags, mem; uint64_t off;
+    size_t at = s->pos;
     if (u32(s, &flags)) return -1;
+    if (flags >= 0x80) {  /* alignment (bits 0-5) and a memory index (bit 6) only */
+        snprintf(s->errbuf, sizeof s->errbuf, "malformed memarg flags 0x%x", flags);
+        FAIL(s, at, s->errbuf);
+    }
     if ((flags & 0x40) && u32(s, &mem)) return -1;
+    if (s->pos < s->end && s->d[s->pos] < 0x80) { s->pos++; return 0; }  /* a one-byte offset */
     return uleb(s, 10, 64, &off);
+}
+
+/* An immediate whose value does not matter (i32.const, i64.const): one byte when it is small. */
+static inline int skip_sleb(S *s, int max_bytes, int bits) {
+    int64_t v;
+    if (s->pos < s->end && s->d[s->pos] < 0x80) { s->pos++; return 0; }
+    return sleb(s, max_bytes, bits, &v);
 }
 
 static int resume_table(S *s) {
@@ -167,6 +246,8 @@ static int emit(S *s, uint32_t ev, uint32_t a, uint32_t b, size_t at) {
             FAIL(s, at, s->errbuf);
         }
         stamp = base == EV_GLOBAL_GET ? s->stamp_gget : s->stamp_gset;
+    } else if (ev == EV_DATA && !s->data_count) {
+        FAIL(s, at, "memory.init, data.drop or array.*_data need the data count section, which is missing");
     }
     if (stamp) {
         if (stamp[a] == mark) return 0;
@@ -206,12 +287,36 @@ static int watch(S *s, uint8_t code, uint32_t ev, int64_t imm, size_t at) {
 static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind) {
     long depth = 1;
     uint32_t a, b, n;
-    int64_t sv;
     uint8_t u8;
+    const uint8_t *d = s->d, *kinds = s->kinds, *evtab = s->evtab;
+    const size_t end = s->end;
     *n_instr = *n_calls = *n_ind = 0;
     s->pend = -1; s->nhist = 0;
     for (;;) {
         int64_t imm = 0;
+        /* Fast paths for the most common instructions, with the cursor in a register: no immediate
+         * (numeric, drop, end...), one one-byte index (local.get/set...), a one-byte memarg and offset,
+         * a one-byte constant. They accept exactly what the general path below accepts. */
+        size_t pos = s->pos;
+        if (s->pend < 0 && pos + 3 <= end) {   /* not while watching for Asyncify's check */
+            uint8_t code = d[pos], kind = kinds[code];
+            if (kind == NONE) {
+                (*n_instr)++;
+                s->pos = pos + 1;
+                if (evtab[code] == EV_END && --depth == 0) return 0;
+                continue;
+            }
+            if ((kind == U32 && !evtab[code]) || kind == I32) {
+                /* 1 to 4 LEB bytes hold any value of either kind; 5 take the checks of the slow path */
+                if (d[pos + 1] < 0x80) { (*n_instr)++; s->pos = pos + 2; continue; }
+                if (pos + 5 <= end) {
+                    size_t q = d[pos + 2] < 0x80 ? pos + 3 : d[pos + 3] < 0x80 ? pos + 4 : d[pos + 4] < 0x80 ? pos + 5 : 0;
+                    if (q) { (*n_instr)++; s->pos = q; continue; }
+                }
+            } else if (kind == MEMARG) {
+                if (d[pos + 1] < 0x40 && d[pos + 2] < 0x80) { (*n_instr)++; s->pos = pos + 3; continue; }
+            }
+        }
         size_t start = s->pos;
         if (start >= s->end) FAIL(s, start, "function body or expression ends without its final `end`");
         uint8_t code = s->d[s->pos++];
@@ -256,8 +361,14 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
             if (ev && emit(s, ev, a, b, start)) return -1;
             break;
         case MEMARG: if (memarg(s)) return -1; break;
-        case I32: if (sleb(s, 5, &sv)) return -1; imm = sv; break;
-        case I64: if (sleb(s, 10, &sv)) return -1; break;
+        case I32: {
+            size_t at = s->pos;
+            int64_t sv;
+            if (skip_sleb(s, 5, 32)) return -1;
+            if (s->pend >= 0) { size_t after = s->pos; s->pos = at; if (sleb(s, 5, 32, &sv)) return -1; s->pos = after; imm = sv; }
+            break;
+        }
+        case I64: if (skip_sleb(s, 10, 64)) return -1; break;
         case BYTES4: if (skip(s, 4)) return -1; break;
         case BYTES8: if (skip(s, 8)) return -1; break;
         case BYTES16: if (skip(s, 16)) return -1; break;
@@ -269,7 +380,7 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
             if (u32(s, &n)) return -1;
             for (uint32_t i = 0; i < n; i++) if (valtype(s)) return -1;
             break;
-        case HEAPTYPE: if (sleb(s, 5, &sv)) return -1; break;
+        case HEAPTYPE: if (heaptype(s)) return -1; break;
         case MEMARG_LANE: if (memarg(s) || byte(s, &u8)) return -1; break;
         case BYTE: if (byte(s, &u8)) return -1; break;
         case CAST:
@@ -278,7 +389,16 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
                 snprintf(s->errbuf, sizeof s->errbuf, "invalid cast flags 0x%02x", u8);
                 FAIL(s, s->pos - 1, s->errbuf);
             }
-            if (u32(s, &a) || sleb(s, 5, &sv) || sleb(s, 5, &sv)) return -1;
+            if (u32(s, &a) || heaptype(s) || heaptype(s)) return -1;
+            break;
+        case ORDER_U32:
+            if (ordering(s) || u32(s, &a)) return -1;
+            if (ev && emit(s, ev, a, 0, start)) return -1;
+            break;
+        case ORDER_U32X2: if (ordering(s) || u32(s, &a) || u32(s, &b)) return -1; break;
+        case ZERO:
+            if (byte(s, &u8)) return -1;
+            if (u8) FAIL(s, s->pos - 1, "the byte after atomic.fence must be 0x00");
             break;
         case RESUME: if (u32(s, &a) || resume_table(s)) return -1; break;
         case RESUME_THROW: if (u32(s, &a) || u32(s, &b) || resume_table(s)) return -1; break;
@@ -289,9 +409,9 @@ static int scan_body(S *s, uint32_t *n_instr, uint32_t *n_calls, uint32_t *n_ind
     }
 }
 
-static int scan_section(S *s, uint32_t num_imported) {
-    uint32_t count, size, nlocals, cnt, ni, nc, nd;
-    if (u32(s, &count)) return -1;
+/* `count` bodies from s->pos, the first one being function `func0`. */
+static int scan_bodies(S *s, uint32_t func0, uint32_t count) {
+    uint32_t size, nlocals, cnt, ni, nc, nd;
     for (uint32_t i = 0; i < count; i++) {
         if (u32(s, &size)) return -1;
         size_t body_start = s->pos, section_end = s->end;
@@ -300,10 +420,16 @@ static int scan_section(S *s, uint32_t num_imported) {
             FAIL(s, body_start, s->errbuf);
         }
         s->end = body_start + size;
-        s->func = num_imported + i;
+        s->func = func0 + i;
         s->func_ev_start = s->events.n;
         if (u32(s, &nlocals)) goto body_err_locals;
-        for (uint32_t j = 0; j < nlocals; j++) if (u32(s, &cnt) || valtype(s)) goto body_err_locals;
+        uint64_t total = 0;
+        for (uint32_t j = 0; j < nlocals; j++) {
+            size_t at = s->pos;
+            if (u32(s, &cnt)) goto body_err_locals;
+            if ((total += cnt) > UINT32_MAX) { s->err_off = at; s->err = "too many locals (more than 2^32 - 1)"; goto body_err_locals; }
+            if (valtype(s)) goto body_err_locals;
+        }
         if (scan_body(s, &ni, &nc, &nd)) return -1;
         if (s->pos != s->end) FAIL(s, s->pos, "bytes after the function body's final `end`");
         s->end = section_end;
@@ -319,9 +445,38 @@ static int scan_section(S *s, uint32_t num_imported) {
     }
         return -1;
     }
+    return 0;
+}
+
+static int scan_section(S *s, uint32_t num_imported) {
+    uint32_t count;
+    if (u32(s, &count) || scan_bodies(s, num_imported, count)) return -1;
     if (s->pos != s->end) FAIL(s, s->pos, "bytes after the last function body in the code section");
     return 0;
 }
+
+/* Where to cut a big code section in two for two threads: the first body at or past half of its bytes.
+ * Walks the body sizes only; returns -1 (scan it in one piece, which words any error) unless they are
+ * all well-formed and the section is worth cutting. */
+static int find_split(const uint8_t *d, size_t start, size_t end, uint32_t *count, size_t *first,
+                      uint32_t *mid_i, size_t *mid_pos) {
+    S t; memset(&t, 0, sizeof t);
+    t.d = d; t.pos = start; t.end = end;
+    uint32_t n, size;
+    if (end - start < (1u << 20) || u32(&t, &n) || n < 256) return -1;
+    *count = n; *first = t.pos;
+    size_t half = t.pos + (end - t.pos) / 2;
+    int found = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!found && t.pos >= half) { *mid_i = i; *mid_pos = t.pos; found = 1; }
+        if (u32(&t, &size) || size > t.end - t.pos) return -1;
+        t.pos += size;
+    }
+    return found && *mid_i > 0 ? 0 : -1;
+}
+
+static int setup(S *s, Py_buffer *data, Py_ssize_t start, Py_ssize_t end, unsigned num_funcs, unsigned num_globals, Py_buffer *tables);
+static void teardown(S *s);
 
 static PyObject *vec_bytes(Vec *v) {
     return PyBytes_FromStringAndSize((const char *)v->p, (Py_ssize_t)(v->n * sizeof(uint32_t)));
@@ -330,47 +485,434 @@ static PyObject *vec_bytes(Vec *v) {
 /* scan(data, start, end, num_imported, num_funcs, num_globals, tables)
  *   -> (bodies: bytes, events: bytes, counts: bytes) of native-endian u32,
  *   or ("error", offset, function or -1, message) */
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define HAVE_THREADS 1
+typedef struct { S *s; uint32_t func0, count; int rc; } Job;
+static void *run_job(void *p) { Job *j = p; j->rc = scan_bodies(j->s, j->func0, j->count); return NULL; }
+#endif
+
+static PyObject *error_tuple(S *s) {
+    long func = s->func == UINT32_MAX ? -1 : (long)s->func;
+    return Py_BuildValue("(snls)", "error", (Py_ssize_t)s->err_off, func, s->err);
+}
+
+static PyObject *concat(Vec *a, Vec *b) {
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((a->n + b->n) * 4));
+    if (out) {
+        if (a->n) memcpy(PyBytes_AS_STRING(out), a->p, a->n * 4);
+        if (b->n) memcpy(PyBytes_AS_STRING(out) + a->n * 4, b->p, b->n * 4);
+    }
+    return out;
+}
+
+/* scan(data, start, end, num_imported, num_funcs, num_globals, tables)
+ *   -> (bodies: bytes, events: bytes, counts: bytes) of native-endian u32,
+ *   or ("error", offset, function or -1, message).
+ * A big section is scanned as two halves on two threads (each body is scanned on its own, so the
+ * halves joined are exactly the one-piece result; the first error in file order is the one reported). */
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer data, tables;
     Py_ssize_t start, end;
     unsigned int num_imported, num_funcs, num_globals;
-    if (!PyArg_ParseTuple(args, "y*nnIIIy*", &data, &start, &end, &num_imported, &num_funcs, &num_globals, &tables))
+    int data_count = 1;
+    if (!PyArg_ParseTuple(args, "y*nnIIIy*|p", &data, &start, &end, &num_imported, &num_funcs, &num_globals, &tables,
+                          &data_count))
         return NULL;
     PyObject *result = NULL;
-    S s; memset(&s, 0, sizeof s);
-    s.func = UINT32_MAX;  /* "not inside a body": errors then name no function */
-    if (tables.len != 2 * 256 + 8 * PREFIX_SIZE || start < 0 || end > data.len || start > end) {
-        PyErr_SetString(PyExc_ValueError, "bad arguments to _scan.scan");
-        goto out;
+    S s, t;
+    int two = 0;
+    if (setup(&s, &data, start, end, num_funcs, num_globals, &tables) == 0) {
+        s.data_count = data_count;
+        uint32_t count = 0, mid_i = 0;
+        size_t first = 0, mid_pos = 0;
+#ifdef HAVE_THREADS
+        two = find_split(s.d, s.pos, s.end, &count, &first, &mid_i, &mid_pos) == 0;
+        if (two && setup(&t, &data, (Py_ssize_t)mid_pos, end, num_funcs, num_globals, &tables) != 0) {
+            teardown(&t);
+            two = -1;
+        }
+        t.data_count = data_count;
+#endif
+        if (two == 1) {
+#ifdef HAVE_THREADS
+            s.pos = first; s.end = mid_pos;
+            Job ja = {&s, num_imported, mid_i, 0}, jb = {&t, num_imported + mid_i, count - mid_i, 0};
+            pthread_t th;
+            Py_BEGIN_ALLOW_THREADS
+            int started = pthread_create(&th, NULL, run_job, &jb) == 0;
+            run_job(&ja);
+            if (started) pthread_join(th, NULL); else run_job(&jb);
+            Py_END_ALLOW_THREADS
+            if (ja.rc) result = error_tuple(&s);
+            else if (jb.rc) result = error_tuple(&t);
+            else if (t.pos != t.end) {
+                t.err_off = t.pos; t.func = UINT32_MAX; t.err = "bytes after the last function body in the code section";
+                result = error_tuple(&t);
+            } else {
+                result = Py_BuildValue("(NNN)", concat(&s.bodies, &t.bodies), concat(&s.events, &t.events),
+                                       concat(&s.counts, &t.counts));
+            }
+            teardown(&t);
+#endif
+        } else if (two == 0) {
+            int rc;
+            Py_BEGIN_ALLOW_THREADS
+            rc = scan_section(&s, num_imported);
+            Py_END_ALLOW_THREADS
+            result = rc ? error_tuple(&s) : Py_BuildValue("(NNN)", vec_bytes(&s.bodies), vec_bytes(&s.events), vec_bytes(&s.counts));
+        }
     }
-    const uint8_t *t = tables.buf;
-    s.kinds = t; s.evtab = t + 256;
-    for (int p = 0; p < 4; p++) { s.pk[p] = t + 512 + 2 * p * PREFIX_SIZE; s.pe[p] = s.pk[p] + PREFIX_SIZE; }
-    s.d = data.buf; s.pos = (size_t)start; s.end = (size_t)end;
-    s.num_funcs = num_funcs; s.num_globals = num_globals;
-    size_t nf = (size_t)num_funcs + 1, ng = (size_t)num_globals + 1;
-    s.stamp_call = calloc(nf, 4); s.stamp_tail = calloc(nf, 4); s.stamp_ref = calloc(nf, 4);
-    s.stamp_gget = calloc(ng, 4); s.stamp_gset = calloc(ng, 4);
-    if (!s.stamp_call || !s.stamp_tail || !s.stamp_ref || !s.stamp_gget || !s.stamp_gset) { PyErr_NoMemory(); goto out; }
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = scan_section(&s, num_imported);
-    Py_END_ALLOW_THREADS
-    if (rc) {
-        long func = s.func == UINT32_MAX ? -1 : (long)s.func;
-        result = Py_BuildValue("(snls)", "error", (Py_ssize_t)s.err_off, func, s.err);
-    } else {
-        result = Py_BuildValue("(NNN)", vec_bytes(&s.bodies), vec_bytes(&s.events), vec_bytes(&s.counts));
-    }
-out:
-    free(s.stamp_call); free(s.stamp_tail); free(s.stamp_ref); free(s.stamp_gget); free(s.stamp_gset);
-    free(s.events.p); free(s.bodies.p); free(s.counts.p);
+    teardown(&s);
     PyBuffer_Release(&data); PyBuffer_Release(&tables);
     return result;
 }
 
+/* The data section (module.py's _data_section): segments read to their last byte, offsets scanned as
+ * constant expressions, bytes skipped. Returns the position after the last segment. */
+static int scan_data(S *s) {
+    uint32_t count, flags, mem, size, ni, nc, nd;
+    if (u32(s, &count)) return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        size_t at = s->pos;
+        if (u32(s, &flags)) return -1;
+        if (flags > 2) {
+            snprintf(s->errbuf, sizeof s->errbuf, "invalid data segment flags %u", flags);
+            FAIL(s, at, s->errbuf);
+        }
+        if (flags == 2 && u32(s, &mem)) return -1;
+        if (flags != 1 && scan_body(s, &ni, &nc, &nd)) return -1;
+        if (u32(s, &size)) return -1;
+        if (size > s->end - s->pos) {
+            snprintf(s->errbuf, sizeof s->errbuf, "data segment of %u bytes runs past the end (%zu bytes left)", size, s->end - s->pos);
+            FAIL(s, s->pos, s->errbuf);
+        }
+        s->pos += size;
+    }
+    return 0;
+}
+
+static int setup(S *s, Py_buffer *data, Py_ssize_t start, Py_ssize_t end, unsigned num_funcs, unsigned num_globals, Py_buffer *tables) {
+    memset(s, 0, sizeof *s);
+    s->func = UINT32_MAX;  /* "not inside a body": errors then name no function */
+    if (tables->len != 2 * 256 + 8 * PREFIX_SIZE || start < 0 || end > data->len || start > end) {
+        PyErr_SetString(PyExc_ValueError, "bad arguments to _scan");
+        return -1;
+    }
+    const uint8_t *t = tables->buf;
+    s->kinds = t; s->evtab = t + 256;
+    for (int p = 0; p < 4; p++) { s->pk[p] = t + 512 + 2 * p * PREFIX_SIZE; s->pe[p] = s->pk[p] + PREFIX_SIZE; }
+    s->d = data->buf; s->pos = (size_t)start; s->end = (size_t)end;
+    s->num_funcs = num_funcs; s->num_globals = num_globals;
+    size_t nf = (size_t)num_funcs + 1, ng = (size_t)num_globals + 1;
+    s->stamp_call = calloc(nf, 4); s->stamp_tail = calloc(nf, 4); s->stamp_ref = calloc(nf, 4);
+    s->stamp_gget = calloc(ng, 4); s->stamp_gset = calloc(ng, 4);
+    if (!s->stamp_call || !s->stamp_tail || !s->stamp_ref || !s->stamp_gget || !s->stamp_gset) { PyErr_NoMemory(); return -1; }
+    return 0;
+}
+
+static void teardown(S *s) {
+    free(s->stamp_call); free(s->stamp_tail); free(s->stamp_ref); free(s->stamp_gget); free(s->stamp_gset);
+    free(s->events.p); free(s->bodies.p); free(s->counts.p);
+}
+
+/* data(data, start, end, num_funcs, num_globals, tables) -> end position, or ("error", offset, -1, message) */
+static PyObject *data_section(PyObject *self, PyObject *args) {
+    Py_buffer data, tables;
+    Py_ssize_t start, end;
+    unsigned int num_funcs, num_globals;
+    if (!PyArg_ParseTuple(args, "y*nnIIy*", &data, &start, &end, &num_funcs, &num_globals, &tables)) return NULL;
+    PyObject *result = NULL;
+    S s;
+    if (setup(&s, &data, start, end, num_funcs, num_globals, &tables) == 0) {
+        s.data_count = 1;
+        if (scan_data(&s)) result = Py_BuildValue("(snls)", "error", (Py_ssize_t)s.err_off, -1L, s.err);
+        else result = PyLong_FromSsize_t((Py_ssize_t)s.pos);
+    }
+    teardown(&s);
+    PyBuffer_Release(&data); PyBuffer_Release(&tables);
+    return result;
+}
+
+static PyObject *new_u32s(size_t n, uint32_t **out) {
+    PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    if (b) *out = (uint32_t *)PyBytes_AS_STRING(b);
+    return b;
+}
+
+/* split(events) -> (call sources, call targets, other events): the direct calls (call and return_call)
+ * of the (function, event, a, b) quads as two u32 arrays, and the other events that shape the graph
+ * (all but global reads and writes) as quads. */
+static PyObject *split(PyObject *self, PyObject *args) {
+    Py_buffer ev;
+    if (!PyArg_ParseTuple(args, "y*", &ev)) return NULL;
+    const uint32_t *e = ev.buf;
+    size_t n = (size_t)ev.len / 16, calls = 0;
+    size_t globals = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t k = e[4 * i + 1] & ~EV_TAIL;
+        calls += k == EV_CALL;
+        globals += k == EV_GLOBAL_GET || k == EV_GLOBAL_SET;
+    }
+    uint32_t *src = NULL, *dst = NULL, *rest = NULL;
+    PyObject *a = new_u32s(calls, &src), *b = new_u32s(calls, &dst), *c = new_u32s(4 * (n - calls - globals), &rest);
+    PyObject *result = NULL;
+    if (a && b && c) {
+        size_t j = 0, k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const uint32_t *q = e + 4 * i;
+            uint32_t kind = q[1] & ~EV_TAIL;
+            if (kind == EV_CALL) { src[j] = q[0]; dst[j++] = q[2]; }
+            else if (kind != EV_GLOBAL_GET && kind != EV_GLOBAL_SET) { memcpy(rest + 4 * k++, q, 16); }
+        }
+        result = PyTuple_Pack(3, a, b, c);
+    }
+    Py_XDECREF(a); Py_XDECREF(b); Py_XDECREF(c);
+    PyBuffer_Release(&ev);
+    return result;
+}
+
+static int cmp_u32(const void *x, const void *y) {
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* csr(src, dst, n) -> (offsets [n + 1], targets): the edges src[i] -> dst[i] as rows per source,
+ * each row ascending without duplicates (callgraph.py's csr_py). Sources must be < n. */
+static PyObject *csr(PyObject *self, PyObject *args) {
+    Py_buffer sb, db;
+    unsigned int n;
+    if (!PyArg_ParseTuple(args, "y*y*I", &sb, &db, &n)) return NULL;
+    PyObject *result = NULL, *offs = NULL, *tgts = NULL;
+    size_t m = (size_t)sb.len / 4;
+    const uint32_t *src = sb.buf, *dst = db.buf;
+    uint32_t *off = NULL, *fill = NULL, *tmp = NULL, *tgt;
+    if ((size_t)db.len / 4 != m) { PyErr_SetString(PyExc_ValueError, "csr: arrays differ in length"); goto out; }
+    for (size_t i = 0; i < m; i++)
+        if (src[i] >= n) { PyErr_SetString(PyExc_ValueError, "csr: source out of range"); goto out; }
+    off = calloc((size_t)n + 1, 4); fill = calloc((size_t)n + 1, 4); tmp = malloc(m ? m * 4 : 4);
+    if (!off || !fill || !tmp) { PyErr_NoMemory(); goto out; }
+    for (size_t i = 0; i < m; i++) off[src[i] + 1]++;
+    for (size_t v = 0; v < n; v++) off[v + 1] += off[v];
+    memcpy(fill, off, ((size_t)n + 1) * 4);
+    for (size_t i = 0; i < m; i++) tmp[fill[src[i]]++] = dst[i];
+    size_t w = 0;
+    for (size_t v = 0; v < n; v++) {  /* sort each row, drop duplicates, compact in place */
+        uint32_t lo = off[v], hi = off[v + 1];
+        if (hi - lo > 1) qsort(tmp + lo, hi - lo, 4, cmp_u32);
+        off[v] = (uint32_t)w;
+        for (uint32_t i = lo; i < hi; i++)
+            if (i == lo || tmp[i] != tmp[i - 1]) tmp[w++] = tmp[i];
+    }
+    off[n] = (uint32_t)w;
+    offs = PyBytes_FromStringAndSize((const char *)off, ((Py_ssize_t)n + 1) * 4);
+    tgts = new_u32s(w, &tgt);
+    if (offs && tgts) {
+        memcpy(tgt, tmp, w * 4);
+        result = PyTuple_Pack(2, offs, tgts);
+    }
+out:
+    Py_XDECREF(offs); Py_XDECREF(tgts);
+    free(off); free(fill); free(tmp);
+    PyBuffer_Release(&sb); PyBuffer_Release(&db);
+    return result;
+}
+
+/* bfs(offsets, targets, sources, roots) -> next hop per node (int32): the multi-source breadth-first
+ * search of analysis.py's bfs_py over rows `targets[offsets[v]:offsets[v + 1]]`. Sources point to
+ * themselves, roots to -1, unreached nodes hold -2; queue order and row order decide ties. */
+static PyObject *bfs(PyObject *self, PyObject *args) {
+    Py_buffer ob, tb, sb, rb;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*", &ob, &tb, &sb, &rb)) return NULL;
+    PyObject *result = NULL;
+    size_t n = (size_t)ob.len / 4 - 1, nt = (size_t)tb.len / 4;
+    const uint32_t *off = ob.buf, *tgt = tb.buf, *srcs = sb.buf, *roots = rb.buf;
+    size_t ns = (size_t)sb.len / 4, nr = (size_t)rb.len / 4;
+    int32_t *next;
+    uint32_t *queue = malloc((n ? n : 1) * 4);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * 4));
+    if (!queue || !out) { if (!queue) PyErr_NoMemory(); goto done; }
+    next = (int32_t *)PyBytes_AS_STRING(out);
+    for (size_t v = 0; v < n; v++) next[v] = -2;
+    if (off[n] > nt) { PyErr_SetString(PyExc_ValueError, "bfs: offsets past the targets"); goto done; }
+    for (size_t v = 0; v < nt; v++)
+        if (tgt[v] >= n) { PyErr_SetString(PyExc_ValueError, "bfs: target out of range"); goto done; }
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < ns; i++)
+        if (srcs[i] < n && next[srcs[i]] == -2) { next[srcs[i]] = (int32_t)srcs[i]; queue[tail++] = srcs[i]; }
+    for (size_t i = 0; i < nr; i++)
+        if (roots[i] < n && next[roots[i]] == -2) { next[roots[i]] = -1; queue[tail++] = roots[i]; }
+    while (head < tail) {
+        uint32_t v = queue[head++];
+        for (uint32_t i = off[v]; i < off[v + 1]; i++) {
+            uint32_t c = tgt[i];
+            if (next[c] == -2) { next[c] = (int32_t)v; queue[tail++] = c; }
+        }
+    }
+    result = out; out = NULL;
+done:
+    Py_XDECREF(out);
+    free(queue);
+    PyBuffer_Release(&ob); PyBuffer_Release(&tb); PyBuffer_Release(&sb); PyBuffer_Release(&rb);
+    return result;
+}
+
+/* Fast readers for the long vectors of the module sections. Each returns None on anything malformed,
+ * and module.py then reads the same bytes with its pure-Python reader, which words the error: so the
+ * error messages exist once, and both paths accept exactly the same bytes. */
+typedef struct { const uint8_t *d; size_t pos, end; } R;
+
+static inline int r_u32(R *r, uint32_t *out) {
+    uint32_t v = 0;
+    for (int i = 0; i < 5; i++) {
+        if (r->pos >= r->end) return -1;
+        uint8_t b = r->d[r->pos++];
+        if (i == 4 && (b & 0xf0)) return -1;      /* more than 32 bits, or a continuation bit */
+        v |= (uint32_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) { *out = v; return 0; }
+    }
+    return -1;
+}
+
+static PyObject *r_name(R *r) {
+    uint32_t n;
+    if (r_u32(r, &n) || n > r->end - r->pos) return NULL;
+    PyObject *s = PyUnicode_DecodeUTF8((const char *)r->d + r->pos, n, NULL);
+    if (!s) { PyErr_Clear(); return NULL; }
+    r->pos += n;
+    return s;
+}
+
+static int r_args(PyObject *args, Py_buffer *buf, R *r) {
+    Py_ssize_t pos, end;
+    if (!PyArg_ParseTuple(args, "y*nn", buf, &pos, &end)) return -1;
+    if (pos < 0 || end > buf->len || pos > end) { PyBuffer_Release(buf); PyErr_SetString(PyExc_ValueError, "bad range"); return -1; }
+    r->d = buf->buf; r->pos = (size_t)pos; r->end = (size_t)end;
+    return 0;
+}
+
+/* u32_vec(data, pos, end) -> (values: bytes of u32, position after) | None: a vec(u32). */
+static PyObject *u32_vec(PyObject *self, PyObject *args) {
+    Py_buffer buf; R r; uint32_t n, *out = NULL;
+    if (r_args(args, &buf, &r)) return NULL;
+    PyObject *vals = NULL, *result = NULL;
+    if (r_u32(&r, &n) || n > r.end - r.pos) goto bad;
+    vals = new_u32s(n, &out);
+    if (!vals) goto done;
+    for (uint32_t i = 0; i < n; i++) if (r_u32(&r, &out[i])) goto bad;
+    result = Py_BuildValue("(On)", vals, (Py_ssize_t)r.pos);
+    goto done;
+bad:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(vals);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+/* name_map(data, pos, end) -> (indices: bytes of u32, names: list of str, position after) | None. */
+static PyObject *name_map(PyObject *self, PyObject *args) {
+    Py_buffer buf; R r; uint32_t n, *idx = NULL;
+    if (r_args(args, &buf, &r)) return NULL;
+    PyObject *idxs = NULL, *names = NULL, *result = NULL;
+    if (r_u32(&r, &n) || n > r.end - r.pos) goto bad;
+    idxs = new_u32s(n, &idx);
+    names = PyList_New(n);
+    if (!idxs || !names) goto done;
+    for (uint32_t i = 0; i < n; i++) {
+        PyObject *s;
+        if (r_u32(&r, &idx[i]) || !(s = r_name(&r))) goto bad;
+        PyList_SET_ITEM(names, i, s);
+    }
+    result = Py_BuildValue("(OOn)", idxs, names, (Py_ssize_t)r.pos);
+    goto done;
+bad:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(idxs); Py_XDECREF(names);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+/* exports(data, pos, end) -> (names: list of str, kinds: bytes, indices: bytes of u32, position after)
+ * | None. Kinds are not checked here (module.py does, with its message). */
+static PyObject *exports(PyObject *self, PyObject *args) {
+    Py_buffer buf; R r; uint32_t n, *idx = NULL;
+    if (r_args(args, &buf, &r)) return NULL;
+    PyObject *names = NULL, *kinds = NULL, *idxs = NULL, *result = NULL;
+    if (r_u32(&r, &n) || n > r.end - r.pos) goto bad;
+    names = PyList_New(n);
+    kinds = PyBytes_FromStringAndSize(NULL, n);
+    idxs = new_u32s(n, &idx);
+    if (!names || !kinds || !idxs) goto done;
+    char *k = PyBytes_AS_STRING(kinds);
+    for (uint32_t i = 0; i < n; i++) {
+        PyObject *s = r_name(&r);
+        if (!s) goto bad;
+        PyList_SET_ITEM(names, i, s);
+        if (r.pos >= r.end) goto bad;
+        k[i] = (char)r.d[r.pos++];
+        if (r_u32(&r, &idx[i])) goto bad;
+    }
+    result = Py_BuildValue("(OOOn)", names, kinds, idxs, (Py_ssize_t)r.pos);
+    goto done;
+bad:
+    result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(names); Py_XDECREF(kinds); Py_XDECREF(idxs);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
+/* records(cls, columns) -> [cls(row) for row in zip(*columns)] for a tuple subclass `cls` (module.py's
+ * Function): the record objects made directly, not through a tuple per row (its twin in module.py). */
+static PyObject *records(PyObject *self, PyObject *args) {
+    PyTypeObject *cls; PyObject *columns;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &cls, &PyTuple_Type, &columns)) return NULL;
+    if (!PyType_IsSubtype(cls, &PyTuple_Type)) { PyErr_SetString(PyExc_TypeError, "records: not a tuple type"); return NULL; }
+    Py_ssize_t k = PyTuple_GET_SIZE(columns), n = -1;
+    PyObject *fast[16];
+    if (k > 16) { PyErr_SetString(PyExc_ValueError, "records: too many columns"); return NULL; }
+    PyObject *out = NULL;
+    Py_ssize_t made = 0;
+    for (Py_ssize_t j = 0; j < k; j++) fast[j] = NULL;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        fast[j] = PySequence_Fast(PyTuple_GET_ITEM(columns, j), "records: columns must be sequences");
+        if (!fast[j]) goto done;
+        Py_ssize_t len = PySequence_Fast_GET_SIZE(fast[j]);
+        if (n >= 0 && len != n) { PyErr_SetString(PyExc_ValueError, "records: columns differ in length"); goto done; }
+        n = len;
+    }
+    if (n < 0) n = 0;
+    out = PyList_New(n);
+    if (!out) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *rec = cls->tp_alloc(cls, k);
+        if (!rec) { Py_CLEAR(out); goto done; }
+        for (Py_ssize_t j = 0; j < k; j++) {
+            PyObject *item = PySequence_Fast_GET_ITEM(fast[j], i);
+            Py_INCREF(item);
+            PyTuple_SET_ITEM(rec, j, item);
+        }
+        PyList_SET_ITEM(out, i, rec);
+        made++;
+    }
+done:
+    for (Py_ssize_t j = 0; j < k; j++) Py_XDECREF(fast[j]);
+    (void)made;
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Scan a wasm code section; see asyncify_doctor.decode.accel."},
+    {"data", data_section, METH_VARARGS, "Read a data section to its end; see asyncify_doctor.decode.accel."},
+    {"split", split, METH_VARARGS, "Direct calls apart from the other events; see asyncify_doctor.decode.accel."},
+    {"csr", csr, METH_VARARGS, "Edges as sorted, deduplicated rows; see asyncify_doctor.decode.accel."},
+    {"bfs", bfs, METH_VARARGS, "Multi-source breadth-first search; see asyncify_doctor.decode.accel."},
+    {"records", records, METH_VARARGS, "Tuple-subclass records from columns; see asyncify_doctor.decode.accel."},
+    {"u32_vec", u32_vec, METH_VARARGS, "A vec(u32), or None if malformed; see asyncify_doctor.decode.accel."},
+    {"name_map", name_map, METH_VARARGS, "A name map, or None if malformed; see asyncify_doctor.decode.accel."},
+    {"exports", exports, METH_VARARGS, "An export section, or None if malformed; see asyncify_doctor.decode.accel."},
     {NULL, NULL, 0, NULL},
 };
 

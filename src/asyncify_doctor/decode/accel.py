@@ -1,7 +1,21 @@
-"""The C code scanner, when it was built at install time (it is optional: `code.scan_code_py` is the
-same walk in pure Python, and tests check both give identical results)."""
+"""The C accelerator, when it was built at install time (it is optional: every function here has a
+pure-Python twin giving identical results, and tests check that they do):
+
+- `scan_code`: the code-section scanner (twin: `code.scan_code_py`);
+- `data_section`: reads the data section to its end (twin: `module._data_section_py`);
+- `split`: direct calls apart from the other events (twin: `callgraph.split_py`);
+- `csr`: edges as sorted, deduplicated rows (twin: `callgraph.csr_py`);
+- `bfs`: the multi-source breadth-first search of the closure (twin: `analysis.bfs_py`);
+- `records`: the Function records made in one go (twin: `module._records_py`);
+- `u32_vec`, `name_map`, `exports`: the long vectors of the function, element, export and name
+  sections; on malformed bytes they return None and the Python reader reads them again to word the
+  error, so both paths accept and reject exactly alike.
+
+`ASYNCIFY_DOCTOR_PURE_PYTHON=1` turns it off.
+"""
 from __future__ import annotations
 
+import os
 import sys
 from array import array
 
@@ -21,18 +35,81 @@ def available() -> bool:
     return _scan is not None
 
 
-def _u32s(raw: bytes) -> array:
+def enabled() -> bool:
+    """Built, and not turned off by the environment."""
+    return _scan is not None and not os.environ.get("ASYNCIFY_DOCTOR_PURE_PYTHON")
+
+
+def u32s(raw: bytes) -> array:
     out = array("I")
     out.frombytes(raw)
     return out
 
 
+def _raise(res: tuple, path: str) -> None:
+    _, offset, func, message = res
+    raise DecodeError(path, offset, message, None if func < 0 else func)
+
+
 def scan_code(data: bytes, start: int, end: int, num_imported: int, num_funcs: int,
-              num_globals: int, path: str = "<wasm>") -> CodeScan:
+              num_globals: int, path: str = "<wasm>", data_count: bool = True) -> CodeScan:
     assert _scan is not None and array("I").itemsize == 4 and sys.byteorder in ("little", "big")
-    res = _scan.scan(data, start, end, num_imported, num_funcs, num_globals, _TABLES)
+    res = _scan.scan(data, start, end, num_imported, num_funcs, num_globals, _TABLES, data_count)
     if res[0] == "error":
-        _, offset, func, message = res
-        raise DecodeError(path, offset, message, None if func < 0 else func)
+        _raise(res, path)
     bodies, events, counts = res
-    return CodeScan(_u32s(bodies), _u32s(events), _u32s(counts))
+    return CodeScan(u32s(bodies), u32s(events), u32s(counts))
+
+
+def data_section(data: bytes, start: int, end: int, num_funcs: int, num_globals: int, path: str) -> int:
+    """The position after the data section's last segment (errors as the Python reader words them)."""
+    assert _scan is not None
+    res = _scan.data(data, start, end, num_funcs, num_globals, _TABLES)
+    if isinstance(res, tuple):
+        _raise(res, path)
+    return res
+
+
+def split(events: array) -> tuple[array, array, array]:
+    assert _scan is not None
+    src, dst, rest = _scan.split(events)
+    return u32s(src), u32s(dst), u32s(rest)
+
+
+def csr(src: array, dst: array, n: int) -> tuple[array, array]:
+    assert _scan is not None
+    off, tgt = _scan.csr(src, dst, n)
+    return u32s(off), u32s(tgt)
+
+
+def bfs(off: array, tgt: array, sources: array, roots: array) -> array:
+    assert _scan is not None
+    out = array("i")
+    out.frombytes(_scan.bfs(off, tgt, sources, roots))
+    return out
+
+
+def u32_vec(data: bytes, pos: int, end: int) -> tuple[array, int] | None:
+    """A vec(u32) at `pos` and the position after it; None if malformed (the caller then reads it
+    with the Python reader, which words the error)."""
+    assert _scan is not None
+    res = _scan.u32_vec(data, pos, end)
+    return None if res is None else (u32s(res[0]), res[1])
+
+
+def name_map(data: bytes, pos: int, end: int) -> tuple[array, list[str], int] | None:
+    assert _scan is not None
+    res = _scan.name_map(data, pos, end)
+    return None if res is None else (u32s(res[0]), res[1], res[2])
+
+
+def exports(data: bytes, pos: int, end: int) -> tuple[list[str], bytes, array, int] | None:
+    assert _scan is not None
+    res = _scan.exports(data, pos, end)
+    return None if res is None else (res[0], res[1], u32s(res[2]), res[3])
+
+
+def records(cls: type, columns: tuple) -> list:
+    """[cls(row) for row in zip(*columns)] for a tuple subclass, made in C (twin: `module._records_py`)."""
+    assert _scan is not None
+    return _scan.records(cls, columns)

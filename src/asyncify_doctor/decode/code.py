@@ -38,12 +38,13 @@ class CodeScan:
 class _Ctx:
     """Per-scan state shared by the helpers of the pure-Python scanner."""
 
-    __slots__ = ("r", "num_funcs", "num_globals", "events", "seen", "func")
+    __slots__ = ("r", "num_funcs", "num_globals", "events", "seen", "func", "data_count")
 
-    def __init__(self, r: Reader, num_funcs: int, num_globals: int) -> None:
+    def __init__(self, r: Reader, num_funcs: int, num_globals: int, data_count: bool = True) -> None:
         self.r = r
         self.num_funcs = num_funcs
         self.num_globals = num_globals
+        self.data_count = data_count   # the module has a data count section (code may name data segments)
         self.events = array("I")
         self.seen: set[tuple[int, int, int]] = set()
         self.func = 0
@@ -54,18 +55,59 @@ class _Ctx:
             raise self.r.error(f"function index {a} out of range ({self.num_funcs} functions)", offset)
         if base in (op.EV_GLOBAL_GET, op.EV_GLOBAL_SET) and a >= self.num_globals:
             raise self.r.error(f"global index {a} out of range ({self.num_globals} globals)", offset)
+        if event == op.EV_DATA and not self.data_count:
+            raise self.r.error("memory.init, data.drop or array.*_data need the data count section, which is missing", offset)
         key = (event, a, b)
         if key not in self.seen:
             self.seen.add(key)
             self.events.extend((self.func, event, a, b))
 
 
-def read_valtype(r: Reader) -> int:
-    """Read a value type; reference types with a heap type (0x63/0x64) take an s33 after them."""
+# Abstract heap types, each one byte (wasmparser's `AbstractHeapType`): func extern any none noextern
+# nofunc eq struct array i31 exn noexn cont nocont. Value types add the numeric ones.
+ABSTRACT_HEAP_BYTES = frozenset((0x70, 0x6F, 0x6E, 0x71, 0x72, 0x73, 0x6D, 0x6B, 0x6A, 0x6C, 0x69, 0x74, 0x68, 0x75))
+NUMERIC_BYTES = frozenset((0x7F, 0x7E, 0x7D, 0x7C, 0x7B))
+SHARED = 0x65   # shared-everything threads: `(shared <abstract heap type>)`
+EXACT = 0x62    # custom descriptors: `(exact <type index>)`, only inside a heap type
+
+
+def read_heaptype(r: Reader) -> tuple[int, bool, bool]:
+    """A heap type: (s33 value, shared, exact). A concrete type index is >= 0; an abstract type is
+    the negative s33 of its byte, optionally after the shared prefix; `exact` prefixes a type index.
+    Exactly wasmparser's `HeapType::from_reader`: one byte for every negative form, no overlong ones."""
+    at = r.pos
     b = r.u8()
+    if b & 0xC0 != 0x40:          # a non-negative s33: a concrete type index
+        r.pos = at
+        v = r.s33()
+        if v < 0:
+            raise r.error("invalid heap type (overlong encoding)", at)
+        return v, False, False
+    if b == SHARED:
+        a = r.u8()
+        if a not in ABSTRACT_HEAP_BYTES:
+            raise r.error(f"invalid heap type 0x{a:02x} after `shared`", r.pos - 1)
+        return a - 0x80, True, False
+    if b == EXACT:
+        return r.u32(), False, True
+    if b not in ABSTRACT_HEAP_BYTES:
+        raise r.error(f"invalid heap type 0x{b:02x}", at)
+    return b - 0x80, False, False
+
+
+def read_valtype(r: Reader) -> int:
+    """Read a value type (its first byte is returned): a numeric type, an abstract reference type
+    (optionally `shared`), or `ref`/`ref null` of a heap type. Anything else is malformed."""
+    b = r.u8()
+    if b in NUMERIC_BYTES or b in ABSTRACT_HEAP_BYTES:
+        return b
     if b in (0x63, 0x64):
-        r.s33()
-    elif not 0x40 <= b <= 0x7F:
+        read_heaptype(r)
+    elif b == SHARED:
+        a = r.u8()
+        if a not in ABSTRACT_HEAP_BYTES:
+            raise r.error(f"invalid reference type 0x{a:02x} after `shared`", r.pos - 1)
+    else:
         raise r.error(f"invalid value type 0x{b:02x}", r.pos - 1)
     return b
 
@@ -81,8 +123,19 @@ def read_blocktype(r: Reader) -> None:
             raise r.error("invalid block type", r.pos - 1)
 
 
+def read_ordering(r: Reader) -> None:
+    """The memory-order immediate of shared-everything atomics: 0 seq_cst, 1 acq_rel."""
+    at = r.pos
+    order = r.u32()
+    if order > 1:
+        raise r.error(f"invalid atomic ordering {order}", at)
+
+
 def read_memarg(r: Reader) -> None:
+    at = r.pos
     flags = r.u32()
+    if flags >= 0x80:  # alignment (bits 0-5) and a memory index (bit 6) only
+        raise r.error(f"malformed memarg flags 0x{flags:x}", at)
     if flags & 0x40:
         r.u32()  # memory index (multi-memory)
     r.u64()      # offset (u64 for memory64)
@@ -123,9 +176,9 @@ def _immediates(ctx: _Ctx, kind: int, event: int, start: int) -> None:
     elif kind == op.MEMARG:
         read_memarg(r)
     elif kind == op.I64:
-        r.sleb(10)
+        r.sleb(10, 64)
     elif kind == op.I32:
-        r.sleb(5)
+        r.sleb(5, 32)
     elif kind == op.BYTES4:
         r.bytes(4)
     elif kind == op.BYTES8:
@@ -137,7 +190,7 @@ def _immediates(ctx: _Ctx, kind: int, event: int, start: int) -> None:
         for _ in range(r.u32()):
             read_valtype(r)
     elif kind == op.HEAPTYPE:
-        r.s33()
+        read_heaptype(r)
     elif kind == op.BYTES16:
         r.bytes(16)
     elif kind == op.MEMARG_LANE:
@@ -145,13 +198,25 @@ def _immediates(ctx: _Ctx, kind: int, event: int, start: int) -> None:
         r.u8()
     elif kind == op.BYTE:
         r.u8()
+    elif kind == op.ORDER_U32:
+        read_ordering(r)
+        a = r.u32()
+        if event:
+            ctx.emit(event, a, 0, start)
+    elif kind == op.ORDER_U32X2:
+        read_ordering(r)
+        r.u32()
+        r.u32()
+    elif kind == op.ZERO:
+        if r.u8() != 0:
+            raise r.error("the byte after atomic.fence must be 0x00", r.pos - 1)
     elif kind == op.CAST:
         flags = r.u8()
         if flags > 3:
             raise r.error(f"invalid cast flags 0x{flags:02x}", r.pos - 1)
         r.u32()
-        r.s33()
-        r.s33()
+        read_heaptype(r)
+        read_heaptype(r)
     elif kind == op.RESUME:
         r.u32()
         _resume_table(r)
@@ -232,7 +297,7 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
                     if depth == 0:
                         return n_instr, n_calls, n_indirect
             elif kind == op.I32:
-                imm = r.sleb(5)
+                imm = r.sleb(5, 32)
             elif kind == op.U32:
                 a = imm = r.u32()
                 if event:
@@ -266,10 +331,12 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
 
 
 def scan_code_py(data: bytes, start: int, end: int, num_imported: int, num_funcs: int,
-                 num_globals: int, path: str = "<wasm>", progress: Progress | None = None) -> CodeScan:
-    """Pure-Python scan of the code section's contents `data[start:end]`."""
+                 num_globals: int, path: str = "<wasm>", progress: Progress | None = None,
+                 data_count: bool = True) -> CodeScan:
+    """Pure-Python scan of the code section's contents `data[start:end]`. Without `data_count` (the
+    module has no data count section), an instruction that names a data segment is an error."""
     r = Reader(data, start, end, path)
-    ctx = _Ctx(r, num_funcs, num_globals)
+    ctx = _Ctx(r, num_funcs, num_globals, data_count)
     bodies, counts = array("I"), array("I")
     count = r.u32()
     for i in range(count):
@@ -280,8 +347,12 @@ def scan_code_py(data: bytes, start: int, end: int, num_imported: int, num_funcs
         ctx.func = num_imported + i
         ctx.seen.clear()
         try:
+            total = 0
             for _ in range(body.u32()):
-                body.u32()
+                at = body.pos
+                total += body.u32()
+                if total > 0xFFFFFFFF:
+                    raise body.error("too many locals (more than 2^32 - 1)", at)
                 read_valtype(body)
         except DecodeError as exc:
             raise DecodeError(exc.path, exc.offset, f"in local declarations: {exc.message}", ctx.func) from None
@@ -328,7 +399,7 @@ def body_ops(data: bytes, start: int, size: int, path: str = "<wasm>", limit: in
         if kind == op.U32:
             imm = r.u32()
         elif kind in (op.I32, op.I64):
-            imm = r.sleb(5 if kind == op.I32 else 10)
+            imm = r.sleb(5, 32) if kind == op.I32 else r.sleb(10, 64)
         elif kind == op.MEMARG:
             if r.u32() & 0x40:
                 r.u32()

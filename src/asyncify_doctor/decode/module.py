@@ -7,7 +7,13 @@ cannot match in a list, so the analysis warns about them.
 """
 from __future__ import annotations
 
+import gc
+import mmap
 import os
+from contextlib import contextmanager
+from array import array
+from itertools import islice, repeat
+from operator import is_not, itemgetter, lt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -20,6 +26,8 @@ MAGIC = b"\0asm"
 SECTION_NAMES = {0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
                  6: "global", 7: "export", 8: "start", 9: "element", 10: "code", 11: "data",
                  12: "data count", 13: "tag"}
+# Where each known section may appear (the tag section sits between memory and global); each at most once.
+SECTION_ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 EXTERNAL_KINDS = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 VALTYPE_NAMES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128", 0x78: "i8",
                  0x77: "i16", 0x70: "funcref", 0x6F: "externref", 0x6E: "anyref", 0x6D: "eqref",
@@ -28,23 +36,43 @@ VALTYPE_NAMES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128
                  0x68: "contref", 0x75: "nullcontref"}
 
 
-@dataclass(frozen=True)
-class ValType:
+class ValType(tuple):
     """A value type: a byte code, plus for `(ref null? ht)` the nullability and heap type.
 
     Heap types < 0 are abstract (the s33 value of their byte), >= 0 are type indices; the call
-    graph canonicalises type indices before comparing, so `ValType` stays a plain record.
+    graph canonicalises type indices before comparing, so `ValType` stays a plain record (a tuple
+    underneath: signatures are compared often, and tuples compare in C).
+    `shared` (shared-everything threads) marks a shared abstract type, `exact` (custom descriptors)
+    an exact type index. Packed field types i8/i16 use their codes 0x78/0x77.
     """
 
-    code: int
-    heap: int | None = None
+    __slots__ = ()
+    code: int = property(itemgetter(0))               # type: ignore[assignment]
+    heap: int | None = property(itemgetter(1))        # type: ignore[assignment]
+    shared: bool = property(itemgetter(2))            # type: ignore[assignment]
+    exact: bool = property(itemgetter(3))             # type: ignore[assignment]
+
+    def __new__(cls, code: int, heap: int | None = None, shared: bool = False, exact: bool = False) -> "ValType":
+        return tuple.__new__(cls, (code, heap, shared, exact))
+
+    def __repr__(self) -> str:
+        return "ValType(code={!r}, heap={!r}, shared={!r}, exact={!r})".format(*self)
 
     def __str__(self) -> str:
         if self.heap is None:
-            return VALTYPE_NAMES.get(self.code, f"0x{self.code:02x}")
+            name = VALTYPE_NAMES.get(self.code, f"0x{self.code:02x}")
+            return f"(shared {name})" if self.shared else name
         null = "null " if self.code == 0x63 else ""
         ht = str(self.heap) if self.heap >= 0 else VALTYPE_NAMES.get(self.heap & 0x7F, str(self.heap)).removesuffix("ref")
+        if self.shared:
+            ht = f"(shared {ht})"
+        elif self.exact:
+            ht = f"(exact {ht})"
         return f"(ref {null}{ht})"
+
+    @property
+    def is_ref(self) -> bool:
+        return self.code not in codemod.NUMERIC_BYTES and self.code not in (0x78, 0x77)
 
 
 @dataclass(frozen=True)
@@ -58,6 +86,9 @@ class SubType:
     results: tuple[ValType, ...] = ()
     fields: tuple[tuple[ValType, bool], ...] = ()   # struct/array fields: (storage type, mutable)
     cont_type: int | None = None
+    shared: bool = False            # shared-everything threads: `(shared <comptype>)`
+    describes: int | None = None    # custom descriptors: `(describes $t)`
+    descriptor: int | None = None   # custom descriptors: `(descriptor $t)`
 
     def signature(self) -> str:
         """Human form used in `why` chains: `(i32, i32) -> i32`."""
@@ -68,23 +99,35 @@ class SubType:
         return f"({ps}) -> ({rs})" if len(self.results) != 1 else f"({ps}) -> {rs}"
 
 
-@dataclass
-class Function:
-    index: int
-    type_index: int
-    name: str
-    has_name: bool                  # False when `name` is our placeholder
-    import_module: str | None = None
-    import_name: str | None = None
+class Function(tuple):
+    """A function of the index space (imports first): an immutable record (a tuple underneath, made
+    in bulk at the end of decoding — PHP has 24,000 of them). `name` is the name-section name, else the
+    import's `module.name`, else the placeholder `wasm-function[N]` (then `has_name` is False)."""
+
+    __slots__ = ()
+    index: int = property(itemgetter(0))                  # type: ignore[assignment]
+    type_index: int = property(itemgetter(1))             # type: ignore[assignment]
+    name: str = property(itemgetter(2))                   # type: ignore[assignment]
+    has_name: bool = property(itemgetter(3))              # type: ignore[assignment]  # False for placeholders
+    import_module: str | None = property(itemgetter(4))   # type: ignore[assignment]
+    import_name: str | None = property(itemgetter(5))     # type: ignore[assignment]
+
+    def __new__(cls, index: int, type_index: int, name: str | None = None, has_name: bool = False,
+                import_module: str | None = None, import_name: str | None = None) -> "Function":
+        return tuple.__new__(cls, (index, type_index, placeholder_name(index) if name is None else name, has_name,
+                                   import_module, import_name))
 
     @property
     def imported(self) -> bool:
-        return self.import_module is not None
+        return self[4] is not None
 
     @property
     def import_key(self) -> str | None:
         """`module.name`, the form Binaryen's `asyncify-imports` matches."""
-        return None if self.import_module is None else f"{self.import_module}.{self.import_name}"
+        return None if self[4] is None else f"{self[4]}.{self[5]}"
+
+    def __repr__(self) -> str:
+        return "Function(index={!r}, type_index={!r}, name={!r}, has_name={!r}, import_module={!r}, import_name={!r})".format(*self)
 
 
 @dataclass
@@ -94,7 +137,9 @@ class Table:
     minimum: int
     maximum: int | None
     import_key: str | None = None
-    init_funcs: list[int] = field(default_factory=list)   # ref.func in a table initializer expression
+    init_funcs: list[int] = field(default_factory=list)     # ref.func in a table initializer expression
+    init_globals: list[int] = field(default_factory=list)   # global.get in it: the table holds their values
+    shared: bool = False
 
 
 @dataclass
@@ -104,7 +149,9 @@ class Global:
     mutable: bool
     import_key: str | None = None
     name: str | None = None
-    init_funcs: list[int] = field(default_factory=list)
+    init_funcs: list[int] = field(default_factory=list)     # ref.func in its initializer
+    init_globals: list[int] = field(default_factory=list)   # global.get in its initializer
+    shared: bool = False
 
 
 @dataclass
@@ -112,16 +159,26 @@ class ElementSegment:
     index: int
     mode: str                        # "active" | "passive" | "declarative"
     table: int | None
-    functions: list[int]             # function indices it can put into a table
+    functions: list[int]             # function indices (or ref.func items) it can put into a table
     elem_type: ValType | None = None
-    global_refs: list[int] = field(default_factory=list)  # global.get in item exprs (funcref globals)
+    global_refs: list[int] = field(default_factory=list)  # global.get items: the values of those globals
 
 
-@dataclass
 class Export:
-    name: str
-    kind: str
-    index: int
+    """An export (a slots class: PHP exports 7,500 functions)."""
+
+    __slots__ = ("name", "kind", "index")
+
+    def __init__(self, name: str, kind: str, index: int) -> None:
+        self.name, self.kind, self.index = name, kind, index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Export) and (self.name, self.kind, self.index) == (other.name, other.kind, other.index)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Export(name={self.name!r}, kind={self.kind!r}, index={self.index!r})"
 
 
 @dataclass
@@ -155,7 +212,7 @@ class Module:
     custom_sections: list[tuple[str, int, int]] = field(default_factory=list)
     code: codemod.CodeScan | None = None
     accelerated: bool = False
-    data: bytes = field(default=b"", repr=False)   # the binary itself, for reading a few bodies in full
+    data: bytes = field(default=b"", repr=False)   # the binary, when decoded from bytes (else read again: `span`)
 
     def func_type(self, func: int) -> SubType:
         return self.types[self.functions[func].type_index]
@@ -166,11 +223,28 @@ class Module:
                 return f
         return None
 
+    def span(self, start: int, size: int) -> bytes:
+        """`size` bytes of the binary at `start`: from the bytes it was decoded from, else from its file
+        again (`read_module` maps a file and lets go of it), refusing a file that changed since."""
+        if self.data:
+            return bytes(self.data[start:start + size])
+        try:
+            with open(self.path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size != self.size:
+                    raise InputError(self.path, None, "the file changed while it was being read")
+                fh.seek(start)
+                return fh.read(size)
+        except OSError as exc:
+            raise InputError(self.path, None, f"cannot read again: {exc.strerror or exc}") from None
+
     def body_ops(self, func: int, limit: int | None = None) -> list[tuple[int, int]]:
         """The body of a defined function as (opcode, immediate) pairs (`code.body_ops`)."""
         i = func - self.num_imported_functions
         assert self.code is not None and i >= 0
-        return codemod.body_ops(self.data, self.code.bodies[2 * i], self.code.bodies[2 * i + 1], self.path, limit)
+        start, size = self.code.bodies[2 * i], self.code.bodies[2 * i + 1]
+        if self.data:
+            return codemod.body_ops(self.data, start, size, self.path, limit)
+        return codemod.body_ops(self.span(start, size), 0, size, self.path, limit)
 
     def body_size(self, func: int) -> int:
         if self.code is None or func < self.num_imported_functions:
@@ -185,46 +259,94 @@ def placeholder_name(index: int) -> str:
 # --- section readers ----------------------------------------------------------------------------
 
 def _valtype(r: Reader) -> ValType:
-    b = r.u8()
+    """A value type, strictly as the spec (and wasmparser) allow; see `code.read_heaptype`."""
+    at = r.pos
+    b = codemod.read_valtype(r)
     if b in (0x63, 0x64):
-        return ValType(b, r.s33())
-    if not 0x40 <= b <= 0x7F:
-        raise r.error(f"invalid value type 0x{b:02x}", r.pos - 1)
+        r.pos = at + 1
+        heap, shared, exact = codemod.read_heaptype(r)
+        return ValType(b, heap, shared, exact)
+    if b == codemod.SHARED:
+        return ValType(r.data[r.pos - 1], None, True)
     return ValType(b)
 
 
-def _limits(r: Reader) -> tuple[int, int | None]:
+def _reftype(r: Reader, what: str) -> ValType:
+    at = r.pos
+    vt = _valtype(r)
+    if not vt.is_ref:
+        raise r.error(f"{what} must have a reference type, not {vt}", at)
+    return vt
+
+
+def _storage_type(r: Reader) -> ValType:
+    """A struct/array field's type: a value type or the packed i8 (0x78) / i16 (0x77)."""
+    if r.pos < r.end and r.data[r.pos] in (0x78, 0x77):
+        r.pos += 1
+        return ValType(r.data[r.pos - 1])
+    return _valtype(r)
+
+
+def _limits(r: Reader, what: str = "memory") -> tuple[int, int | None, bool]:
+    """Memory limits (flags: max, shared, 64-bit, custom page size) or, with what="table", table
+    limits (max, shared — shared-everything threads —, 64-bit). Returns (min, max, shared)."""
     flags = r.u8()
-    if flags & ~0x0F:
-        raise r.error(f"invalid limits flags 0x{flags:02x}", r.pos - 1)
+    allowed = 0x07 if what == "table" else 0x0F
+    if flags & ~allowed:
+        raise r.error(f"invalid {what} limits flags 0x{flags:02x}", r.pos - 1)
     minimum = r.u64()
     maximum = r.u64() if flags & 1 else None
     if flags & 0x08:
-        r.u32()  # custom page size log2
-    return minimum, maximum
+        at = r.pos
+        if r.u32() >= 64:
+            raise r.error("invalid custom page size", at)
+    return minimum, maximum, bool(flags & 2)
 
 
 def _comptype(r: Reader, final: bool, supers: tuple[int, ...]) -> SubType:
+    """A composite type, with the optional prefixes in wasmparser's order (`read_composite_type`):
+    `0x65` shared (shared-everything threads), `0x4C x` describes, `0x4D x` descriptor (custom
+    descriptors), then func 0x60 / struct 0x5F / array 0x5E / cont 0x5D."""
     form = r.u8()
+    shared = form == 0x65
+    if shared:
+        form = r.u8()
+    describes = descriptor = None
+    if form == 0x4C:
+        describes = r.u32()
+        form = r.u8()
+    if form == 0x4D:
+        descriptor = r.u32()
+        form = r.u8()
+    extra = {"shared": shared, "describes": describes, "descriptor": descriptor}
     if form == 0x60:
         params = tuple(r.vec(lambda: _valtype(r)))
         results = tuple(r.vec(lambda: _valtype(r)))
-        return SubType("func", final, supers, params, results)
+        return SubType("func", final, supers, params, results, **extra)
     if form == 0x5F:
-        return SubType("struct", final, supers, fields=tuple(r.vec(lambda: _field(r))))
+        return SubType("struct", final, supers, fields=tuple(r.vec(lambda: _field(r))), **extra)
     if form == 0x5E:
-        return SubType("array", final, supers, fields=(_field(r),))
+        return SubType("array", final, supers, fields=(_field(r),), **extra)
     if form == 0x5D:
-        return SubType("cont", final, supers, cont_type=r.u32())
-    raise r.error(f"unsupported type form 0x{form:02x} (custom descriptors and other proposals not supported)", r.pos - 1)
+        return SubType("cont", final, supers, cont_type=r.u32(), **extra)
+    raise r.error(f"invalid type form 0x{form:02x} (expected func 0x60, struct 0x5f, array 0x5e or cont 0x5d)", r.pos - 1)
 
 
 def _field(r: Reader) -> tuple[ValType, bool]:
-    vt = _valtype(r)
+    vt = _storage_type(r)
     mut = r.u8()
     if mut > 1:
-        raise r.error(f"invalid mutability 0x{mut:02x}", r.pos - 1)
+        raise r.error(f"invalid field mutability 0x{mut:02x}", r.pos - 1)
     return vt, bool(mut)
+
+
+def _global_type(r: Reader) -> tuple[ValType, bool, bool]:
+    """(value type, mutable, shared): the flags byte is mutable (bit 0) | shared (bit 1)."""
+    vt = _valtype(r)
+    flags = r.u8()
+    if flags > 3:
+        raise r.error(f"invalid global flags 0x{flags:02x}", r.pos - 1)
+    return vt, bool(flags & 1), bool(flags & 2)
 
 
 def _subtype(r: Reader) -> SubType:
@@ -258,39 +380,45 @@ def _extern_type(m: Module, r: Reader, key: str) -> tuple[str, object]:
     ("global", (valtype, mutable)) / ("tag", type index)."""
     at = r.pos
     kind = r.u8()
-    if kind == 0x00:
+    if kind in (0x00, 0x20):  # 0x20: a function of exact type (custom descriptors)
         return "func", _check_type(m, r, r.u32(), f"import {key}", at)
     if kind == 0x01:
-        et = _valtype(r)
-        return "table", (et, *_limits(r))
+        et = _reftype(r, "a table")
+        return "table", (et, *_limits(r, "table"))
     if kind == 0x02:
         _limits(r)
         return "memory", None
     if kind == 0x03:
-        return "global", _field(r)
+        return "global", _global_type(r)
     if kind == 0x04:
-        r.u8()
+        _tag_attribute(r)
         return "tag", _check_type(m, r, r.u32(), f"tag import {key}", at)
     raise r.error(f"unknown import kind 0x{kind:02x}", at)
+
+
+def _tag_attribute(r: Reader) -> None:
+    if r.u8() != 0:
+        raise r.error("invalid tag attribute (only 0x00, exception, exists)", r.pos - 1)
 
 
 def _add_import(m: Module, module: str, name: str, ty: tuple[str, object]) -> None:
     kind, payload = ty
     key = f"{module}.{name}"
     if kind == "func":
-        m.imports.append(Import(module, name, "func", len(m.functions)))
-        m.functions.append(Function(len(m.functions), payload, key, False, module, name))  # type: ignore[arg-type]
+        m.imports.append(Import(module, name, "func", len(m._ftypes)))
+        m._ftypes.append(payload)  # type: ignore[arg-type]
+        m._fimports.append((module, name))
     elif kind == "table":
-        et, mn, mx = payload  # type: ignore[misc]
+        et, mn, mx, shared = payload  # type: ignore[misc]
         m.imports.append(Import(module, name, "table", len(m.tables)))
-        m.tables.append(Table(len(m.tables), et, mn, mx, key))
+        m.tables.append(Table(len(m.tables), et, mn, mx, key, shared=shared))
     elif kind == "memory":
         m.imports.append(Import(module, name, "memory", m.memories))
         m.memories += 1
     elif kind == "global":
-        vt, mut = payload  # type: ignore[misc]
+        vt, mut, shared = payload  # type: ignore[misc]
         m.imports.append(Import(module, name, "global", len(m.globals)))
-        m.globals.append(Global(len(m.globals), vt, mut, key))
+        m.globals.append(Global(len(m.globals), vt, mut, key, shared=shared))
     else:
         m.imports.append(Import(module, name, "tag", len(m.tags)))
         m.tags.append(payload)  # type: ignore[arg-type]
@@ -315,25 +443,37 @@ def _import_section(m: Module, r: Reader) -> None:
                 _add_import(m, module, r.name(), ty)
         else:
             _add_import(m, module, name, _extern_type(m, r, f"{module}.{name}"))
-    m.num_imported_functions = len(m.functions)
+    m.num_imported_functions = len(m._ftypes)
+
+
+def _fast(m: Module):  # noqa: ANN202 - the C accelerator when this decode may use it, else None
+    if not m.accelerated:
+        return None
+    from . import accel
+    return accel
 
 
 def _function_section(m: Module, r: Reader) -> None:
-    ntypes, funcs, u32 = len(m.types), m.functions, r.u32
+    ftypes, fast = m._ftypes, _fast(m)
+    res = fast.u32_vec(r.data, r.pos, r.end) if fast else None
+    if res is not None and (not res[0] or max(res[0]) < len(m.types)):
+        types, r.pos = res
+        ftypes.extend(types)
+        return
+    ntypes, u32 = len(m.types), r.u32
     for _ in range(r.u32()):
         at = r.pos
         t = u32()
         if t >= ntypes:
-            _check_type(m, r, t, f"function {len(funcs)}", at)
-        i = len(funcs)
-        funcs.append(Function(i, t, f"wasm-function[{i}]", False))
+            _check_type(m, r, t, f"function {len(ftypes)}", at)
+        ftypes.append(t)
 
 
 def _const_funcs(m: Module, r: Reader) -> tuple[list[int], list[int]]:
     """ref.func and global.get targets of a constant expression."""
     funcs: list[int] = []
     globs: list[int] = []
-    for ev, a, _b in codemod.scan_const_expr(r, len(m.functions), len(m.globals)):
+    for ev, a, _b in codemod.scan_const_expr(r, len(m._ftypes), len(m.globals)):
         if ev == codemod.op.EV_REF_FUNC:
             funcs.append(a)
         elif ev == codemod.op.EV_GLOBAL_GET:
@@ -343,16 +483,17 @@ def _const_funcs(m: Module, r: Reader) -> tuple[list[int], list[int]]:
 
 def _table_section(m: Module, r: Reader) -> None:
     for _ in range(r.u32()):
-        if r.pos + 1 < r.end and r.data[r.pos] == 0x40 and r.data[r.pos + 1] == 0x00:
-            r.pos += 2
-            et = _valtype(r)
-            mn, mx = _limits(r)
-            init, _ = _const_funcs(m, r)
-            m.tables.append(Table(len(m.tables), et, mn, mx, None, init))
-        else:
-            et = _valtype(r)
-            mn, mx = _limits(r)
-            m.tables.append(Table(len(m.tables), et, mn, mx))
+        with_init = r.pos < r.end and r.data[r.pos] == 0x40
+        if with_init:  # 0x40 0x00 tabletype expr (function references: a table with an initializer)
+            r.pos += 1
+            if r.u8() != 0x00:
+                raise r.error("invalid table encoding (0x40 must be followed by 0x00)", r.pos - 1)
+        et = _reftype(r, "a table")
+        mn, mx, shared = _limits(r, "table")
+        table = Table(len(m.tables), et, mn, mx, shared=shared)
+        if with_init:
+            table.init_funcs, table.init_globals = _const_funcs(m, r)
+        m.tables.append(table)
 
 
 def _memory_section(m: Module, r: Reader) -> None:
@@ -363,23 +504,34 @@ def _memory_section(m: Module, r: Reader) -> None:
 
 def _global_section(m: Module, r: Reader) -> None:
     for _ in range(r.u32()):
-        vt, mut = _field(r)
-        g = Global(len(m.globals), vt, mut)
+        vt, mut, shared = _global_type(r)
+        g = Global(len(m.globals), vt, mut, shared=shared)
         m.globals.append(g)  # appended first: an init expr may name earlier globals only, checked by index
-        g.init_funcs, _ = _const_funcs(m, r)
+        g.init_funcs, g.init_globals = _const_funcs(m, r)
 
 
 def _export_section(m: Module, r: Reader) -> None:
-    spaces = {"func": lambda: len(m.functions), "table": lambda: len(m.tables),
-              "memory": lambda: m.memories, "global": lambda: len(m.globals), "tag": lambda: len(m.tags)}
-    for _ in range(r.u32()):
+    spaces = {"func": len(m._ftypes), "table": len(m.tables), "memory": m.memories, "global": len(m.globals),
+              "tag": len(m.tags)}
+    fast = _fast(m)
+    res = fast.exports(r.data, r.pos, r.end) if fast else None
+    if res is not None:
+        names, kinds, indices, end = res
+        kind_names = [EXTERNAL_KINDS.get(k) for k in kinds]
+        if all(k is not None and i < spaces[k] for k, i in zip(kind_names, indices)):
+            m.exports.extend(map(Export, names, kind_names, indices))  # type: ignore[arg-type]
+            r.pos = end
+            return
+    for _ in range(r.u32()):  # the Python reader: also what words any error
         name = r.name()
         at = r.pos
-        kind = EXTERNAL_KINDS.get(r.u8())
+        byte = r.u8()
+        kind = EXTERNAL_KINDS.get(byte)
         if kind is None:
-            raise r.error("unknown export kind", at)
+            why = "exact function types are not allowed in exports" if byte == 0x20 else f"unknown export kind 0x{byte:02x}"
+            raise r.error(why, at)
         idx = r.u32()
-        if idx >= spaces[kind]():
+        if idx >= spaces[kind]:
             raise r.error(f"export {name!r} names {kind} {idx}, out of range", at)
         m.exports.append(Export(name, kind, idx))
 
@@ -387,9 +539,19 @@ def _export_section(m: Module, r: Reader) -> None:
 def _func_index(m: Module, r: Reader) -> int:
     at = r.pos
     idx = r.u32()
-    if idx >= len(m.functions):
-        raise r.error(f"function index {idx} out of range ({len(m.functions)} functions)", at)
+    if idx >= len(m._ftypes):
+        raise r.error(f"function index {idx} out of range ({len(m._ftypes)} functions)", at)
     return idx
+
+
+def _func_indices(m: Module, r: Reader) -> list[int]:
+    """A vec(funcidx), each in range."""
+    fast = _fast(m)
+    res = fast.u32_vec(r.data, r.pos, r.end) if fast else None
+    if res is not None and (not res[0] or max(res[0]) < len(m._ftypes)):
+        r.pos = res[1]
+        return res[0].tolist()
+    return r.vec(lambda: _func_index(m, r))
 
 
 def _element_section(m: Module, r: Reader) -> None:
@@ -412,23 +574,35 @@ def _element_section(m: Module, r: Reader) -> None:
         seg = ElementSegment(i, mode, table, [])
         uses_exprs = bool(flags & 4)
         if flags & 3:  # elemkind byte or reftype
-            seg.elem_type = _valtype(r) if uses_exprs else ValType(r.u8())
+            seg.elem_type = _reftype(r, "an element segment") if uses_exprs else _elemkind(r)
         if uses_exprs:
             for _ in range(r.u32()):
                 funcs, globs = _const_funcs(m, r)
                 seg.functions.extend(funcs)
                 seg.global_refs.extend(globs)
         else:
-            seg.functions = r.vec(lambda: _func_index(m, r))
+            seg.functions = _func_indices(m, r)
         m.elements.append(seg)
 
 
-def _name_map(r: Reader) -> dict[int, str]:
-    out: dict[int, str] = {}
+def _elemkind(r: Reader) -> ValType:
+    if r.u8() != 0x00:
+        raise r.error(f"invalid element kind 0x{r.data[r.pos - 1]:02x} (only 0x00, funcref, exists)", r.pos - 1)
+    return ValType(0x70)
+
+
+def _name_map(m: Module, r: Reader) -> tuple[list[int] | array, list[str]]:
+    """A name map as (indices, names); a later name for the same index wins, as in a dict."""
+    fast = _fast(m)
+    res = fast.name_map(r.data, r.pos, r.end) if fast else None
+    if res is not None:
+        idx, names, r.pos = res
+        return idx, names
+    idxs, names = [], []
     for _ in range(r.u32()):
-        idx = r.u32()
-        out[idx] = r.name()
-    return out
+        idxs.append(r.u32())
+        names.append(r.name())
+    return idxs, names
 
 
 def _name_section(m: Module, r: Reader) -> None:
@@ -439,12 +613,9 @@ def _name_section(m: Module, r: Reader) -> None:
         if sub_id == 0:
             m.module_name = sub.name()
         elif sub_id == 1:
-            for idx, name in _name_map(sub).items():
-                if idx < len(m.functions):
-                    m.functions[idx].name = name
-                    m.functions[idx].has_name = True
+            m._fnames.append(_name_map(m, sub))
         elif sub_id == 7:
-            for idx, name in _name_map(sub).items():
+            for idx, name in zip(*_name_map(m, sub)):
                 if idx < len(m.globals):
                     m.globals[idx].name = name
 
@@ -455,9 +626,28 @@ def _start_section(m: Module, r: Reader) -> None:
 
 def _tag_section(m: Module, r: Reader) -> None:
     for _ in range(r.u32()):
-        r.u8()
+        _tag_attribute(r)
         at = r.pos
         m.tags.append(_check_type(m, r, r.u32(), "tag", at))
+
+
+def _data_section_py(m: Module, r: Reader) -> None:
+    """Data segments: nothing the analysis needs, but read to their last byte so that a malformed
+    one is an error, not silently accepted. Their bytes are skipped, not copied. (PHP has 78,697
+    segments: `accel.data_section` is the same walk in C.)"""
+    for _ in range(r.u32()):
+        at = r.pos
+        flags = r.u32()
+        if flags > 2:
+            raise r.error(f"invalid data segment flags {flags}", at)
+        if flags == 2:
+            r.u32()  # memory index
+        if flags != 1:
+            _const_funcs(m, r)  # the offset expression
+        size = r.u32()
+        if size > r.end - r.pos:
+            raise r.error(f"data segment of {size} bytes runs past the end ({r.end - r.pos} bytes left)")
+        r.pos += size
 
 
 def _data_count_section(m: Module, r: Reader) -> None:
@@ -472,10 +662,12 @@ SECTION_READERS: dict[int, Callable[[Module, Reader], None]] = {
 
 
 def _scan_code(m: Module, data: bytes, r: Reader, progress: codemod.Progress | None, accelerate: bool) -> None:
-    num_defined = len(m.functions) - m.num_imported_functions
+    num_defined = len(m._ftypes) - m.num_imported_functions
     scanner = _accelerated_scanner() if accelerate else None
-    args = (data, r.pos, r.end, m.num_imported_functions, len(m.functions), len(m.globals), m.path)
-    m.code = scanner(*args) if scanner else codemod.scan_code_py(*args, progress=progress)
+    args = (data, r.pos, r.end, m.num_imported_functions, len(m._ftypes), len(m.globals), m.path)
+    has_count = m.data_count is not None   # the data count section precedes the code section
+    m.code = scanner(*args, data_count=has_count) if scanner else \
+        codemod.scan_code_py(*args, progress=progress, data_count=has_count)
     m.accelerated = scanner is not None
     if len(m.code.bodies) // 2 != num_defined:
         raise r.error(f"code section has {len(m.code.bodies) // 2} bodies, function section declares {num_defined}")
@@ -483,13 +675,16 @@ def _scan_code(m: Module, data: bytes, r: Reader, progress: codemod.Progress | N
 
 
 def _accelerated_scanner() -> Callable[..., codemod.CodeScan] | None:
-    if os.environ.get("ASYNCIFY_DOCTOR_PURE_PYTHON"):
-        return None
-    try:
-        from . import accel
-    except ImportError:  # pragma: no cover - the extension is optional
-        return None
-    return accel.scan_code if accel.available() else None
+    from . import accel
+    return accel.scan_code if accel.enabled() else None
+
+
+def _data_section(m: Module, r: Reader, accelerate: bool) -> None:
+    from . import accel
+    if accelerate and accel.enabled():
+        r.pos = accel.data_section(r.data, r.pos, r.end, len(m._ftypes), len(m.globals), m.path)
+    else:
+        _data_section_py(m, r)
 
 
 def sections(r: Reader) -> Iterator[tuple[int, int, Reader]]:
@@ -500,9 +695,31 @@ def sections(r: Reader) -> Iterator[tuple[int, int, Reader]]:
         yield sid, at, r.sub(r.u32())
 
 
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: decoding and graph building make hundreds of thousands of
+    objects and no cycles, and the collector's passes over them cost a third of the time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None = None,
-           accelerate: bool = True) -> Module:
-    """Decode a whole binary. Raises `DecodeError` (one line, with offset) on anything malformed."""
+           accelerate: bool = True, release: Callable[[int, int], None] | None = None) -> Module:
+    """Decode a whole binary. Raises `DecodeError` (one line, with offset) on anything malformed.
+
+    `data` is any buffer (bytes, or the mmap `read_module` uses); `release(start, end)` is called
+    after each section is read, so a mapped file need not stay in memory behind the reader."""
+    with no_gc():
+        return _decode(data, path, progress, accelerate, release)
+
+
+def _decode(data: bytes, path: str, progress: codemod.Progress | None, accelerate: bool,
+            release: Callable[[int, int], None] | None) -> Module:
     r = Reader(data, 8, len(data), path)
     if data[:4] != MAGIC[:len(data)] or len(data) < 8:
         what = "wrong magic (expected \\0asm)" if data[:4] != MAGIC[:len(data)] else "file is shorter than the 8-byte header"
@@ -510,8 +727,18 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
     version = int.from_bytes(data[4:8], "little")
     if version != 1:
         raise r.error(f"unsupported wasm version 0x{version:x} (components and other layers are not core modules)", 4)
-    m = Module(path, len(data), data=data)
+    m = Module(path, len(data), data=data if isinstance(data, bytes) else b"")   # a mapped file: read again
+    m.accelerated = accelerate and _accelerated_scanner() is not None
+    m._ftypes, m._fimports, m._fnames = [], [], []   # the functions, made at the end (`_make_functions`)
+    last, data_segments = 0, None
     for sid, at, sec in sections(r):
+        rank = SECTION_ORDER.get(sid, 0)
+        if rank:
+            if rank <= last:
+                prev = next(k for k, v in SECTION_ORDER.items() if v == last)
+                raise r.error(f"{SECTION_NAMES[sid]} section out of order or repeated (after the "
+                              f"{SECTION_NAMES[prev]} section)", at)
+            last = rank
         if sid == 0:
             name = sec.name()
             m.custom_sections.append((name, sec.pos, sec.end - sec.pos))
@@ -520,22 +747,96 @@ def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None 
         elif sid == 10:
             _scan_code(m, data, sec, progress, accelerate)
         elif sid == 11:
-            continue  # data bytes: nothing the analysis needs
+            data_segments = Reader(data, sec.pos, sec.end, path).u32()
+            _data_section(m, sec, accelerate)
+            if not sec.at_end():
+                raise sec.error("data section has bytes left after its last entry")
         elif sid in SECTION_READERS:
             SECTION_READERS[sid](m, sec)
             if not sec.at_end():
                 raise sec.error(f"{SECTION_NAMES[sid]} section has bytes left after its last entry")
         else:
             raise r.error(f"unknown section id {sid}", at)
-    if m.code is None and len(m.functions) > m.num_imported_functions:
+        if release is not None:
+            release(at, sec.end)
+    if m.code is None and len(m._ftypes) > m.num_imported_functions:
         raise r.error("function section declares bodies, but there is no code section")
+    _check_data_count(m, r, data_segments)
+    _make_functions(m)
     return m
+
+
+def _check_data_count(m: Module, r: Reader, data_segments: int | None) -> None:
+    """The binary format's rule that the data count section matches the data section (that code naming
+    a data segment requires it is checked by the scanners, at the instruction)."""
+    if m.data_count is not None and m.data_count != (data_segments or 0):
+        raise r.error(f"the data count section says {m.data_count} data segments, the data section has "
+                      f"{data_segments or 0}", 8)
+
+
+
+def _make_functions(m: Module) -> None:
+    """All Function records in one go, with their names (a later name for an index wins)."""
+    n, nimp = len(m._ftypes), m.num_imported_functions
+    names: list[str | None] = [None] * n
+    for idxs, strs in m._fnames:
+        if len(idxs) and idxs[-1] < n and idxs[-1] - idxs[0] + 1 == len(idxs) and all(map(lt, idxs, islice(idxs, 1, None))):
+            names[idxs[0]:idxs[-1] + 1] = strs   # the usual map: a run of functions, in order
+        elif not len(idxs) or max(idxs) < n:
+            list(map(names.__setitem__, idxs, strs))
+        else:
+            for i, s in zip(idxs, strs):
+                if i < n:
+                    names[i] = s
+    has = list(map(is_not, names, repeat(None)))
+    for i, (mod, nm) in enumerate(m._fimports):
+        if names[i] is None:
+            names[i] = f"{mod}.{nm}"
+    if not all(has[nimp:]):
+        for i in range(nimp, n):
+            if names[i] is None:
+                names[i] = placeholder_name(i)
+    mods = [mod for mod, _ in m._fimports] + [None] * (n - nimp)
+    inames = [nm for _, nm in m._fimports] + [None] * (n - nimp)
+    columns = (range(n), m._ftypes, names, has, mods, inames)
+    fast = _fast(m)
+    m.functions = fast.records(Function, columns) if fast else _records_py(Function, columns)
+    del m._ftypes, m._fimports, m._fnames
+
+
+def _records_py(cls: type, columns: tuple) -> list:
+    return list(map(tuple.__new__, repeat(cls), zip(*columns)))
 
 
 def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None,
                 accelerate: bool = True) -> Module:
-    """Read and decode a `.wasm` file; missing or unreadable files are `InputError`s too."""
-    return decode(read_bytes(path), str(path), progress, accelerate)
+    """Read and decode a `.wasm` file; missing or unreadable files are `InputError`s too.
+
+    A regular file is mapped, not read, and each section's pages are given back once it is decoded:
+    peak memory is then about the largest section, not the whole file (PHP: 15 of 23 MB)."""
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below, after the mapping
+    except OSError as exc:
+        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+    with f:
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # empty, a pipe or a device: read it whole
+            return decode(read_bytes(path), str(path), progress, accelerate)
+        with mm:
+            return decode(mm, str(path), progress, accelerate, _releaser(mm))  # type: ignore[arg-type]
+
+
+def _releaser(mm: mmap.mmap) -> Callable[[int, int], None] | None:
+    if not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return None
+    page = mmap.PAGESIZE
+
+    def release(start: int, end: int) -> None:
+        lo = start - start % page
+        if end - lo >= 16 * page:  # only big sections are worth a system call
+            mm.madvise(mmap.MADV_DONTNEED, lo, end - lo)
+    return release
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:

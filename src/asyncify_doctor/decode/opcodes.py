@@ -26,6 +26,9 @@ BYTE = 15         # one raw byte (lane index, atomic.fence flags)
 CAST = 16         # flags byte, label u32, heaptype, heaptype (br_on_cast[_fail])
 RESUME = 17       # typeidx, resume table (stack switching)
 RESUME_THROW = 18 # typeidx, tagidx, resume table
+ORDER_U32 = 19    # memory order, u32 (shared-everything atomics on globals, tables, arrays)
+ORDER_U32X2 = 20  # memory order, u32, u32 (atomics on struct fields)
+ZERO = 21         # one byte that must be 0x00 (atomic.fence)
 ILLEGAL = 255
 
 # --- events: what a scanner reports to the call graph ----------------------------------------
@@ -40,7 +43,9 @@ EV_TABLE_WRITE = 7      # table.set / table.grow / table.fill     (a = table ind
 EV_TABLE_INIT = 8       # table.init elem table                   (a = elem segment, b = table)
 EV_TABLE_COPY = 9       # table.copy dst src                      (a = dst table, b = src table)
 EV_END = 10             # end / delegate: closes a block
-EV_CALL_CHECK = 11      # a call followed by Asyncify's unwind check `global.get G; i32.const 1; i32.eq|ne`
+EV_DATA = 11            # memory.init / data.drop (a = data index), array.new_data / array.init_data (b = data
+                        # index): the binary format then requires the data count section
+EV_CALL_CHECK = 12      # a call followed by Asyncify's unwind check `global.get G; i32.const 1; i32.eq|ne`
                         #   (a = callee, or NO_CALLEE for call_indirect; b = the global G compared with 1)
 EV_TAIL = 16            # flag or-ed onto CALL/CALL_INDIRECT/CALL_REF for the return_call forms
 
@@ -108,9 +113,10 @@ def _base() -> tuple[list[int], list[int]]:
 def _gc() -> tuple[list[int], list[int]]:
     k, e = _table(PREFIX_SIZE)
     _set(k, e, [0x00, 0x01, 0x06, 0x07, 0x0B, 0x0C, 0x0D, 0x0E, 0x10, 0x20, 0x21], U32)
-    _set(k, e, [0x02, 0x03, 0x04, 0x05, 0x08, 0x09, 0x0A, 0x11, 0x12, 0x13], U32X2)
+    _set(k, e, [0x02, 0x03, 0x04, 0x05, 0x08, 0x0A, 0x11, 0x13], U32X2)
+    _set(k, e, [0x09, 0x12], U32X2, EV_DATA)        # array.new_data array.init_data
     _set(k, e, [0x0F, 0x1A, 0x1B, 0x1C, 0x1D, 0x1E], NONE)
-    _set(k, e, [0x14, 0x15, 0x16, 0x17, 0x22, 0x23, 0x24], HEAPTYPE)
+    _set(k, e, [0x14, 0x15, 0x16, 0x17, 0x22, 0x23, 0x24], HEAPTYPE)  # ref.test/cast; custom descriptors' ref.get_desc, ref.cast_desc_eq
     _set(k, e, [0x18, 0x19, 0x25, 0x26], CAST)
     return k, e
 
@@ -118,8 +124,10 @@ def _gc() -> tuple[list[int], list[int]]:
 def _misc() -> tuple[list[int], list[int]]:
     k, e = _table(PREFIX_SIZE)
     _set(k, e, range(0x00, 0x08), NONE)            # trunc_sat
-    _set(k, e, [0x08, 0x0A], U32X2)                # memory.init memory.copy
-    _set(k, e, [0x09, 0x0B, 0x0D, 0x10, 0x12], U32)  # data.drop memory.fill elem.drop table.size memory.discard
+    _set(k, e, [0x08], U32X2, EV_DATA)             # memory.init
+    _set(k, e, [0x0A], U32X2)                      # memory.copy
+    _set(k, e, [0x09], U32, EV_DATA)               # data.drop
+    _set(k, e, [0x0B, 0x0D, 0x10, 0x12], U32)      # memory.fill elem.drop table.size memory.discard
     _set(k, e, [0x0C], U32X2, EV_TABLE_INIT)
     _set(k, e, [0x0E], U32X2, EV_TABLE_COPY)
     _set(k, e, [0x0F, 0x11], U32, EV_TABLE_WRITE)  # table.grow table.fill
@@ -145,8 +153,17 @@ def _simd() -> tuple[list[int], list[int]]:
 def _atomic() -> tuple[list[int], list[int]]:
     k, e = _table(PREFIX_SIZE)
     _set(k, e, [0x00, 0x01, 0x02], MEMARG)
-    _set(k, e, [0x03], BYTE)                       # atomic.fence
+    _set(k, e, [0x03], ZERO)                       # atomic.fence
     _set(k, e, range(0x10, 0x4F), MEMARG)
+    # shared-everything threads (wasmparser `visit_0xfe_operator`): global.atomic.get/set/rmw.*,
+    # table.atomic.get/set/rmw.xchg/cmpxchg, struct.atomic.*, array.atomic.*, ref.i31_shared
+    _set(k, e, [0x4F], ORDER_U32, EV_GLOBAL_GET)
+    _set(k, e, range(0x50, 0x58), ORDER_U32, EV_GLOBAL_SET)
+    _set(k, e, [0x58], ORDER_U32)
+    _set(k, e, range(0x59, 0x5C), ORDER_U32, EV_TABLE_WRITE)
+    _set(k, e, range(0x5C, 0x67), ORDER_U32X2)
+    _set(k, e, range(0x67, 0x72), ORDER_U32)
+    _set(k, e, [0x72], NONE)
     return k, e
 
 

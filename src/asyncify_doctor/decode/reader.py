@@ -16,6 +16,13 @@ def count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _check_sign_extension(r: "Reader", b: int, used: int, bits: int, start: int) -> None:
+    v = b & 0x7F
+    sign = v >> (used - 1) & 1
+    if v >> used != (0x7F >> used if sign else 0):
+        raise r.error(f"bad LEB128: value does not fit in {bits} bits", start)
+
+
 class Reader:
     """A cursor over `data[pos:end]` that raises `DecodeError` with the absolute offset."""
 
@@ -47,14 +54,16 @@ class Reader:
         self.pos += n
         return bytes(out)
 
-    def _leb(self, max_bytes: int, signed: bool) -> int:
+    def _leb(self, max_bytes: int, signed: bool, bits: int = 0) -> int:
         start = self.pos
         result = shift = 0
-        for _ in range(max_bytes):
+        for i in range(max_bytes):
             b = self.u8()
             result |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
+                if signed and i == max_bytes - 1 and bits:
+                    _check_sign_extension(self, b, bits - 7 * i, bits, start)
                 if signed and b & 0x40:
                     result -= 1 << shift
                 return result
@@ -87,11 +96,13 @@ class Reader:
     def u64(self) -> int:
         return self.uleb(10, 64)
 
-    def sleb(self, max_bytes: int) -> int:
-        return self._leb(max_bytes, signed=True)
+    def sleb(self, max_bytes: int, bits: int) -> int:
+        """A signed LEB128 of `bits` bits: in the longest form, the last byte's unused bits must repeat
+        the sign (the spec's "integer too large" otherwise)."""
+        return self._leb(max_bytes, True, bits)
 
     def s33(self) -> int:
-        return self.sleb(5)
+        return self.sleb(5, 33)
 
     def name(self) -> str:
         start = self.pos

@@ -16,7 +16,6 @@ function wildcard(pattern) {
 }
 
 function install() {
-  Error.stackTraceLimit = Infinity;
   const regexes = PATTERNS.map((p) => [p.includes("."), wildcard(p)]);
   const matches = (module, name) => regexes.some(([dotted, re]) => re.test(dotted ? `${module}.${name}` : name));
   const stacks = new Map();
@@ -25,11 +24,46 @@ function install() {
   const file = path.join(DIR, `${process.pid}-${threadId}.json`);
   const FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/([^:\s)]*):wasm-function\[(\d+)\]:0x([0-9a-f]+)/;
 
+  // The whole stack, however deep, as V8's structured call sites (no text is made for a stack seen
+  // before): the limit and the formatter are swapped for this one capture only, so the program's own
+  // errors keep their usual traces.
+  const asSites = (_, sites) => sites;
+  function callSites() {
+    const limit = Error.stackTraceLimit, prepare = Error.prepareStackTrace;
+    Error.stackTraceLimit = Infinity;
+    Error.prepareStackTrace = asSites;
+    try {
+      const holder = {};
+      Error.captureStackTrace(holder, record);
+      return holder.stack;
+    } finally {
+      Error.stackTraceLimit = limit;
+      Error.prepareStackTrace = prepare;
+    }
+  }
+
+  // A stack's cheap key is where each wasm frame is (module and byte position); only the first time a
+  // key is seen are its frames formatted and parsed into function indices and names (as V8 prints
+  // them: `at name (wasm://wasm/module:wasm-function[index]:0xoffset)`).
+  const byPlace = new Map();
   function record(key) {
+    const wasm = [], where = [key];
+    let last = null;
+    for (const site of callSites()) {
+      const script = site.getScriptNameOrSourceURL();
+      if (script && script.startsWith("wasm://")) {
+        wasm.push(site);
+        if (script !== last) where.push(last = script);
+        where.push(site.getColumnNumber());
+      }
+    }
+    const place = where.join("|");
+    const known = byPlace.get(place);
+    if (known) { known.count++; return; }
     const frames = [];
     let module = null;
-    for (const line of String(new Error().stack).split("\n")) {
-      const m = FRAME.exec(line);
+    for (const site of wasm) {
+      const m = FRAME.exec("at " + site);
       if (!m) continue;
       module = module || m[2];
       let name = m[1] || null;
@@ -38,9 +72,30 @@ function install() {
     }
     const id = key + "|" + (module || "") + "|" + frames.map((f) => f.index).join(",");
     const seen = stacks.get(id);
-    if (seen) { seen.count++; return; }
-    stacks.set(id, { import: key, module, frames, count: 1 });
-    write();   // each new stack is on disk at once: survives a crash or a kill
+    if (seen) { seen.count++; byPlace.set(place, seen); return; }
+    const stack = { import: key, module, frames, count: 1 };
+    stacks.set(id, stack);
+    byPlace.set(place, stack);
+    append(stack);   // each new stack is on disk at once: survives a crash or a kill
+  }
+
+  // The file is valid JSON after every write: a new stack is written over the closing "]}" and
+  // closes the document again (one write, which a kill cannot split), so each stack costs its own
+  // size, not the whole file's. At exit the file is rewritten once with the final counts.
+  let fd = null;
+  let tail = 0;
+  function append(stack) {
+    const body = JSON.stringify(stack);
+    if (fd === null) {
+      const head = JSON.stringify({ pid: process.pid, thread: threadId, argv: process.argv }).slice(0, -1) + ',"stacks":[';
+      fd = fs.openSync(file, "w");
+      fs.writeSync(fd, head + body + "]}", 0);
+      tail = Buffer.byteLength(head + body);
+    } else {
+      const text = "," + body;
+      fs.writeSync(fd, text + "]}", tail);
+      tail += Buffer.byteLength(text);
+    }
   }
 
   function write() {
