@@ -32,8 +32,17 @@ from .report import display_name, format_chain
 class Finding:
     function: int
     name: str
-    chain: str = ""          # for missing: a shortest chain to an async import
-    size: int = 0            # body bytes (for unneeded: what the instrumentation is paid on)
+    _chain: str | None = None   # for missing: a shortest chain to an async import (made when first asked)
+    size: int = 0               # body bytes (for unneeded: what the instrumentation is paid on)
+    analysis: Analysis | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def chain(self) -> str:
+        """Worded on demand: a text report shows one chain per group, not 14,000 of them."""
+        if self._chain is None:
+            an = self.analysis
+            self._chain = format_chain(an, an.chain(self.function)) if an is not None else ""
+        return self._chain
 
 
 @dataclass
@@ -102,7 +111,7 @@ def run_audit(wasm: str | os.PathLike[str] | Module, imports: list[str] | None =
     an = rep.analysis = result.analysis
     needed = set(an.members) - build.helper_functions
     rep.needed = len(needed)
-    rep.missing = [Finding(f, module.functions[f].name, format_chain(an, an.chain(f)), module.body_size(f))
+    rep.missing = [Finding(f, module.functions[f].name, None, module.body_size(f), an)
                    for f in sorted(needed - build.instrumented)]
     rep.unneeded = [Finding(f, module.functions[f].name, size=module.body_size(f))
                     for f in sorted(build.instrumented - needed)]

@@ -455,10 +455,11 @@ def _warnings_for(lf: ListFile, consumer: str, kind: str, version: int | None, l
         return [f"{src}: Binaryen {version} splits list files on commas only: it reads this one-name-per-line "
                 "file as one name that matches nothing (write it with --format binaryen --binaryen-version)"]
     out: list[str] = []
-    extra = [n for n in dict.fromkeys(theirs) if n not in ours]
+    ours_set, theirs_set = set(ours), set(theirs)   # lists of 10,000+ names: no quadratic scans
+    extra = [n for n in dict.fromkeys(theirs) if n not in ours_set]
     blank = [n for n in extra if not n.strip()]
     for name in [n for n in extra if n.strip()][:limit]:
-        changed = next((o for o in ours if o not in theirs and _same_but_wrapped(o, name, consumer)), None)
+        changed = next((o for o in ours if o not in theirs_set and _same_but_wrapped(o, name, consumer)), None)
         if changed is not None:
             out.append(f"{src}: {consumer} reads {changed!r} as {name!r}: " + _why_changed(changed, name, consumer))
         elif name.lstrip().startswith("#"):
@@ -470,7 +471,7 @@ def _warnings_for(lf: ListFile, consumer: str, kind: str, version: int | None, l
         out.append(f"{src}: … and {len(extra) - len(blank) - limit} more {consumer} reads differently")
     if blank:
         out.append(f"{src}: {consumer} reads each blank line as {what}, an empty one (harmless, but it warns)")
-    lost = [o for o in ours if o not in theirs and not any(_same_but_wrapped(o, t, consumer) for t in extra)]
+    lost = [o for o in ours if o not in theirs_set and not any(_same_but_wrapped(o, t, consumer) for t in extra)]
     if lost:
         out.append(f"{src}: {consumer} never sees {', '.join(map(repr, lost[:limit]))}"
                    f"{' …' if len(lost) > limit else ''} as written (split on commas, or merged with a neighbour)")

@@ -119,10 +119,9 @@ class _Graph:
         self.id = {node: i for i, node in enumerate(self.nodes)}
         self.static: set[tuple[int, int]] = set()              # direct calls (caller, callee)
 
-        def trampoline(node: int) -> bool:
-            f = m.functions[node] if node < g.n else None
-            return f is not None and f.imported and any(import_matches(p, f.import_key or "") for p in reenters)
-        self.trampoline = trampoline
+        tramps = {f.index for f in m.functions[:m.num_imported_functions]
+                  if any(import_matches(p, f.import_key or "") for p in reenters)} | set(g.trampolines)
+        self.trampoline = tramps.__contains__   # matched once per import, not once per edge
         n = len(self.nodes)
         self.succ: list[dict[int, int]] = [{} for _ in range(n)]   # id → {callee id: level}
         for node, i in self.id.items():
@@ -138,7 +137,7 @@ class _Graph:
                 self.succ[i][j] = DIRECT
         for node, hop in an.hops.items():   # sinks: async imports, and roots of --indirect all
             if hop == node:
-                self.succ[self.id[node]][ROOT] = TRAMPOLINE if trampoline(node) else OBSERVED
+                self.succ[self.id[node]][ROOT] = TRAMPOLINE if self.trampoline(node) else OBSERVED
             elif hop == ROOT_INDIRECT:
                 self.succ[self.id[node]][ROOT] = INDIRECT
             elif hop == ROOT_RUNTIME:   # starts unwinds itself (Binaryen's top-most runtime)
