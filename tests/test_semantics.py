@@ -136,3 +136,59 @@ def test_current_and_update_keep_the_users_layout(features_wasm: Path, tmp_path:
     assert (tmp_path / "only.list.bak").exists()
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0 and "0 to add" in again.stdout
+
+
+# --- Binaryen's only/remove/add lists ---------------------------------------------------------------
+
+from asyncify_doctor.binaryen_lists import BinaryenLists, instrumented_by_binaryen  # noqa: E402
+from asyncify_doctor.callgraph import CallGraph  # noqa: E402
+from asyncify_doctor.decode import decode  # noqa: E402
+from asyncify_doctor.recognize import recognize, runtime_calls  # noqa: E402
+from proof import EXPECTS, SRC  # noqa: E402
+
+LIST_CASES = [   # (fixture, lists): each run through the real pass and simulated
+    ("direct_chain", BinaryenLists(remove=["pause"])),
+    ("direct_chain", BinaryenLists(remove=["read_*"])),                  # a wildcard: read_value
+    ("direct_chain", BinaryenLists(add=["checksum"])),
+    ("direct_chain", BinaryenLists(add=["scale"], propagate_add=True)),  # scale's callers join
+    ("table_types", BinaryenLists(remove=["call_unary"])),
+    ("coroutines", BinaryenLists(remove=["ping"])),
+]
+
+
+@pytest.mark.parametrize("backend", ["libbinaryen", "wasm-opt"])
+@pytest.mark.parametrize("name, lists", LIST_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(LIST_CASES)])
+def test_binaryen_lists_simulated_exactly(name: str, lists: BinaryenLists, backend: str, tmp_path: Path) -> None:
+    """What `binaryen_lists` says Binaryen instruments for a remove/add list is what it instruments
+    (default indirect rule, every import of the fixture's pass async)."""
+    src = FIXTURES / "runtime" / "coroutines.c" if name == "coroutines" else SRC / f"{name}.c"
+    wasm = compile_c(src, tmp_path / f"{name}.wasm").read_bytes()
+    imports = ("env.__none__",) if name == "coroutines" else ("env.sleep_ms", "env.fetch_value")
+    opts = AsyncifyOptions(imports=imports, removelist=tuple(lists.remove) if lists.remove else None,
+                           addlist=tuple(lists.add) if lists.add else None, propagate_addlist=lists.propagate_add)
+    out = decode(asyncify(wasm, opts, backend))
+    got = {out.functions[f].name for f in recognize(CallGraph(out)).instrumented}
+    g = CallGraph(decode(wasm))
+    async_imports = [f.index for f in g.module.functions if f.import_key in imports]
+    want = instrumented_by_binaryen(g, async_imports, True, runtime_calls(g), lists)
+    assert got == {g.module.functions[f].name for f in want}
+
+
+def test_audit_says_which_list_entries_had_no_effect(tmp_path: Path) -> None:
+    """(With --imports: removing pause hides env.sleep_ms from the build, see test_recognize.)"""
+    exp = EXPECTS["direct_chain"]
+    wasm = compile_c(SRC / "direct_chain.c", tmp_path / "dc.wasm").read_bytes()
+    built = tmp_path / "built.wasm"
+    built.write_bytes(asyncify(wasm, AsyncifyOptions(imports=("env.sleep_ms", "env.fetch_value"),
+                                                     removelist=("pause", "checksum"), addlist=("load_config",))))
+    (tmp_path / "remove.list").write_text("pause\nchecksum\nscale\nno_such_thing\n")
+    (tmp_path / "add.list").write_text("load_config\n")
+    rep = json.loads(subprocess.run([sys.executable, "-m", "asyncify_doctor", "audit", str(built), "--format", "json",
+                                     "--remove-list", str(tmp_path / "remove.list"), "--add-list",
+                                     str(tmp_path / "add.list"), "--imports", "env.sleep_ms,env.fetch_value"],
+                                    capture_output=True, text=True).stdout)
+    verdicts = {(f["kind"], f["entry"]): f["verdict"] for f in rep["list_findings"]}
+    assert verdicts == {("remove", "checksum"): "no-effect", ("remove", "scale"): "no-effect",
+                        ("remove", "no_such_thing"): "no-match", ("remove", "pause"): "removed-but-needed",
+                        ("add", "load_config"): "no-effect"}
+    assert [m["name"] for m in rep["missing"]] == ["pause"] and "pause" in exp.instrument

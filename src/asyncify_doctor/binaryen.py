@@ -59,6 +59,9 @@ class BinaryenFailed(DoctorError):
 @dataclass(frozen=True)
 class AsyncifyOptions:
     onlylist: tuple[str, ...] | None = None
+    removelist: tuple[str, ...] | None = None
+    addlist: tuple[str, ...] | None = None
+    propagate_addlist: bool = False
     imports: tuple[str, ...] | None = None
     ignore_indirect: bool = False
     asserts: bool = False
@@ -70,6 +73,12 @@ class AsyncifyOptions:
             args["asyncify-imports"] = ",".join(self.imports)
         if self.onlylist is not None:
             args["asyncify-onlylist"] = ",".join(self.onlylist)
+        if self.removelist is not None:
+            args["asyncify-removelist"] = ",".join(self.removelist)
+        if self.addlist is not None:
+            args["asyncify-addlist"] = ",".join(self.addlist)
+        if self.propagate_addlist:
+            args["asyncify-propagate-addlist"] = ""
         if self.ignore_indirect:
             args["asyncify-ignore-indirect"] = ""
         if self.asserts:

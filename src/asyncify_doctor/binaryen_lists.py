@@ -148,12 +148,12 @@ def _check_entry(m: Module, kind: str, entry: str, hits: list[int], instrumented
     elif kind == "remove":
         if any(f in instrumented for f in hits):
             return ListFinding(kind, entry, "not-applied", "instrumented anyway: the build did not use this entry")
-        if not any(f in unlisted for f in hits):
-            return ListFinding(kind, entry, "no-effect", "no effect: it would not be instrumented without the "
-                               "entry either (no path to an async import)")
         if any(f in needed for f in hits):
             return ListFinding(kind, entry, "removed-but-needed", "removed although it can be on the stack at an "
                                "async import: a crash if that happens (reported as missing)")
+        if not any(f in unlisted for f in hits):
+            return ListFinding(kind, entry, "no-effect", "no effect: it would not be instrumented without the "
+                               "entry either (no path to an async import)")
     elif kind == "add":
         if not any(f in instrumented for f in hits):
             return ListFinding(kind, entry, "not-applied", "not instrumented in this binary: the build did not "
