@@ -20,17 +20,16 @@ variable ASYNCIFY_DOCTOR_CALLGRAPH_BENCH) uses a checkout or a bare git director
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
-import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from github_tree import unpack  # noqa: E402
+
 COMMIT = "c95db5929ad12c43b68a55ac880639d3c34bb65c"
-URL = f"https://codeload.github.com/sola-st/wasm-call-graphs/tar.gz/{COMMIT}"
 CACHE = Path(os.environ.get("ASYNCIFY_DOCTOR_CACHE", Path.home() / ".cache" / "asyncify-doctor")) / f"wasm-call-graphs-{COMMIT[:7]}"
 GROUND_TRUTH = "microbenchmarks/microbenchmarks-ground-truth.json"
 
@@ -43,26 +42,8 @@ def fetch(repo: str | None = None) -> Path:
     out = CACHE / "microbenchmarks"
     if (CACHE / GROUND_TRUTH).exists():
         return out
-    if repo:  # a bare git directory, e.g. a mirror: take the pinned commit's files
-        data = subprocess.run(["git", f"--git-dir={repo}", "archive", COMMIT, "microbenchmarks"],
-                              check=True, capture_output=True).stdout
-        strip = 0
-    else:
-        with urllib.request.urlopen(URL, timeout=60) as resp:  # noqa: S310 - a fixed https URL
-            data = resp.read()
-        strip = 1
-    part = CACHE.with_suffix(".part")
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar.getmembers():
-            parts = Path(member.name).parts[strip:]
-            if not parts or parts[0] != "microbenchmarks" or not member.isfile():
-                continue
-            dest = part.joinpath(*parts)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            src = tar.extractfile(member)
-            assert src is not None
-            dest.write_bytes(src.read())
-    part.rename(CACHE)
+    unpack("sola-st/wasm-call-graphs", COMMIT, CACHE, lambda parts: parts[0] == "microbenchmarks",
+           git_dir=repo, paths=("microbenchmarks",))
     return out
 
 

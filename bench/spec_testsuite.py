@@ -13,18 +13,17 @@ turned into binaries by `wasm-tools json-from-wast`.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
-import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from github_tree import unpack  # noqa: E402
+
 COMMIT = "193e551ff22663995b1ac95dc62344133669e14b"
-URL = f"https://codeload.github.com/WebAssembly/testsuite/tar.gz/{COMMIT}"
 CACHE = Path(os.environ.get("ASYNCIFY_DOCTOR_CACHE", Path.home() / ".cache" / "asyncify-doctor")) / f"testsuite-{COMMIT[:7]}"
 
 
@@ -34,23 +33,7 @@ def fetch(repo: str | None = None) -> Path:
         return Path(repo)
     if (CACHE / "binary.wast").exists():
         return CACHE
-    if repo:   # a bare git directory
-        data, strip = subprocess.run(["git", f"--git-dir={repo}", "archive", COMMIT], check=True,
-                                     capture_output=True).stdout, 0
-    else:
-        with urllib.request.urlopen(URL, timeout=60) as resp:  # noqa: S310 - a fixed https URL
-            data, strip = resp.read(), 1
-    part = CACHE.with_suffix(".part")
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        for member in tar.getmembers():
-            parts = Path(member.name).parts[strip:]
-            if parts and member.isfile() and parts[-1].endswith(".wast"):
-                dest = part.joinpath(*parts)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                src = tar.extractfile(member)
-                assert src is not None
-                dest.write_bytes(src.read())
-    part.rename(CACHE)
+    unpack("WebAssembly/testsuite", COMMIT, CACHE, lambda parts: parts[-1].endswith(".wast"), git_dir=repo)
     return CACHE
 
 
