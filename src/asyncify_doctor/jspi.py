@@ -14,11 +14,12 @@ Other re-entering imports may call any function in an imported or exported table
 """
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from dataclasses import dataclass, field
+from itertools import accumulate, chain
 
-from .analysis import Analysis, analyze
-from .callgraph import CallGraph, IndirectMode
+from .analysis import UNREACHED, Analysis, analyze, bfs
+from .callgraph import CallGraph, IndirectMode, Rows
 from .decode import Module
 from .patterns import import_matches
 from .report import display_name, format_chain
@@ -69,22 +70,33 @@ def reentry_targets(graph: CallGraph, imp: int) -> list[int]:
     return graph.reentry_targets(imp)
 
 
-def _forward_chain(graph: CallGraph, starts: set[int], goal: int, mode: IndirectMode) -> list[int] | None:
-    """Shortest call path from any of `starts` (exports) to `goal`, for the hazard's first half."""
-    prev: dict[int, int] = {s: s for s in starts}
-    queue = deque(starts)
-    while queue:
-        node = queue.popleft()
-        if node == goal:
-            path = [node]
-            while prev[path[-1]] != path[-1]:
-                path.append(prev[path[-1]])
-            return [p for p in reversed(path) if not graph.is_site(p)]
-        for nxt in graph.successors(node, mode):
-            if nxt not in prev:
-                prev[nxt] = node
-                queue.append(nxt)
-    return None
+def _forward_tree(graph: CallGraph, starts: set[int], mode: IndirectMode) -> array:
+    """One breadth-first search forward from all of `starts` (exports): per node, the node it was first
+    reached from (a start: itself; UNREACHED if none). Starts enter the queue in the set's order and
+    callees are taken in `CallGraph.successors` order, so every node's path is the one a search toward
+    it alone would find; one search serves every hazard."""
+    n = graph.n
+    rows = list(graph.direct)   # functions: their direct calls, then (typed) their call sites
+    if mode == "typed":
+        for f, sites in graph.indirect_sites.items():
+            rows[f] = rows[f] + sites
+    for imp, site in graph.trampolines.items():   # an import that re-enters wasm: its re-entry site
+        rows[imp] = [site]
+    rows += [graph.site_targets(s) for s in range(n, n + len(graph.sites))]
+    off = array("I", [0])
+    off.extend(accumulate(map(len, rows)))
+    return bfs(Rows(off, array("I", chain.from_iterable(rows))), array("I", starts), array("I"))
+
+
+def _forward_chain(graph: CallGraph, tree: array, goal: int) -> list[int] | None:
+    """Shortest call path from an export to `goal` along the tree, functions only, for the hazard's
+    first half; None if no export reaches it."""
+    if tree[goal] == UNREACHED:
+        return None
+    path = [goal]
+    while tree[path[-1]] != path[-1]:
+        path.append(tree[path[-1]])
+    return [p for p in reversed(path) if not graph.is_site(p)]
 
 
 def jspi_report(graph: CallGraph, selected_imports: list[int], mode: IndirectMode = "typed",
@@ -106,20 +118,21 @@ def jspi_report(graph: CallGraph, selected_imports: list[int], mode: IndirectMod
 
 
 def _hazards(graph: CallGraph, an: Analysis, reentering: list[int], exports: set[int], mode: IndirectMode) -> list[Hazard]:
+    """One hazard per re-entering import that some export reaches a call of and that re-enters a
+    function that can suspend: its first such function (by index), the path to its first caller (in
+    row order) that an export reaches, both from one forward search shared by all imports."""
     m = graph.module
     out = []
     rev = graph.reverse(mode)
+    tree = None
     for imp in reentering:
-        entries = [t for t in reentry_targets(graph, imp) if an.contains(t)]
         callers = [c for c in rev[imp] if not graph.is_site(c)]
-        if not entries or not callers:
+        entry = next(filter(an.contains, reentry_targets(graph, imp)), None) if callers else None
+        if entry is None:   # nothing calls it, or nothing it re-enters can suspend
             continue
-        entry = entries[0]
-        reach = None
-        for caller in callers:
-            reach = _forward_chain(graph, exports, caller, mode)
-            if reach:
-                break
+        if tree is None:
+            tree = _forward_tree(graph, exports, mode)
+        reach = next(filter(None, (_forward_chain(graph, tree, c) for c in callers)), None)
         if reach is None:
             continue
         first = " → ".join(display_name(m, f) for f in reach) + f" → {display_name(m, imp)}"

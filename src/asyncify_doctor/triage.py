@@ -42,13 +42,16 @@ Within a class, groups rank by `only_through`, then `through`, then size, then n
 """
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import eq, ne
 from typing import Iterable, Literal
 
-from .analysis import ROOT_INDIRECT, ROOT_RUNTIME, Analysis, ChainStep
-from .callgraph import Site
+from .analysis import ROOT_INDIRECT, ROOT_RUNTIME, UNREACHED, Analysis, ChainStep, bfs
+from .callgraph import Rows, Site
 from .patterns import import_matches
 
 Evidence = Literal["observed", "direct", "trampoline", "indirect"]
@@ -110,64 +113,90 @@ class Triage:
 
 
 class _Graph:
-    """The closure with each edge's weakest evidence level needed to use it, as dense ids (0 = ROOT)."""
+    """The closure as dense ids — 0 is ROOT, then the closure's nodes in ascending order — with the
+    callers of every id as compressed rows (row j is `tgt[off[j]:off[j + 1]]`, ascending) and each
+    edge's weakest evidence level needed to use it (`lvl`, parallel to `tgt`).
+
+    The edges are the graph's own (`CallGraph.reverse`: direct calls, indirect call sites and their
+    targets, trampolines and their re-entries), calls seen at run time, the analysis's next hops (so
+    an edge it learned elsewhere is never lost; counted as the weakest kind) and the sinks → ROOT. An
+    edge's level is the stronger of its caller's and its callee's kind (`_levels`), worked out per node
+    so that the rows are made in one bulk pass (`closure_rows`)."""
 
     def __init__(self, an: Analysis, reenters: tuple[str, ...]) -> None:
         g, m = an.graph, an.module
         self.an = an
-        self.nodes: list[int] = [ROOT_INDIRECT] + sorted(an.hops)   # nodes[ROOT] is a placeholder
-        self.id = {node: i for i, node in enumerate(self.nodes)}
-        self.static: set[tuple[int, int]] = set()              # direct calls (caller, callee)
-
+        nh = an.next_hop
+        self.nodes = array("i", [ROOT_INDIRECT])   # nodes[ROOT] is a placeholder
+        self.nodes.extend(compress(range(len(nh)), map(ne, nh, repeat(UNREACHED))))
+        self.ids = ids = array("i", [-1]) * len(nh)
+        for i, node in enumerate(self.nodes[1:], 1):
+            ids[node] = i
         tramps = {f.index for f in m.functions[:m.num_imported_functions]
                   if any(import_matches(p, f.import_key or "") for p in reenters)} | set(g.trampolines)
         self.trampoline = tramps.__contains__   # matched once per import, not once per edge
-        n = len(self.nodes)
-        self.succ: list[dict[int, int]] = [{} for _ in range(n)]   # id → {callee id: level}
-        for node, i in self.id.items():
-            if node == ROOT_INDIRECT:
-                continue
-            for callee, level in self._edges(node):
-                j = self.id.get(callee)
-                if j is not None and level < self.succ[i].get(j, 4):
-                    self.succ[i][j] = level
-        for caller, callee in an.origins:       # calls seen at run time are edges of the analysis too
-            i, j = self.id.get(caller), self.id.get(callee)
-            if i is not None and j is not None and DIRECT < self.succ[i].get(j, 4):
-                self.succ[i][j] = DIRECT
-        for node, hop in an.hops.items():   # sinks: async imports, and roots of --indirect all
-            if hop == node:
-                self.succ[self.id[node]][ROOT] = TRAMPOLINE if self.trampoline(node) else OBSERVED
-            elif hop == ROOT_INDIRECT:
-                self.succ[self.id[node]][ROOT] = INDIRECT
-            elif hop == ROOT_RUNTIME:   # starts unwinds itself (Binaryen's top-most runtime)
-                self.succ[self.id[node]][ROOT] = DIRECT
-        self.pred: list[list[tuple[int, int]]] = [[] for _ in range(n)]   # callee id → [(caller id, level)]
-        for i, out in enumerate(self.succ):
-            for j, level in out.items():
-                self.pred[j].append((i, level))
+        rev = g.reverse(an.mode)
+        self.off, self.tgt, self.lvl = closure_rows(rev.off, rev.tgt, self.nodes, ids, *self._levels(tramps),
+                                                    *self._extras())
 
-    def _edges(self, node: int) -> Iterable[tuple[int, int]]:
-        """(callee, level) for every call out of `node`: static ones, observed ones, and the analysis's
-        own next hop (so an edge it learned elsewhere is never lost; counted as the weakest kind)."""
-        an, g = self.an, self.an.graph
-        if g.is_site(node):
-            level = TRAMPOLINE if g.site(node).trampoline is not None else INDIRECT
-            for t in g.site_targets(node):
-                yield t, level
-        elif g.module.functions[node].imported:
-            for t in g.successors(node, an.mode):   # an import that re-enters wasm
-                yield t, TRAMPOLINE
-        else:
-            for t in g.direct[node]:
-                self.static.add((node, t))
-                yield t, TRAMPOLINE if self.trampoline(t) else DIRECT
-            for s in g.successors(node, an.mode):
-                if g.is_site(s):
-                    yield s, INDIRECT
-        hop = an.hops.get(node)
-        if hop is not None and hop != node and hop not in (ROOT_INDIRECT, ROOT_RUNTIME):
-            yield hop, TRAMPOLINE if not g.is_site(node) and g.module.functions[node].imported else INDIRECT
+    def _levels(self, tramps: set[int]) -> tuple[bytes, bytes]:
+        """Per node, the level of the edges out of it (`from_level`: a site's kind; TRAMPOLINE for an
+        import, which calls only its re-entry site; OBSERVED, i.e. no limit, for a defined function)
+        and of the edges into it (`to_level`: TRAMPOLINE for a trampoline import or re-entry site,
+        INDIRECT for a call site, else DIRECT). A defined function's call is its callee's kind; a
+        site's call its own kind, never weaker than its targets'; an import's call TRAMPOLINE."""
+        g = self.an.graph
+        n_imp = g.module.num_imported_functions
+        frm = bytearray(len(self.ids))
+        frm[:n_imp] = bytes([TRAMPOLINE]) * n_imp
+        to = bytearray([DIRECT]) * len(self.ids)
+        for t in tramps:
+            to[t] = TRAMPOLINE
+        for k, site in enumerate(g.sites):
+            frm[g.n + k] = to[g.n + k] = TRAMPOLINE if site.trampoline is not None else INDIRECT
+        return bytes(frm), bytes(to)
+
+    def _extras(self) -> tuple[array, array, bytes]:
+        """The edges beyond the graph's, as (callee id, caller id, level): sinks → ROOT, calls seen at
+        run time (DIRECT), and — when the analysis had extra edges — its next hops (TRAMPOLINE out of
+        an import, else INDIRECT). Without extra edges every next hop is an edge of the graph already,
+        at a level at least as strong, so it adds nothing."""
+        an, ids, nh = self.an, self.ids, self.an.next_hop
+        g = an.graph
+        dst, src, lvl = array("I"), array("I"), bytearray()
+
+        def add(callee: int, caller: int, level: int) -> None:
+            dst.append(callee)
+            src.append(caller)
+            lvl.append(level)
+
+        for s in an.async_imports:   # sinks: async imports, and roots of --indirect all or the runtime
+            if 0 <= s < len(nh) and nh[s] == s:
+                add(ROOT, ids[s], TRAMPOLINE if self.trampoline(s) else OBSERVED)
+        for root in compress(range(len(nh)), map(eq, nh, repeat(ROOT_INDIRECT))):
+            add(ROOT, ids[root], INDIRECT)
+        for root in compress(range(len(nh)), map(eq, nh, repeat(ROOT_RUNTIME))):
+            add(ROOT, ids[root], DIRECT)
+        for caller, callee in an.origins:   # calls seen at run time are edges of the analysis too
+            if 0 <= caller < len(ids) and 0 <= callee < len(ids) and ids[caller] >= 0 and ids[callee] >= 0:
+                add(ids[callee], ids[caller], DIRECT)
+        if an.extra_edges:
+            n_imp = g.module.num_imported_functions
+            for node in self.nodes[1:]:
+                hop = nh[node]
+                if hop != node and hop >= 0:
+                    add(ids[hop], ids[node], TRAMPOLINE if node < n_imp else INDIRECT)
+        return dst, src, bytes(lvl)
+
+    def row(self, j: int) -> array:
+        return self.tgt[self.off[j]:self.off[j + 1]]
+
+    def calls_directly(self, caller: int, callee: int) -> bool:
+        """`caller` (a defined function) has a `call` of `callee` in its code."""
+        d = self.an.graph.direct
+        lo, hi = d.off[caller], d.off[caller + 1]
+        k = bisect_left(d.tgt, callee, lo, hi)
+        return k < hi and d.tgt[k] == callee
 
     def site_of(self, caller: int, target: int) -> Site | None:
         """The indirect call of `caller` that may reach `target`, if any (for naming an observed hop)."""
@@ -183,11 +212,10 @@ class _Graph:
 
     def observed(self) -> list[tuple[int, int]]:
         """Observed edges inside the closure, as dense ids."""
-        out = []
+        ids, out = self.ids, []
         for (caller, callee) in self.an.origins:
-            i, j = self.id.get(caller), self.id.get(callee)
-            if i is not None and j is not None:
-                out.append((i, j))
+            if 0 <= caller < len(ids) and 0 <= callee < len(ids) and ids[caller] >= 0 and ids[callee] >= 0:
+                out.append((ids[caller], ids[callee]))
         return out
 
 
@@ -197,24 +225,27 @@ def triage(analysis: Analysis, missing: Iterable[int], reenters: tuple[str, ...]
     out = Triage(analysis)
     if not missing:
         return out
-    stray = [f for f in missing if f not in analysis.hops]
+    nh = analysis.next_hop
+    stray = [f for f in missing if not 0 <= f < len(nh) or nh[f] == UNREACHED]
     if stray:
         raise ValueError(f"{len(stray)} missing function(s) cannot reach an async import in this analysis "
                          f"(e.g. function {stray[0]}): the audit and the analysis disagree")
     gr = _Graph(analysis, reenters)
-    miss = {gr.id[f] for f in missing}
-    frontier_of = _frontiers(gr, miss)
-    only = _dominated_counts(gr, miss)
-    through = _reaching_counts(gr, miss)
+    weights = bytearray(len(gr.nodes))
+    for f in missing:
+        weights[gr.ids[f]] = 1
+    frontier_of = _frontiers(nh, missing)
+    only = dominated(gr.off, gr.tgt, ROOT, bytes(weights))
+    through = reach(gr.off, gr.tgt, bytes(weights))
     trees = _evidence_trees(gr)
     members: dict[int, list[int]] = {}
-    for m in sorted(miss, key=lambda i: gr.nodes[i]):
-        members.setdefault(frontier_of[m], []).append(gr.nodes[m])
+    for m, f in zip(missing, frontier_of):   # ascending: each group's members by index
+        members.setdefault(f, []).append(m)
     mod = analysis.module
     drafts = []
-    for fid, mem in members.items():
-        f = gr.nodes[fid]
-        level = next((lv for lv in range(INDIRECT) if fid in trees[lv]), INDIRECT)
+    for f, mem in members.items():
+        fid = gr.ids[f]
+        level = next((lv for lv in range(INDIRECT) if trees[lv][fid] != UNREACHED), INDIRECT)
         chain = _chain(gr, trees[level], fid) if level < INDIRECT else analysis.chain(f)
         where = None
         if level == OBSERVED:
@@ -223,33 +254,205 @@ def triage(analysis: Analysis, missing: Iterable[int], reenters: tuple[str, ...]
         drafts.append((level, -only[fid], -through[fid], -len(mem), mod.functions[f].name, f,
                        ordered, tuple(chain), where))
     drafts.sort(key=lambda d: d[:6])
+    body_size = mod.body_size
     for rank, (level, o, t, _, name, f, mem, chain, where) in enumerate(drafts, 1):
         out.groups.append(Group(rank, f, name, EVIDENCE[level], chain, mem, -o, -t,
-                                sum(mod.body_size(x) for x in mem), where))
-        for x in mem:
-            out.group_of[x] = rank - 1
+                                sum(map(body_size, mem)), where))
+        out.group_of.update(zip(mem, repeat(rank - 1)))
     return out
 
 
-def _frontiers(gr: _Graph, miss: set[int]) -> dict[int, int]:
-    """Each missing id → the last missing id on its shortest chain (the analysis's next hops)."""
-    nh, ids, nodes = gr.an.hops, gr.id, gr.nodes
-    last: dict[int, int | None] = {}
-    for m in miss:
-        path, node, cur = [], m, None
-        while node not in last:
+def _frontiers(next_hop: array, missing: list[int]) -> list[int]:
+    """For each missing node (ascending), the last missing node on its shortest chain (the analysis's
+    next hops): each node's answer is worked out once, from its next hop's."""
+    is_missing = bytearray(len(next_hop))
+    for m in missing:
+        is_missing[m] = 1
+    last = array("i", [UNREACHED]) * len(next_hop)   # node → last missing node from it on, -1: none
+    for m in missing:
+        path, node = [], m
+        cur = last[node]
+        while cur == UNREACHED:
             path.append(node)
-            hop = nh[nodes[node]]
-            if hop == nodes[node] or hop in (ROOT_INDIRECT, ROOT_RUNTIME):   # the end of the chain
+            hop = next_hop[node]
+            if hop == node or hop < 0:   # the end of the chain
+                cur = -1
                 break
-            node = ids[hop]
-        else:
+            node = hop
             cur = last[node]
         for p in reversed(path):
-            if cur is None and p in miss:
+            if cur == -1 and is_missing[p]:
                 cur = p
             last[p] = cur
-    return {m: last[m] for m in miss}  # type: ignore[misc]
+    return [last[m] for m in missing]
+
+
+def _evidence_trees(gr: _Graph) -> list[array]:
+    """Per evidence level below INDIRECT, a shortest-path tree toward ROOT (id → next id; ROOT → ROOT,
+    UNREACHED outside) using only the edges (and sinks) that level allows; the OBSERVED level only
+    calls seen at run time (and the sinks it allows). Callers are taken in row order, ascending."""
+    one = array("I", [ROOT])
+    trees = [_observed_tree(gr)]
+    for level in (DIRECT, TRAMPOLINE):
+        off, tgt = upto(gr.off, gr.tgt, gr.lvl, level)
+        trees.append(bfs(Rows(off, tgt), one, array("I")))
+    return trees
+
+
+def _observed_tree(gr: _Graph) -> array:
+    nxt = array("i", [UNREACHED]) * len(gr.nodes)
+    nxt[ROOT] = ROOT
+    obs_pred: dict[int, list[int]] = {}
+    for i, j in gr.observed():
+        obs_pred.setdefault(j, []).append(i)
+    start, stop = gr.off[ROOT], gr.off[ROOT + 1]
+    queue = deque()
+    for caller, lv in zip(gr.tgt[start:stop], gr.lvl[start:stop]):
+        if lv <= OBSERVED and nxt[caller] == UNREACHED:
+            nxt[caller] = ROOT
+            queue.append(caller)
+    while queue:
+        node = queue.popleft()
+        for caller in obs_pred.get(node, ()):
+            if nxt[caller] == UNREACHED:
+                nxt[caller] = node
+                queue.append(caller)
+    return nxt
+
+
+def _chain(gr: _Graph, tree: array, start: int) -> list[ChainStep]:
+    """The chain start → … → async import along a tree, in the analysis's ChainStep terms."""
+    g, nodes, an = gr.an.graph, gr.nodes, gr.an
+    n, n_imp = g.n, g.module.num_imported_functions
+    with_sites = g.indirect_sites if an.mode == "typed" else {}
+    # Only an edge from outside the static graph (seen at run time, or given) can be a hop out of a
+    # defined function that is neither a call in its code nor through one of its call sites.
+    outside = bool(an.origins) or an.extra_edges
+    steps = [ChainStep(nodes[start])]
+    node, via = start, None
+    while tree[node] != ROOT:
+        nxt = tree[node]
+        real = nodes[nxt]
+        if real >= n:
+            via = g.site(real)
+        else:
+            caller = nodes[node]
+            if via is None and caller in with_sites:   # a call seen at run time that is also an indirect call: say which
+                via = gr.site_of(caller, real)
+            seen = outside and via is None and n_imp <= caller < n and not gr.calls_directly(caller, real)
+            steps.append(ChainStep(real, via, observed=an.origins.get((caller, real), "") if seen else None))
+            via = None
+        node = nxt
+    return steps
+
+
+def _first_function_hop(gr: _Graph, tree: array, start: int) -> int:
+    return gr.nodes[tree[start]] if tree[start] != ROOT else gr.nodes[start]
+
+
+# --- the graph work, in C when the accelerator is built (`decode.accel`), else by these twins ---------
+
+def _accel():  # noqa: ANN202 - the accel module, or None when it is not built or turned off
+    from .decode import accel
+    return accel if accel.enabled() else None
+
+
+def closure_rows(off: array, tgt: array, nodes: array, ids: array, from_level: bytes, to_level: bytes,
+                 extra_dst: array, extra_src: array, extra_level: bytes) -> tuple[array, array, bytes]:
+    """Rows `off`/`tgt` of a subset of the nodes, renumbered: new row k is old row `nodes[k]` (none if
+    negative) with the targets t that `ids` keeps (ids[t] >= 0) as ids[t], each with the level
+    max(from_level[t], to_level[nodes[k]]), plus the extra edges (extra_src[e] in row extra_dst[e], at
+    extra_level[e]); each row ascending, a target listed twice at its lowest level."""
+    fast = _accel()
+    args = (off, tgt, nodes, ids, from_level, to_level, extra_dst, extra_src, extra_level)
+    return fast.closure_rows(*args) if fast else closure_rows_py(*args)
+
+
+def closure_rows_py(off: array, tgt: array, nodes: array, ids: array, from_level: bytes, to_level: bytes,
+                    extra_dst: array, extra_src: array, extra_level: bytes) -> tuple[array, array, bytes]:
+    rows: list[dict[int, int]] = [{} for _ in nodes]
+
+    def put(row: dict[int, int], target: int, level: int) -> None:
+        if level < row.get(target, 256):
+            row[target] = level
+
+    for k, v in enumerate(nodes):
+        if v >= 0:
+            for t in tgt[off[v]:off[v + 1]]:
+                if ids[t] >= 0:
+                    put(rows[k], ids[t], max(from_level[t], to_level[v]))
+    for d, s, level in zip(extra_dst, extra_src, extra_level):
+        put(rows[d], s, level)
+    o, t, lv = array("I", [0]), array("I"), bytearray()
+    for row in rows:
+        for target in sorted(row):
+            t.append(target)
+            lv.append(row[target])
+        o.append(len(t))
+    return o, t, bytes(lv)
+
+
+def upto(off: array, tgt: array, levels: bytes, max_level: int) -> tuple[array, array]:
+    """The rows with only the edges of level at most `max_level`."""
+    fast = _accel()
+    return fast.upto(off, tgt, levels, max_level) if fast else upto_py(off, tgt, levels, max_level)
+
+
+def upto_py(off: array, tgt: array, levels: bytes, max_level: int) -> tuple[array, array]:
+    o, t = array("I", [0]), array("I")
+    for v in range(len(off) - 1):
+        t.extend(x for x, lv in zip(tgt[off[v]:off[v + 1]], levels[off[v]:off[v + 1]]) if lv <= max_level)
+        o.append(len(t))
+    return o, t
+
+
+def dominated(off: array, tgt: array, root: int, weights: bytes) -> array:
+    """Per node, the sum of `weights` over the nodes it dominates (itself included) in the graph of the
+    rows from `root`; for the triage, the rows are the callers and the root ROOT, so a frontier's
+    count is of the missing functions whose every chain to an async import passes through it."""
+    fast = _accel()
+    return fast.dominated(off, tgt, root, weights) if fast else dominated_py(off, tgt, root, weights)
+
+
+def dominated_py(off: array, tgt: array, root: int, weights: bytes) -> array:
+    """Cooper, Harvey & Kennedy's iterative algorithm ("A Simple, Fast Dominance Algorithm")."""
+    n = len(off) - 1
+    rows = [list(tgt[off[v]:off[v + 1]]) for v in range(n)]
+    post = _postorder(n, rows, root)
+    num = [-1] * n
+    for k, node in enumerate(post):
+        num[node] = k
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for v in post:
+        for c in rows[v]:
+            preds[c].append(v)
+    idom = [-1] * n
+    idom[root] = root
+    changed = True
+    while changed:
+        changed = False
+        for b in reversed(post[:-1]):
+            new = -1
+            for p in preds[b]:
+                if idom[p] == -1:
+                    continue
+                if new == -1:
+                    new = p
+                    continue
+                a = p
+                while a != new:
+                    while num[a] < num[new]:
+                        a = idom[a]
+                    while num[new] < num[a]:
+                        new = idom[new]
+            if idom[b] != new:
+                idom[b] = new
+                changed = True
+    count = array("i", list(weights))
+    for b in post:   # descendants before their dominators
+        if b != root:
+            count[idom[b]] += count[b]
+    return count
 
 
 def _postorder(n: int, children: list[list[int]], start: int) -> list[int]:
@@ -271,66 +474,35 @@ def _postorder(n: int, children: list[list[int]], start: int) -> list[int]:
     return order
 
 
-def _dominated_counts(gr: _Graph, miss: set[int]) -> dict[int, int]:
-    """For every node, how many missing nodes it dominates in the reversed call graph from ROOT
-    (Cooper, Harvey & Kennedy's iterative algorithm, "A Simple, Fast Dominance Algorithm")."""
-    n = len(gr.nodes)
-    callers = [[i for i, _ in gr.pred[j]] for j in range(n)]
-    post = _postorder(n, callers, ROOT)
-    num = [-1] * n
-    for k, node in enumerate(post):
-        num[node] = k
-    rpo = post[::-1]
-    idom = [-1] * n
-    idom[ROOT] = ROOT
-    changed = True
-    while changed:
-        changed = False
-        for b in rpo[1:]:
-            new = -1
-            for p in gr.succ[b]:   # predecessors in the reversed graph: the callees
-                if idom[p] == -1:
-                    continue
-                if new == -1:
-                    new = p
-                    continue
-                a = p
-                while a != new:
-                    while num[a] < num[new]:
-                        a = idom[a]
-                    while num[new] < num[a]:
-                        new = idom[new]
-            if idom[b] != new:
-                idom[b] = new
-                changed = True
-    count = [1 if i in miss else 0 for i in range(n)]
-    for b in post:   # descendants before their dominators
-        if b != ROOT:
-            count[idom[b]] += count[b]
-    return dict(enumerate(count))
+def reach(off: array, tgt: array, weights: bytes) -> array:
+    """Per node, how many marked nodes (weights[v] != 0) it reaches along the rows, itself included; for
+    the triage, the rows are the callers, so a frontier's count is of the missing functions that can
+    reach it."""
+    fast = _accel()
+    return fast.reach(off, tgt, weights) if fast else reach_py(off, tgt, weights)
 
 
-def _reaching_counts(gr: _Graph, miss: set[int]) -> dict[int, int]:
-    """For every node, how many missing nodes can reach it: bitsets over the missing nodes, pushed from
-    callers to callees over the strongly connected components (recursion), callers first."""
-    n = len(gr.nodes)
-    comp = _sccs(n, [list(s) for s in gr.succ])
-    bit = {m: 1 << k for k, m in enumerate(sorted(miss))}
+def reach_py(off: array, tgt: array, weights: bytes) -> array:
+    """Bitsets over the marked nodes, pulled along the strongly connected components (recursion) in the
+    order they complete: every component a component reaches is final before it."""
+    n = len(off) - 1
+    rows = [list(tgt[off[v]:off[v + 1]]) for v in range(n)]
+    comp = _sccs(n, rows)
     ncomp = max(comp) + 1 if comp else 0
-    reach = [0] * ncomp
-    for i in range(n):
-        if i in bit:
-            reach[comp[i]] |= bit[i]
     by_comp: list[list[int]] = [[] for _ in range(ncomp)]
-    for i in range(n):
-        by_comp[comp[i]].append(i)
-    for c in range(ncomp - 1, -1, -1):   # Tarjan numbers callees first: reversed = callers first
-        r = reach[c]
-        for i in by_comp[c]:
-            for j in gr.succ[i]:
-                if comp[j] != c:
-                    reach[comp[j]] |= r
-    return {i: reach[comp[i]].bit_count() for i in range(n)}
+    for v in range(n):
+        by_comp[comp[v]].append(v)
+    bit = {v: 1 << k for k, v in enumerate(v for v in range(n) if weights[v])}
+    bits = [0] * ncomp
+    for c in range(ncomp):
+        b = 0
+        for v in by_comp[c]:
+            b |= bit.get(v, 0)
+            for w in rows[v]:
+                if comp[w] != c:
+                    b |= bits[comp[w]]
+        bits[c] = b
+    return array("i", (bits[comp[v]].bit_count() for v in range(n)))
 
 
 def _sccs(n: int, succ: list[list[int]]) -> list[int]:
@@ -377,58 +549,6 @@ def _sccs(n: int, succ: list[list[int]]) -> list[int]:
                         break
                 ncomp += 1
     return comp
-
-
-def _evidence_trees(gr: _Graph) -> list[dict[int, int]]:
-    """Per evidence level below INDIRECT, a shortest-path tree toward ROOT (id → next id) using only the
-    edges (and sinks) that level allows; the OBSERVED level only calls seen at run time."""
-    trees: list[dict[int, int]] = []
-    seen_edges = gr.observed()
-    obs_pred: list[list[int]] = [[] for _ in gr.nodes]
-    for i, j in seen_edges:
-        obs_pred[j].append(i)
-    for level in range(INDIRECT):
-        nxt: dict[int, int] = {ROOT: ROOT}
-        queue = deque([ROOT])
-        while queue:
-            node = queue.popleft()
-            if level == OBSERVED and node != ROOT:
-                callers = [(i, OBSERVED) for i in obs_pred[node]]
-            else:   # (calls seen at run time are in gr.pred as DIRECT)
-                callers = gr.pred[node]
-            for caller, lv in callers:
-                if lv <= level and caller not in nxt:
-                    nxt[caller] = node
-                    queue.append(caller)
-        del nxt[ROOT]
-        trees.append(nxt)
-    return trees
-
-
-def _chain(gr: _Graph, tree: dict[int, int], start: int) -> list[ChainStep]:
-    """The chain start → … → async import along a tree, in the analysis's ChainStep terms."""
-    g, nodes = gr.an.graph, gr.nodes
-    steps = [ChainStep(nodes[start])]
-    node, via = start, None
-    while tree[node] != ROOT:
-        nxt = tree[node]
-        real = nodes[nxt]
-        if g.is_site(real):
-            via = g.site(real)
-        else:
-            caller = nodes[node]
-            if via is None:   # a call seen at run time that is also an indirect call: say which
-                via = gr.site_of(caller, real)
-            seen = via is None and not g.is_site(caller) and (caller, real) not in gr.static \
-                and not (caller < g.n and g.module.functions[caller].imported)
-            steps.append(ChainStep(real, via, observed=gr.an.origins.get((caller, real), "") if seen else None))
-            via = None
-        node = nxt
-    return steps
-
-
-def _first_function_hop(gr: _Graph, tree: dict[int, int], start: int) -> int:
-    return gr.nodes[tree[start]] if tree[start] != ROOT else gr.nodes[start]
 
 
 def short_chain(parts: list[str], keep: int = 6) -> str:

@@ -7,6 +7,9 @@ pure-Python twin giving identical results, and tests check that they do):
 - `csr`: edges as sorted, deduplicated rows (twin: `callgraph.csr_py`);
 - `bfs`: the multi-source breadth-first search of the closure (twin: `analysis.bfs_py`);
 - `records`: the Function records made in one go (twin: `module._records_py`);
+- `closure_rows`, `upto`, `dominated`, `reach`: the graph work of the audit's triage — the closure's
+  rows renumbered with each edge's evidence level, the rows up to a level, dominator-subtree and
+  reachability counts (twins: `triage.closure_rows_py`, `upto_py`, `dominated_py`, `reach_py`);
 - `u32_vec`, `name_map`, `exports`: the long vectors of the function, element, export and name
   sections; on malformed bytes they return None and the Python reader reads them again to word the
   error, so both paths accept and reject exactly alike.
@@ -87,6 +90,35 @@ def bfs(off: array, tgt: array, sources: array, roots: array) -> array:
     out = array("i")
     out.frombytes(_scan.bfs(off, tgt, sources, roots))
     return out
+
+
+def closure_rows(off: array, tgt: array, nodes: array, ids: array, from_level: bytes, to_level: bytes,
+                 extra_dst: array, extra_src: array, extra_level: bytes) -> tuple[array, array, bytes]:
+    assert _scan is not None
+    o, t, lv = _scan.closure_rows(off, tgt, nodes, ids, from_level, to_level, extra_dst, extra_src, extra_level)
+    return u32s(o), u32s(t), lv
+
+
+def upto(off: array, tgt: array, levels: bytes, max_level: int) -> tuple[array, array]:
+    assert _scan is not None
+    o, t = _scan.upto(off, tgt, levels, max_level)
+    return u32s(o), u32s(t)
+
+
+def i32s(raw: bytes) -> array:
+    out = array("i")
+    out.frombytes(raw)
+    return out
+
+
+def dominated(off: array, tgt: array, root: int, weights: bytes) -> array:
+    assert _scan is not None
+    return i32s(_scan.dominated(off, tgt, root, weights))
+
+
+def reach(off: array, tgt: array, weights: bytes) -> array:
+    assert _scan is not None
+    return i32s(_scan.reach(off, tgt, weights))
 
 
 def u32_vec(data: bytes, pos: int, end: int) -> tuple[array, int] | None:
