@@ -382,6 +382,46 @@ def test_c_and_python_graph_primitives_agree() -> None:
     assert fast == slow and all(type(f) is Function for f in fast) and fast[0].import_key == "env.x"
 
 
+def test_c_and_python_triage_primitives_agree() -> None:
+    """closure_rows, upto, dominated and reach in C give exactly what their triage.py twins give, on
+    random graphs with cycles, self-loops, duplicate edges and nodes left out."""
+    import random
+    from array import array
+
+    from asyncify_doctor import triage
+    from asyncify_doctor.decode import accel
+    assert accel.enabled()
+    rng = random.Random(29)
+    for n, m in [(1, 0), (2, 3), (40, 120), (700, 3000), (3000, 6000)]:
+        src = array("I", (rng.randrange(n) for _ in range(m)))
+        dst = array("I", (rng.randrange(n) for _ in range(m)))
+        off, tgt = accel.csr(src, dst, n)
+        kept = sorted(rng.sample(range(n), max(1, n * 2 // 3)))
+        nodes = array("i", [-1] + kept)
+        ids = array("i", [-1]) * n
+        for k, v in enumerate(kept, 1):
+            ids[v] = k
+        frm = bytes(rng.randrange(4) for _ in range(n))
+        to = bytes(rng.randrange(4) for _ in range(n))
+        nx = rng.randrange(2 * len(nodes) + 1)
+        xd = array("I", (rng.randrange(len(nodes)) for _ in range(nx)))
+        xs = array("I", (rng.randrange(len(nodes)) for _ in range(nx)))
+        xl = bytes(rng.randrange(4) for _ in range(nx))
+        args = (off, tgt, nodes, ids, frm, to, xd, xs, xl)
+        rows = accel.closure_rows(*args)
+        assert rows == triage.closure_rows_py(*args)
+        o, t, lv = rows
+        for level in range(4):
+            assert accel.upto(o, t, lv, level) == triage.upto_py(o, t, lv, level)
+        weights = bytes(rng.random() < 0.3 for _ in range(len(nodes)))
+        for root in {0, rng.randrange(len(nodes))}:
+            assert accel.dominated(o, t, root, weights) == triage.dominated_py(o, t, root, weights)
+        assert accel.reach(o, t, weights) == triage.reach_py(o, t, weights)
+        assert accel.reach(off, tgt, bytes(1 for _ in range(n))) == triage.reach_py(off, tgt, bytes(1 for _ in range(n)))
+    with pytest.raises(ValueError):
+        accel.upto(array("I", [0, 1]), array("I", [5]), b"\0", 3)
+
+
 @pytest.mark.parametrize("shape", ["features", "funcref_exprs", "cycles"])
 def test_accelerated_and_pure_python_analyses_are_identical(shape: str, wat_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from asyncify_doctor.decode import decode

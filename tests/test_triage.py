@@ -214,7 +214,8 @@ ALL_FIXTURES = [(SRC, name) for name in EXPECTS] + [(TRIAGE, "frontiers")]
 
 
 @pytest.mark.parametrize("folder, name", ALL_FIXTURES, ids=[n for _, n in ALL_FIXTURES])
-def test_partition_and_counts_match_brute_force(folder: Path, name: str, tmp_path: Path) -> None:
+def test_partition_and_counts_match_brute_force(folder: Path, name: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     source = folder / f"{name}.c"
     wasm = compile_c(source, tmp_path / f"{name}.wasm")
     exp = parse_expect(source)
@@ -225,6 +226,11 @@ def test_partition_and_counts_match_brute_force(folder: Path, name: str, tmp_pat
         for mode in checked:
             rep = audit_of(cut, mode, imports)
             checked[mode] += check_against_brute_force(rep, mode)
+            missing = [f.function for f in rep.missing]
+            fast = triage(rep.analysis, missing)
+            with monkeypatch.context() as pure:   # the C graph work and its pure-Python twins agree
+                pure.setenv("ASYNCIFY_DOCTOR_PURE_PYTHON", "1")
+                assert triage(rep.analysis, missing) == fast
     assert checked["typed"] and checked["all"]
 
 
