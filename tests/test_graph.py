@@ -383,12 +383,12 @@ def test_c_and_python_graph_primitives_agree() -> None:
 
 
 def test_c_and_python_triage_primitives_agree() -> None:
-    """closure_rows, upto, dominated and reach in C give exactly what their triage.py twins give, on
+    """closure_rows, upto, dominated, reach and reached_bits in C give exactly what their triage.py twins give, on
     random graphs with cycles, self-loops, duplicate edges and nodes left out."""
     import random
     from array import array
 
-    from asyncify_doctor import triage
+    from asyncify_doctor import analysis, triage
     from asyncify_doctor.decode import accel
     assert accel.enabled()
     rng = random.Random(29)
@@ -418,6 +418,9 @@ def test_c_and_python_triage_primitives_agree() -> None:
             assert accel.dominated(o, t, root, weights) == triage.dominated_py(o, t, root, weights)
         assert accel.reach(o, t, weights) == triage.reach_py(o, t, weights)
         assert accel.reach(off, tgt, bytes(1 for _ in range(n))) == triage.reach_py(off, tgt, bytes(1 for _ in range(n)))
+        bit_of = array("i", (rng.randrange(200) if rng.random() < 0.2 else -1 for _ in range(n)))
+        for lo, hi in [(0, 1), (0, 64), (0, 200), (64, 130), (150, 150)]:
+            assert accel.reached_bits(off, tgt, bit_of, lo, hi) == analysis.reached_bits_py(off, tgt, bit_of, lo, hi)
     with pytest.raises(ValueError):
         accel.upto(array("I", [0, 1]), array("I", [5]), b"\0", 3)
 

@@ -306,3 +306,26 @@ def test_audit_list_warns_in_one_line(tmp_path: Path) -> None:
     proc = doctor("audit", str(built), "--imports", "env.sleep_ms,env.fetch_value", "--list", "only.list", cwd=tmp_path)
     warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "wasm-opt reads the comment '# the list the build used'" in warnings[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["main", "php_execute", "$f", "a.b", "x#y", "q?", "foo(int, char)", "std::vector<int>",
+                                 "a,b", "tab\there", "é", "", "x", "y", "z", "w1", "w2"]), max_size=12),
+       st.sampled_from(["list", "binaryen", "emscripten"]), st.sampled_from([None, 110, 116, 117]))
+def test_warnings_on_the_sample_are_the_warnings_on_the_whole_list(names: list[str], fmt: str, version: int | None) -> None:
+    """`analyze` checks only `warning_sample(names)` of its own output: it must say exactly what
+    checking every name would."""
+    from asyncify_doctor.lists import format_names, list_warnings, parse_list, warning_sample
+    names = list(dict.fromkeys(names))
+    consumer = {"binaryen": BINARYEN, "emscripten": EMCC}.get(fmt)
+
+    def warnings(of: list[str]) -> list[str] | str:
+        try:
+            text = format_names(of, fmt, binaryen_version=version)
+        except UnrepresentableName as exc:
+            return str(exc)
+        return list_warnings(parse_list(text, source="out"), consumer, binaryen_version=version)
+
+    whole = warnings(names)
+    if isinstance(whole, list):
+        assert warnings(warning_sample(names)) == whole

@@ -14,11 +14,12 @@ Modes (`--indirect`), matching Binaryen's vocabulary:
 """
 from __future__ import annotations
 
+import sys
 from array import array
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from operator import attrgetter, ne, not_
+from itertools import chain, compress, repeat
+from operator import attrgetter, ne, not_, sub
 
 from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Rows, Site
 
@@ -203,87 +204,135 @@ def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMod
     indirect call is in the list whatever the imports, so it counts for every import).
 
     One pass instead of one closure per import: every node gets the set of imports it reaches as a
-    bitset (a Python int), computed per strongly connected component in the order Tarjan's algorithm
-    completes them (callees first), so each edge is read twice at most, cycles included.
-    """
-    n_nodes = graph.n + len(graph.sites)
-    succ: list[list[int]] = [graph.successors(v, mode) for v in range(n_nodes)]
-    for caller, callees in (extra_edges or {}).items():
-        succ[caller] = succ[caller] + sorted(callees)
-    own = [0] * n_nodes
-    for k, imp in enumerate(imports):
-        own[imp] |= 1 << k
-    root_bit = 1 << len(imports)
+    bitset (`reached_bits`, over the strongly connected components, so recursion costs nothing
+    extra), and the defined functions are counted by distinct bitset."""
+    rev = graph.reverse(mode)
+    if extra_edges:
+        rev = _with_edges(rev, extra_edges)
+    bit_of = array("i", [-1]) * len(rev)
+    for k, imp in enumerate(imports, 1):   # bit 0: "reaches an indirect call" under `all`, so the
+        bit_of[imp] = k                    # first pass knows which functions count for every import
     if mode == "all":
         for f in graph.indirect_sites:
-            own[f] |= root_bit
-    bits = _reach_bits(succ, own)
-    funcs = graph.module.functions
-    groups: dict[int, int] = {}
-    for f in range(graph.n):
-        b = bits[f]
-        if b and not funcs[f].imported:
-            groups[b] = groups.get(b, 0) + 1
-    counts = [0] * len(imports)
-    everywhere = 0
-    for b, n in groups.items():
-        if b & root_bit:
-            everywhere += n
-            continue
-        while b:
-            low = b & -b
-            counts[low.bit_length() - 1] += n
-            b ^= low
-    return {imp: counts[k] + everywhere for k, imp in enumerate(imports)}
+            bit_of[f] = 0
+    defined = [f for f, fn in enumerate(graph.module.functions) if not fn.imported]
+    counts, everywhere = [0] * (len(imports) + 1), 0
+    for lo in range(0, len(imports) + 1, REACHED_BITS_CHUNK):
+        hi = min(len(imports) + 1, lo + REACHED_BITS_CHUNK)
+        raw, size = reached_bits(rev, bit_of, lo, hi), (hi - lo + 63) // 64 * 8
+        keys = [raw[f * size:(f + 1) * size] for f in defined]
+        if lo == 0:   # a function that reaches an indirect call is counted once, for every import
+            low = 0 if sys.byteorder == "little" else 7   # the byte of bit 0 in a native word
+            keys = [k for k in keys if not k[low] & 1]
+            everywhere = len(defined) - len(keys)
+            defined = [f for f in defined if not raw[f * size + low] & 1]
+        for key, n in Counter(keys).items():
+            b = _word_bits(key)
+            while b:
+                low = b & -b
+                counts[lo + low.bit_length() - 1] += n
+                b ^= low
+    return {imp: counts[k] + everywhere for k, imp in enumerate(imports, 1)}
 
 
-def _reach_bits(succ: list[list[int]], own: list[int]) -> list[int]:
-    """OR of `own` over everything each node reaches (itself included): iterative Tarjan, so a
-    10,000-deep chain or a huge cycle costs no recursion; a component's bits are final when it
-    completes, because every edge leaving it goes to a component completed before."""
-    n = len(succ)
-    index = [0] * n
+REACHED_BITS_CHUNK = 1024   # bits per pass of `reached_bits`: memory stays 128 bytes per node
+
+
+def _with_edges(rev: Rows, extra_edges: dict[int, set[int]]) -> Rows:
+    """The callers' rows with the calls (caller → callees) added."""
+    from .callgraph import csr
+    callee = array("I", chain.from_iterable(map(repeat, range(len(rev)), map(sub, rev.off[1:], rev.off[:-1]))))
+    caller = array("I", rev.tgt)
+    for c, callees in extra_edges.items():
+        callee.extend(sorted(callees))
+        caller.extend(repeat(c, len(callees)))
+    return Rows(*csr(callee, caller, len(rev)))
+
+
+def _word_bits(chunk: bytes) -> int:
+    """The bits of `reached_bits`' native 64-bit words as one int (word k holds bits 64k…64k+63)."""
+    return sum(w << (64 * k) for k, w in enumerate(array("Q", chunk)))
+
+
+def reached_bits(rev: Rows, bit_of: array, lo: int, hi: int) -> bytes:
+    """Per node, ceil((hi - lo) / 64) native 64-bit words: bit b - lo set for every b in [lo, hi)
+    that is `bit_of[u]` (-1: none) of a node u it reaches by calls, itself included. `rev`: the
+    callers' rows (`CallGraph.reverse`)."""
+    from .decode import accel
+    if accel.enabled():
+        return accel.reached_bits(rev.off, rev.tgt, bit_of, lo, hi)
+    return reached_bits_py(rev.off, rev.tgt, bit_of, lo, hi)
+
+
+def reached_bits_py(off: array, tgt: array, bit_of: array, lo: int, hi: int) -> bytes:
+    """Over the components of the callers' graph, last-completed first (Tarjan numbers a component
+    after the components it reaches, i.e. after its callers), each one's bits final before they are
+    pushed into its callers."""
+    n = len(off) - 1
+    rows = [list(tgt[off[v]:off[v + 1]]) for v in range(n)]
+    comp = sccs(n, rows)
+    ncomp = max(comp, default=-1) + 1
+    bits = [0] * ncomp
+    members: list[list[int]] = [[] for _ in range(ncomp)]
+    for v in range(n):
+        members[comp[v]].append(v)
+        if lo <= bit_of[v] < hi:
+            bits[comp[v]] |= 1 << (bit_of[v] - lo)
+    for c in range(ncomp - 1, -1, -1):
+        for v in members[c]:
+            for w in rows[v]:
+                if comp[w] != c:
+                    bits[comp[w]] |= bits[c]
+    words = (hi - lo + 63) // 64
+    mask = (1 << 64) - 1
+    out = array("Q")
+    for v in range(n):
+        b = bits[comp[v]]
+        out.extend((b >> (64 * k)) & mask for k in range(words))
+    return out.tobytes()
+
+
+def sccs(n: int, succ: list[list[int]]) -> list[int]:
+    """Tarjan's strongly connected components, iteratively; components numbered in the order they
+    complete (a component after every component it can reach)."""
+    index = [-1] * n
     low = [0] * n
-    on_stack = bytearray(n)
-    bits = [0] * n
+    on = [False] * n
+    comp = [-1] * n
     stack: list[int] = []
-    counter = 1
-    for start in range(n):
-        if index[start]:
+    counter = ncomp = 0
+    for root in range(n):
+        if index[root] != -1:
             continue
-        index[start] = low[start] = counter
+        work = [(root, 0)]
+        index[root] = low[root] = counter
         counter += 1
-        stack.append(start)
-        on_stack[start] = 1
-        work = [(start, iter(succ[start]))]
+        stack.append(root)
+        on[root] = True
         while work:
-            v, it = work[-1]
-            for w in it:
-                if not index[w]:
+            v, k = work[-1]
+            if k < len(succ[v]):
+                work[-1] = (v, k + 1)
+                w = succ[v][k]
+                if index[w] == -1:
                     index[w] = low[w] = counter
                     counter += 1
                     stack.append(w)
-                    on_stack[w] = 1
-                    work.append((w, iter(succ[w])))
-                    break
-                if on_stack[w] and index[w] < low[v]:
-                    low[v] = index[w]
-            else:
-                work.pop()
-                if work and low[v] < low[work[-1][0]]:
-                    low[work[-1][0]] = low[v]
-                if low[v] == index[v]:
-                    b = 0
-                    component = []
-                    while True:
-                        w = stack.pop()
-                        on_stack[w] = 0
-                        component.append(w)
-                        b |= own[w]
-                        for x in succ[w]:
-                            b |= bits[x]   # 0 for members of this component: not final yet
-                        if w == v:
-                            break
-                    for w in component:
-                        bits[w] = b
-    return bits
+                    on[w] = True
+                    work.append((w, 0))
+                elif on[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                u = work[-1][0]
+                low[u] = min(low[u], low[v])
+            if low[v] == index[v]:
+                while True:
+                    w = stack.pop()
+                    on[w] = False
+                    comp[w] = ncomp
+                    if w == v:
+                        break
+                ncomp += 1
+    return comp

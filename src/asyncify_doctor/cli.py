@@ -198,7 +198,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps(report.json_report(an, with_stats=True), indent=1, ensure_ascii=False) + "\n"
     else:
-        from .lists import BINARYEN, EMCC, format_names, list_warnings, parse_list
+        from .lists import BINARYEN, EMCC, format_names, list_warnings, parse_list, warning_sample
         # names only: what made the list is said here, on stderr, since Binaryen reads every line of a
         # list file as a name (a `#` header included)
         text = format_names(list(dict.fromkeys(names)), args.format, binaryen_version=args.binaryen_version,
@@ -218,7 +218,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                           f"named exactly its part before the `*` (String::wildcardMatch): {', '.join(risky[:3])}; "
                           "use Binaryen 125+ or pass the list with --pass-arg")
         consumer = {"binaryen": BINARYEN, "emscripten": EMCC}.get(args.format)
-        written = parse_list(text, source=args.output if args.output not in (None, "-") else "the list")
+        sample = warning_sample(list(dict.fromkeys(names)))   # the names a consumer could misread
+        written = parse_list(format_names(sample, args.format, binaryen_version=args.binaryen_version,
+                                          mangle=args.emscripten_mangle),
+                             source=args.output if args.output not in (None, "-") else "the list")
         for warning in list_warnings(written, consumer, binaryen_version=args.binaryen_version):
             _warn(f"warning: {warning}")
     _output(text, args.output)

@@ -71,7 +71,7 @@ def select_imports(module: Module, patterns: list[str] | None, *, emscripten_rul
     `asyncify-ignore-imports`: no import is async (only code calling asyncify.* unwinds)."""
     if ignore_imports and patterns:
         raise UsageError("--ignore-imports and --imports contradict each other: give one")
-    imported = [f for f in module.functions if f.imported]
+    imported = module.functions[:module.num_imported_functions]   # imports come first in the index space
     runtime = [f.index for f in imported if f.import_module == "asyncify"]
     candidates = [f for f in imported if f.import_module != "asyncify"]
     signs = emscripten.detect(module) if emscripten_rules is None else (["--emscripten"] if emscripten_rules else [])

@@ -260,10 +260,12 @@ def runtime_calls(graph: CallGraph, build: AsyncifyBuild | None = None) -> Runti
     if build is not None:
         roles_of.update(build.helpers)
     calls: dict[int, set[str]] = {}
-    for f in range(len(m.functions)):
-        for callee in graph.direct[f]:
-            role = roles_of.get(callee)
-            if role and role != GET_STATE and f not in roles_of:
+    rev = graph.reverse("ignore")   # rows of callers: functions by direct call, else site nodes (>= n)
+    for callee, role in roles_of.items():
+        if role == GET_STATE:
+            continue
+        for f in rev.tgt[rev.off[callee]:rev.off[callee + 1]]:   # one row, not all made into lists
+            if f < graph.n and f not in roles_of:
                 calls.setdefault(f, set()).add(role)
     if build is not None and build.state_global is not None:
         for f, roles in _inline_runtime(graph, build).items():

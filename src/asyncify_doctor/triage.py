@@ -50,7 +50,7 @@ from itertools import compress, repeat
 from operator import eq, ne
 from typing import Iterable, Literal
 
-from .analysis import ROOT_INDIRECT, ROOT_RUNTIME, UNREACHED, Analysis, ChainStep, bfs
+from .analysis import ROOT_INDIRECT, ROOT_RUNTIME, UNREACHED, Analysis, ChainStep, bfs, sccs
 from .callgraph import Rows, Site
 from .patterns import import_matches
 
@@ -487,7 +487,7 @@ def reach_py(off: array, tgt: array, weights: bytes) -> array:
     order they complete: every component a component reaches is final before it."""
     n = len(off) - 1
     rows = [list(tgt[off[v]:off[v + 1]]) for v in range(n)]
-    comp = _sccs(n, rows)
+    comp = sccs(n, rows)
     ncomp = max(comp) + 1 if comp else 0
     by_comp: list[list[int]] = [[] for _ in range(ncomp)]
     for v in range(n):
@@ -503,52 +503,6 @@ def reach_py(off: array, tgt: array, weights: bytes) -> array:
                     b |= bits[comp[w]]
         bits[c] = b
     return array("i", (bits[comp[v]].bit_count() for v in range(n)))
-
-
-def _sccs(n: int, succ: list[list[int]]) -> list[int]:
-    """Tarjan's strongly connected components, iteratively; components numbered in the order they
-    complete (a component after every component it can reach)."""
-    index = [-1] * n
-    low = [0] * n
-    on = [False] * n
-    comp = [-1] * n
-    stack: list[int] = []
-    counter = ncomp = 0
-    for root in range(n):
-        if index[root] != -1:
-            continue
-        work = [(root, 0)]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on[root] = True
-        while work:
-            v, k = work[-1]
-            if k < len(succ[v]):
-                work[-1] = (v, k + 1)
-                w = succ[v][k]
-                if index[w] == -1:
-                    index[w] = low[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    on[w] = True
-                    work.append((w, 0))
-                elif on[w]:
-                    low[v] = min(low[v], index[w])
-                continue
-            work.pop()
-            if work:
-                u = work[-1][0]
-                low[u] = min(low[u], low[v])
-            if low[v] == index[v]:
-                while True:
-                    w = stack.pop()
-                    on[w] = False
-                    comp[w] = ncomp
-                    if w == v:
-                        break
-                ncomp += 1
-    return comp
 
 
 def short_chain(parts: list[str], keep: int = 6) -> str:

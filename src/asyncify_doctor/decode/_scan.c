@@ -1259,6 +1259,68 @@ done:
     return result;
 }
 
+/* reached_bits(offsets, targets, bit_of, lo, hi) -> bytes: the rows are callers (row v: the nodes that
+ * call v); per node, W = ceil((hi - lo) / 64) little-endian words with bit b - lo set for every b in
+ * [lo, hi) that is bit_of[u] (int32 per node, -1: none) of some node u it reaches by calls, itself
+ * included. Components of the callers' graph complete after the ones they reach (their callers), so
+ * taken last-completed first each one's bits are final before they are pushed into its callers. */
+static PyObject *reached_bits(PyObject *self, PyObject *args) {
+    Py_buffer ob, tb, bb;
+    long lo, hi;
+    if (!PyArg_ParseTuple(args, "y*y*y*ll", &ob, &tb, &bb, &lo, &hi)) return NULL;
+    PyObject *result = NULL, *out = NULL;
+    uint32_t *comp = NULL, *moff = NULL, *mem = NULL;
+    uint64_t *bits = NULL;
+    size_t n = check_rows("reached_bits", &ob, &tb);
+    if (n == (size_t)-1) goto done;
+    if ((size_t)bb.len != 4 * n || lo < 0 || hi < lo) { PyErr_SetString(PyExc_ValueError, "reached_bits: bad bit_of or range"); goto done; }
+    const uint32_t *off = ob.buf, *tgt = tb.buf;
+    const int32_t *bit_of = bb.buf;
+    size_t words = (size_t)(hi - lo + 63) / 64, n1 = n ? n : 1;
+    comp = malloc(n1 * 4); mem = malloc(n1 * 4);
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * words * 8));
+    if (!comp || !mem || !out) { if (out) PyErr_NoMemory(); goto done; }
+    long nc = sccs(n, off, tgt, comp);
+    if (nc < 0) { PyErr_NoMemory(); goto done; }
+    moff = calloc((size_t)nc + 1, 4);
+    bits = calloc(((size_t)nc ? (size_t)nc : 1) * (words ? words : 1), 8);
+    if (!moff || !bits) { PyErr_NoMemory(); goto done; }
+    for (size_t v = 0; v < n; v++) moff[comp[v] + 1]++;
+    for (long c = 0; c < nc; c++) moff[c + 1] += moff[c];
+    {
+        uint32_t *fill = malloc(((size_t)nc + 1) * 4);
+        if (!fill) { PyErr_NoMemory(); goto done; }
+        memcpy(fill, moff, ((size_t)nc + 1) * 4);
+        for (size_t v = 0; v < n; v++) mem[fill[comp[v]]++] = (uint32_t)v;
+        free(fill);
+    }
+    for (size_t v = 0; v < n; v++)
+        if (bit_of[v] >= lo && bit_of[v] < hi) {
+            long b = bit_of[v] - lo;
+            bits[(size_t)comp[v] * words + (size_t)(b >> 6)] |= (uint64_t)1 << (b & 63);
+        }
+    for (long c = nc; c-- > 0;) {
+        const uint64_t *bc = bits + (size_t)c * words;
+        for (uint32_t j = moff[c]; j < moff[c + 1]; j++) {
+            uint32_t v = mem[j];
+            for (uint32_t i = off[v]; i < off[v + 1]; i++) {
+                uint32_t cw = comp[tgt[i]];
+                if (cw == (uint32_t)c) continue;
+                uint64_t *bw = bits + (size_t)cw * words;
+                for (size_t k = 0; k < words; k++) bw[k] |= bc[k];
+            }
+        }
+    }
+    uint64_t *o = (uint64_t *)PyBytes_AS_STRING(out);
+    for (size_t v = 0; v < n; v++) memcpy(o + v * words, bits + (size_t)comp[v] * words, words * 8);
+    result = out; out = NULL;
+done:
+    Py_XDECREF(out);
+    free(comp); free(moff); free(mem); free(bits);
+    PyBuffer_Release(&ob); PyBuffer_Release(&tb); PyBuffer_Release(&bb);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Scan a wasm code section; see asyncify_doctor.decode.accel."},
     {"data", data_section, METH_VARARGS, "Read a data section to its end; see asyncify_doctor.decode.accel."},
@@ -1268,6 +1330,7 @@ static PyMethodDef methods[] = {
     {"closure_rows", closure_rows, METH_VARARGS, "Rows of a node subset, renumbered, with edge levels; see asyncify_doctor.decode.accel."},
     {"upto", upto, METH_VARARGS, "Rows with the edges up to a level; see asyncify_doctor.decode.accel."},
     {"dominated", dominated, METH_VARARGS, "Weights summed over dominator subtrees; see asyncify_doctor.decode.accel."},
+    {"reached_bits", reached_bits, METH_VARARGS, "Bits each node reaches, from its callers' rows; see asyncify_doctor.decode.accel."},
     {"reach", reach, METH_VARARGS, "Marked nodes each node reaches; see asyncify_doctor.decode.accel."},
     {"records", records, METH_VARARGS, "Tuple-subclass records from columns; see asyncify_doctor.decode.accel."},
     {"u32_vec", u32_vec, METH_VARARGS, "A vec(u32), or None if malformed; see asyncify_doctor.decode.accel."},

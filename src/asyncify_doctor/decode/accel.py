@@ -7,6 +7,8 @@ pure-Python twin giving identical results, and tests check that they do):
 - `csr`: edges as sorted, deduplicated rows (twin: `callgraph.csr_py`);
 - `bfs`: the multi-source breadth-first search of the closure (twin: `analysis.bfs_py`);
 - `records`: the Function records made in one go (twin: `module._records_py`);
+- `reached_bits`: the bits of everything each node calls, transitively, for `--stats` (twin:
+  `analysis.reached_bits_py`);
 - `closure_rows`, `upto`, `dominated`, `reach`: the graph work of the audit's triage — the closure's
   rows renumbered with each edge's evidence level, the rows up to a level, dominator-subtree and
   reachability counts (twins: `triage.closure_rows_py`, `upto_py`, `dominated_py`, `reach_py`);
@@ -103,6 +105,11 @@ def upto(off: array, tgt: array, levels: bytes, max_level: int) -> tuple[array, 
     assert _scan is not None
     o, t = _scan.upto(off, tgt, levels, max_level)
     return u32s(o), u32s(t)
+
+
+def reached_bits(off: array, tgt: array, bit_of: array, lo: int, hi: int) -> bytes:
+    assert _scan is not None
+    return _scan.reached_bits(off, tgt, bit_of, lo, hi)
 
 
 def i32s(raw: bytes) -> array:
