@@ -274,9 +274,9 @@ def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = N
     form) or `binaryen`. Names only: `list` (one per line) is read as meant by wasm-opt >= 117 and by
     emcc >= 2.0.21, which a `#` header would not be (wasm-opt reads it as a function name)."""
     if fmt == "list":
-        plain = all(map(_PLAIN_NAME.fullmatch, names))   # C names: nothing to check (90,000 in 10 ms)
-        bad = [] if plain else [n for n in names if "\n" in n or n.lstrip().startswith(("#", "[", "{", '"'))
-                                or n != n.strip() or n.endswith(",")]
+        odd = [n for n in names if not _PLAIN_NAME.fullmatch(n)]   # C names need no check (90,000 in 10 ms)
+        bad = [n for n in odd if "\n" in n or n.lstrip().startswith(("#", "[", "{", '"')) or n != n.strip()
+               or n.endswith(",")]
         if len(names) == 1 and not _comma_safe(names):
             bad = names
         if bad:

@@ -1189,6 +1189,19 @@ done:
     return nc;
 }
 
+/* The nodes of each component, as rows: component c's are mem[moff[c]:moff[c + 1]], ascending
+ * (moff: nc + 1 zeroed entries); -1 out of memory. */
+static int group_members(size_t n, const uint32_t *comp, long nc, uint32_t *moff, uint32_t *mem) {
+    uint32_t *fill = malloc(((size_t)nc + 1) * 4);
+    if (!fill) return -1;
+    for (size_t v = 0; v < n; v++) moff[comp[v] + 1]++;
+    for (long c = 0; c < nc; c++) moff[c + 1] += moff[c];
+    memcpy(fill, moff, ((size_t)nc + 1) * 4);
+    for (size_t v = 0; v < n; v++) mem[fill[comp[v]]++] = (uint32_t)v;
+    free(fill);
+    return 0;
+}
+
 #define REACH_WORDS 16   /* 1,024 marked nodes per pass over the graph */
 
 /* reach(offsets, targets, weights) -> int32 per node: how many marked nodes (weights[v] != 0, u8 per
@@ -1215,15 +1228,7 @@ static PyObject *reach(PyObject *self, PyObject *args) {
     moff = calloc((size_t)nc + 1, 4); pc = calloc((size_t)nc ? (size_t)nc : 1, 4);
     bits = malloc(((size_t)nc ? (size_t)nc : 1) * REACH_WORDS * 8);
     if (!moff || !pc || !bits) { PyErr_NoMemory(); goto done; }
-    for (size_t v = 0; v < n; v++) moff[comp[v] + 1]++;
-    for (long c = 0; c < nc; c++) moff[c + 1] += moff[c];
-    {
-        uint32_t *fill = malloc(((size_t)nc + 1) * 4);
-        if (!fill) { PyErr_NoMemory(); goto done; }
-        memcpy(fill, moff, ((size_t)nc + 1) * 4);
-        for (size_t v = 0; v < n; v++) mem[fill[comp[v]]++] = (uint32_t)v;
-        free(fill);
-    }
+    if (group_members(n, comp, nc, moff, mem)) { PyErr_NoMemory(); goto done; }
     int64_t marked = 0;
     for (size_t v = 0; v < n; v++) mark[v] = weight[v] ? marked++ : -1;
     int32_t *count = (int32_t *)PyBytes_AS_STRING(out);
@@ -1285,15 +1290,7 @@ static PyObject *reached_bits(PyObject *self, PyObject *args) {
     moff = calloc((size_t)nc + 1, 4);
     bits = calloc(((size_t)nc ? (size_t)nc : 1) * (words ? words : 1), 8);
     if (!moff || !bits) { PyErr_NoMemory(); goto done; }
-    for (size_t v = 0; v < n; v++) moff[comp[v] + 1]++;
-    for (long c = 0; c < nc; c++) moff[c + 1] += moff[c];
-    {
-        uint32_t *fill = malloc(((size_t)nc + 1) * 4);
-        if (!fill) { PyErr_NoMemory(); goto done; }
-        memcpy(fill, moff, ((size_t)nc + 1) * 4);
-        for (size_t v = 0; v < n; v++) mem[fill[comp[v]]++] = (uint32_t)v;
-        free(fill);
-    }
+    if (group_members(n, comp, nc, moff, mem)) { PyErr_NoMemory(); goto done; }
     for (size_t v = 0; v < n; v++)
         if (bit_of[v] >= lo && bit_of[v] < hi) {
             long b = bit_of[v] - lo;
