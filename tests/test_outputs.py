@@ -134,6 +134,25 @@ def test_write_output_dash_is_stdout(capsys: pytest.CaptureFixture[str], tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_parts_are_written_as_they_come_and_a_failure_leaves_the_old_file(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """`graph -o FILE` hands its text over part by part: the file gets all of it, or, when making a
+    part fails half-way, stays exactly as it was (no temp file left)."""
+    out = tmp_path / "g.json"
+    out.write_text("old\n")
+    write_atomic(out, (f"{i}\n" for i in range(50_000)))
+    assert out.read_text() == "".join(f"{i}\n" for i in range(50_000))
+
+    def broken():  # noqa: ANN202
+        yield "new\n"
+        raise RuntimeError("the graph failed half-way")
+    with pytest.raises(RuntimeError):
+        write_atomic(out, broken())
+    assert out.read_text().startswith("0\n1\n") and [x.name for x in tmp_path.iterdir()] == ["g.json"]
+    write_output("-", iter(["a", "b\n"]))
+    assert capsys.readouterr().out == "ab\n"
+
+
 def test_unwritable_targets_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="it is a directory"):
         write_atomic(tmp_path, "x")

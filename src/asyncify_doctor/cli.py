@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from . import __version__, report
 from .api import AnalysisResult, run_analysis
@@ -172,7 +172,7 @@ def _warn_imports(result: AnalysisResult) -> None:
               "that is rarely what you want." + (f" Imports pulling in the most functions: {names}" if names else ""))
 
 
-def _output(text: str, out: str | None) -> None:
+def _output(text: str | Iterable[str], out: str | None) -> None:
     """`-o FILE` through the safe writer (outputs.py); no `-o`, or `-o -`, is standard output."""
     from .outputs import write_output
     write_output(out, text)
@@ -266,11 +266,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from .callgraph import CallGraph
     g = CallGraph(load_module(args.wasm), args.host_table)
     parts = report.graph_json_parts(g, args.indirect) if args.format == "json" else report.graph_dot_parts(g, args.indirect)
-    if args.output in (None, "-"):
-        for part in parts:  # written as it is made: a big graph is never held whole
-            sys.stdout.write(part)
-    else:
-        _output("".join(parts), args.output)
+    _output(parts, args.output)   # written as it is made: a big graph is never held whole
     return 0
 
 

@@ -275,8 +275,8 @@ def format_names(names: list[str], fmt: str, *, binaryen_version: int | None = N
     emcc >= 2.0.21, which a `#` header would not be (wasm-opt reads it as a function name)."""
     if fmt == "list":
         odd = [n for n in names if not _PLAIN_NAME.fullmatch(n)]   # C names need no check (90,000 in 10 ms)
-        bad = [n for n in odd if "\n" in n or n.lstrip().startswith(("#", "[", "{", '"')) or n != n.strip()
-               or n.endswith(",")]
+        bad = [n for n in odd if not n or "\n" in n or n.lstrip().startswith(("#", "[", "{", '"'))
+               or n != n.strip() or n.endswith(",")]
         if len(names) == 1 and not _comma_safe(names):
             bad = names
         if bad:
@@ -428,15 +428,18 @@ def consumer_reads(text: str, consumer: str, binaryen_version: int | None = None
 
 def warning_sample(names: list[str]) -> list[str]:
     """The names of a list that some consumer could read otherwise (anything but letters, digits, `_`
-    and `$`), in order, with the first two plain names kept: `list_warnings` on the sample finds
-    what it finds on the whole list (empty, single-line and version warnings included), but a
-    90,000-name list of C names costs nothing to check."""
+    and `$`), in order, with the first two plain names and the last name kept: `list_warnings` on
+    the sample finds what it finds on the whole list (empty, single-line, version and trailing-line
+    warnings included), but a 90,000-name list of C names costs nothing to check. With a bracket in
+    any name, a consumer's comma split can merge neighbours: then the sample is the whole list."""
+    if any(_BRACKET.search(n) for n in names if not _PLAIN_NAME.fullmatch(n)):
+        return list(names)
     plain = 0
     out = []
-    for n in names:
+    for k, n in enumerate(names):
         if _PLAIN_NAME.fullmatch(n):
             plain += 1
-            if plain > 2:
+            if plain > 2 and k != len(names) - 1:
                 continue
         out.append(n)
     return out

@@ -20,27 +20,47 @@ import secrets
 import stat
 import sys
 from pathlib import Path
+from typing import Iterable, Iterator, Union
 
 from .errors import InputError
 
 
-def write_output(target: str | os.PathLike[str] | None, text: str) -> None:
+Data = Union[str, bytes, Iterable[str]]   # an iterable of str: written part by part, never held whole
+
+
+def write_output(target: str | os.PathLike[str] | None, text: Data) -> None:
     """Write a command's output: `None` or `-` is standard output, anything else `write_atomic`."""
     if target is None or str(target) == "-":
-        sys.stdout.write(text)
+        if isinstance(text, (bytes, bytearray, memoryview)):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+        else:
+            for part in [text] if isinstance(text, str) else text:
+                sys.stdout.write(part)
         sys.stdout.flush()
         return
     write_atomic(target, text)
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, backup: bool = False) -> None:
-    """Put `data` (str: UTF-8) at `path` as described in the module docstring.
+def _chunks(data: Data) -> Iterator[bytes]:
+    if isinstance(data, str):
+        yield data.encode("utf-8")
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        yield bytes(data)
+    else:
+        for part in data:
+            yield part.encode("utf-8")
+
+
+def write_atomic(path: str | os.PathLike[str], data: Data, *, backup: bool = False) -> None:
+    """Put `data` (str: UTF-8; or an iterable of str, written as it comes) at `path` as described in
+    the module docstring.
 
     With `backup`, the current content of a regular file is first kept as `<name>.bak` (same mode).
     Failures raise `InputError` (one line, the path and the reason) and leave the target as it was.
     """
     p = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    payload = _chunks(data)
     target = Path(os.path.realpath(p)) if p.is_symlink() else p
     try:
         st: os.stat_result | None = os.stat(target)
@@ -58,11 +78,11 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, backup: boo
             original = target.read_bytes()
         except OSError as exc:
             raise _cannot(p, exc) from None
-        _replace(target.with_name(target.name + ".bak"), original, st, p)
+        _replace(target.with_name(target.name + ".bak"), iter([original]), st, p)
     _replace(target, payload, st, p)
 
 
-def _replace(target: Path, payload: bytes, like: os.stat_result | None, shown: Path) -> None:
+def _replace(target: Path, payload: Iterator[bytes], like: os.stat_result | None, shown: Path) -> None:
     """Temp file beside `target` (created 0666 & ~umask), fsync, mode/owner of `like`, rename, fsync folder."""
     folder = target.parent
     tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
@@ -72,7 +92,8 @@ def _replace(target: Path, payload: bytes, like: os.stat_result | None, shown: P
         raise _cannot(shown, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            for part in payload:
+                fh.write(part)
             fh.flush()
             os.fsync(fh.fileno())
         if like is not None:
@@ -100,12 +121,13 @@ def _copy_owner(tmp: Path, like: os.stat_result) -> None:
         pass
 
 
-def _write_in_place(shown: Path, target: Path, payload: bytes) -> None:
+def _write_in_place(shown: Path, target: Path, payload: Iterator[bytes]) -> None:
     """A device, FIFO or socket: open it for writing (no create, no rename) and write everything."""
     try:
         fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
+            for part in payload:
+                fh.write(part)
     except OSError as exc:
         raise _cannot(shown, exc) from None
 
