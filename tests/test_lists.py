@@ -311,7 +311,8 @@ def test_audit_list_warns_in_one_line(tmp_path: Path) -> None:
 @settings(max_examples=600, deadline=None)
 @given(st.lists(st.sampled_from(["main", "php_execute", "$f", "a.b", "x#y", "q?", "foo(int, char)", "std::vector<int>",
                                  "a,b", "tab\there", "é", "", "x", "y", "z", "w1", "w2", "a(", "c)", " lead",
-                                 "trail ", "#c", "q\"", "\r"]), max_size=12),
+                                 "trail ", "#c", "q\"", "\r", "std::terminate()", "f(a, b)", "g<int>", "operator<",
+                                 "h(x)y)", "(,)", "x,y", "q", "a", "b", "\"z\"", "z,"]), max_size=12),
        st.sampled_from(["list", "binaryen", "emscripten"]), st.sampled_from([None, 110, 116, 117]))
 def test_warnings_on_the_sample_are_the_warnings_on_the_whole_list(names: list[str], fmt: str, version: int | None) -> None:
     """`analyze` checks only `warning_sample(names)` of its own output: it must say exactly what
