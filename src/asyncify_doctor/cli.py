@@ -201,11 +201,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         from .lists import BINARYEN, EMCC, format_names, list_warnings, parse_list, warning_sample
         # names only: what made the list is said here, on stderr, since Binaryen reads every line of a
         # list file as a name (a `#` header included)
-        text = format_names(list(dict.fromkeys(names)), args.format, binaryen_version=args.binaryen_version,
+        unique = list(dict.fromkeys(names))
+        text = format_names(unique, args.format, binaryen_version=args.binaryen_version,
                             mangle=args.emscripten_mangle)
         if args.format == "emscripten":
             from .lists import emcc_entry
-            patterned = [n for n in dict.fromkeys(names) if emcc_entry(n) != n]
+            patterned = [n for n in unique if emcc_entry(n) != n]
             if patterned:
                 _warn(f"note: {len(patterned)} name(s) are written as `*` patterns that select them, since emcc "
                       "turns `.`, `#`, `?` into other characters and splits entries on commas: e.g. "
@@ -218,7 +219,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                           f"named exactly its part before the `*` (String::wildcardMatch): {', '.join(risky[:3])}; "
                           "use Binaryen 125+ or pass the list with --pass-arg")
         consumer = {"binaryen": BINARYEN, "emscripten": EMCC}.get(args.format)
-        sample = warning_sample(list(dict.fromkeys(names)))   # the names a consumer could misread
+        sample = warning_sample(unique)   # the names a consumer could misread
         written = parse_list(format_names(sample, args.format, binaryen_version=args.binaryen_version,
                                           mangle=args.emscripten_mangle),
                              source=args.output if args.output not in (None, "-") else "the list")

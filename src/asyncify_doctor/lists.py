@@ -32,7 +32,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, islice
 from pathlib import Path
 from typing import NamedTuple
 
@@ -428,25 +428,18 @@ def consumer_reads(text: str, consumer: str, binaryen_version: int | None = None
 
 def warning_sample(names: list[str]) -> list[str]:
     """The names of a list that some consumer could read otherwise (anything but letters, digits, `_`
-    and `$`) and the plain names one of those could be split into, in order, with the first two
-    other plain names and the last name kept: `list_warnings` on
-    the sample finds what it finds on the whole list (empty, single-line, version and trailing-line
-    warnings included), but a 90,000-name list of C names costs nothing to check. A consumer's
-    comma split (Binaryen's bracket nesting, one count for all kinds) merges neighbours only after a
-    name whose brackets do not balance: with one such name, the sample is the whole list."""
-    if any(len(_OPENING.findall(n)) != len(_CLOSING.findall(n)) for n in names if _BRACKET.search(n)):
-        return list(names)
+    and `$`) and the plain names one of those could be split into, in order, with the first two other
+    plain names and the last name kept: `list_warnings` on the sample finds what it finds on the whole
+    list (empty, single-line, version and trailing-line warnings included), but a 90,000-name list of
+    C names costs nothing to check. A consumer's comma split (Binaryen's bracket nesting, one count
+    for all kinds) merges neighbours only after a name whose brackets do not balance: with one such
+    name, the sample is the whole list."""
     odd = [n for n in names if not _PLAIN_NAME.fullmatch(n)]
-    pieces = {p for n in odd for p in re.split(r"[^A-Za-z0-9_$]+", n)}   # what a split could make of them
-    plain = 0
-    out = []
-    for k, n in enumerate(names):
-        if _PLAIN_NAME.fullmatch(n) and n not in pieces:
-            plain += 1
-            if plain > 2 and k != len(names) - 1:
-                continue
-        out.append(n)
-    return out
+    if any(len(_OPENING.findall(n)) != len(_CLOSING.findall(n)) for n in odd if _BRACKET.search(n)):
+        return list(names)
+    keep = set(odd) | {p for n in odd for p in re.split(r"[^A-Za-z0-9_$]+", n)}   # and what a split makes
+    keep.update(islice((n for n in names if n not in keep), 2))
+    return [n for n in names[:-1] if n in keep] + names[-1:]
 
 
 def list_warnings(lf: ListFile, consumer: str | None = None, *, kind: str = "onlylist",
