@@ -496,16 +496,23 @@ def _warnings_for(lf: ListFile, consumer: str, kind: str, version: int | None, l
         out.append(f"{src}: … and {len(extra) - len(blank) - limit} more {consumer} reads differently")
     if blank:
         out.append(f"{src}: {consumer} reads each blank line as {what}, an empty one (harmless, but it warns)")
-    lost = [o for o in ours if o not in theirs_set and not any(_same_but_wrapped(o, t, consumer) for t in extra)]
+    wrapped = {_core(t) for t in extra}   # `_same_but_wrapped` for every pair at once
+    extra_set = set(extra)
+    lost = [o for o in ours if o not in theirs_set and o not in wrapped
+            and not (consumer == EMCC and emcc_unmangle(o) in extra_set)]
     if lost:
         out.append(f"{src}: {consumer} never sees {', '.join(map(repr, lost[:limit]))}"
                    f"{' …' if len(lost) > limit else ''} as written (split on commas, or merged with a neighbour)")
     return out
 
 
+def _core(theirs: str) -> str:
+    """A name as read, without the spaces, trailing comma and quotes a consumer kept around it."""
+    return theirs.strip(_CXX_SPACE).rstrip(",").strip().strip('"')
+
+
 def _same_but_wrapped(ours: str, theirs: str, consumer: str) -> bool:
-    core = theirs.strip(_CXX_SPACE).rstrip(",").strip().strip('"')
-    return core == ours or (consumer == EMCC and theirs == emcc_unmangle(ours))
+    return _core(theirs) == ours or (consumer == EMCC and theirs == emcc_unmangle(ours))
 
 
 def _why_changed(ours: str, theirs: str, consumer: str) -> str:
