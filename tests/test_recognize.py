@@ -184,3 +184,14 @@ def test_why_and_audit_on_a_binary_without_names(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "(exported as run) must be instrumented" in proc.stdout, proc.stdout + proc.stderr
     text = subprocess.run([sys.executable, "-m", "asyncify_doctor", "audit", str(dst)], capture_output=True, text=True).stdout
     assert "have no name in the name section" in text and "--profiling-funcs" in text and "wasm-opt -g" in text
+
+
+def test_fix_knows_a_minified_asyncified_binary_by_its_runtime(tmp_path: Path) -> None:
+    """`fix --wasm` warns when given the binary after asyncify; a minified one (exports `a`, `b`, …,
+    no names) is recognised by the runtime's bodies, as audit does."""
+    from asyncify_doctor.fixloop import is_asyncified
+    done = build("direct_chain", tmp_path, "wasm-opt", 2, None)
+    small = minified(done, tmp_path)
+    assert not any(e.name.startswith("asyncify_") for e in decode(small, "min.wasm").exports)
+    assert is_asyncified(decode(small, "min.wasm")) and is_asyncified(decode(done, "x.wasm"))
+    assert not is_asyncified(decode(plain("direct_chain", str(tmp_path)).read_bytes(), "plain.wasm"))

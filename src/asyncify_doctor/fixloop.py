@@ -69,7 +69,12 @@ def is_listed(name: str, entries: list[str], exact: set[str] | None = None) -> b
 
 
 def is_asyncified(module) -> bool:  # noqa: ANN001 - decode.Module
-    return any(e.kind == "func" and e.name == "asyncify_start_unwind" for e in module.exports)
+    """Asyncify's runtime is in it, recognised by its bodies (`recognize`), not by export names: a
+    minified build exports it as `a`, `b`, … or not at all."""
+    from .callgraph import CallGraph
+    from .recognize import recognize
+    build = recognize(CallGraph(module))
+    return build.asyncified or bool(build.helpers or build.signs)
 
 
 def _load(path: Path | None):  # noqa: ANN202 - decode.Module | None
