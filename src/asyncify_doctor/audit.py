@@ -223,8 +223,9 @@ def _names(items: list[str], limit: int = 8) -> str:
     return ", ".join(items[:limit]) + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def build_lines(rep: AuditReport, module: Module | None = None) -> list[str]:
-    """What the build did, as read from the binary: runtime, globals, imports, runtime code, indirect calls."""
+def build_lines(rep: AuditReport, module: Module | None = None, short: bool = False) -> list[str]:
+    """What the build did, as read from the binary: runtime, globals, imports, runtime code, indirect
+    calls. `short`: the first few disagreements only (the text report's --top)."""
     b = rep.info
     roles = ", ".join(f"{role} = function {f} ({b.helper_evidence.get(f, 'body')})" for f, role in sorted(b.helpers.items(), key=lambda kv: kv[1]))
     lines = [f"{rep.wasm}: asyncified. Runtime recognised by its code: {roles}; state global {b.state_global}, "
@@ -242,8 +243,10 @@ def build_lines(rep: AuditReport, module: Module | None = None) -> list[str]:
             lines.append(f"  and {len(added)} Emscripten makes async by itself: {_names(added)}")
         if rep.disagreements:
             lines.append(f"  where --imports and the build disagree: {len(rep.disagreements)}")
+            shown = rep.disagreements[:SHORT if short else None]
             lines += [f"    {d.name}: {'you say async, the build did not' if d.user_async else 'the build took it as async, --imports does not'}"
-                      f" ({d.why})" for d in rep.disagreements]
+                      f" ({d.why})" for d in shown]
+            lines += _more(len(shown), len(rep.disagreements), "(--format json lists all)")
     if b.runtime:
         for what, group in (("starts unwinds itself (top-most runtime, never instrumented)", b.runtime.topmost),
                             ("is the top of every unwound stack (bottom-most runtime, never instrumented)",
@@ -261,6 +264,9 @@ def build_lines(rep: AuditReport, module: Module | None = None) -> list[str]:
             lines.append(f"trampoline {name}: {verdict}")
     lines += [f"note: {n}" for n in b.notes]
     return lines
+
+
+SHORT = 3   # lines per secondary section of the text report when --top is set: it fits on a screen
 
 
 def _fname(rep: AuditReport, f: int) -> str:
@@ -295,7 +301,7 @@ def _report_text(rep: AuditReport, top: int) -> str:
     info = rep.info
     if not info.asyncified:
         return f"{rep.wasm}: not asyncified (no code with the shape of Asyncify's runtime): nothing to audit.\n"
-    lines = build_lines(rep)
+    lines = build_lines(rep, short=bool(top))
     head = f"missing (can unwind through them, not instrumented: crashes waiting to happen): {len(rep.missing)}"
     tri = triage_of(rep)
     if tri is None or not tri.groups:
@@ -307,14 +313,17 @@ def _report_text(rep: AuditReport, top: int) -> str:
     if rep.unchecked_calls:
         lines.append(f"unchecked calls (instrumented code that runs on while the stack unwinds: crashes or wrong "
                      f"results): {len(rep.unchecked_calls)}")
-        shown_calls = rep.unchecked_calls[:top or None]
+        shown_calls = rep.unchecked_calls[:SHORT if top else None]
         lines += [f"  {u.name} → {u.callee}: {u.why}" for u in shown_calls]
         lines += _more(len(shown_calls), len(rep.unchecked_calls), "(--format json lists all)")
     lines.append(f"unneeded (instrumented, never on an async stack): {len(rep.unneeded)}, "
                  f"{rep.unneeded_bytes} bytes of instrumented code")
-    biggest = sorted(rep.unneeded, key=lambda f: (-f.size, f.function))[:top or None][:5 if top else None]
-    lines += [f"  {f.name} ({f.size} bytes)" for f in biggest]
-    lines += _more(len(biggest), len(rep.unneeded), "(--format json lists all)")
+    biggest = sorted(rep.unneeded, key=lambda f: (-f.size, f.function))[:SHORT if top else None]
+    if top and biggest:   # one line: the biggest few
+        more = f", … and {len(rep.unneeded) - len(biggest)} more (--format json lists all)" if len(rep.unneeded) > len(biggest) else ""
+        lines.append("  " + ", ".join(f"{f.name} ({f.size} bytes)" for f in biggest) + more)
+    else:
+        lines += [f"  {f.name} ({f.size} bytes)" for f in biggest]
     if rep.unknown_imports:
         lines.append(f"imports only uninstrumented code calls, so the binary does not say whether the build took them "
                      f"as async: {len(rep.unknown_imports)} ({_names(rep.unknown_imports, 6)}); if any is, name it "
