@@ -11,7 +11,6 @@ import random
 import re
 import subprocess
 import sys
-from collections import deque
 from pathlib import Path
 
 import pytest
@@ -168,13 +167,13 @@ def brute(rep, mode: str) -> tuple[dict[int, int], dict[int, int], set[int]]:  #
     sinks = set(an.async_imports) | ({f for f in defined if g.has_indirect(f)} if mode == "all" else set())
     calls = {f: successors(g, f, mode) for f in defined + list(g.trampolines)}
 
-    def reaches_sink(start: int, removed: int | None) -> bool:
+    def reaches(start: int, goals: set[int], removed: int | None = None) -> bool:
         seen, work = {start}, [start]
         while work:
             f = work.pop()
             if f == removed:
                 continue
-            if f in sinks:
+            if f in goals:
                 return True
             for c in calls.get(f, ()):
                 if c not in seen:
@@ -182,20 +181,8 @@ def brute(rep, mode: str) -> tuple[dict[int, int], dict[int, int], set[int]]:  #
                     work.append(c)
         return False
 
-    def reaches(start: int, goal: int) -> bool:
-        seen, work = {start}, deque([start])
-        while work:
-            f = work.popleft()
-            if f == goal:
-                return True
-            for c in calls.get(f, ()):
-                if c not in seen:
-                    seen.add(c)
-                    work.append(c)
-        return False
-
-    only = {F: sum(1 for m in missing if not reaches_sink(m, F)) for F in missing}
-    through = {F: sum(1 for m in missing if reaches(m, F)) for F in missing}
+    only = {F: sum(1 for m in missing if not reaches(m, sinks, removed=F)) for F in missing}
+    through = {F: sum(1 for m in missing if reaches(m, {F})) for F in missing}
     covered = {f for f in an.hops if f not in missing}
     frontiers = {f for f in missing if calls[f] & covered or (mode == "all" and g.has_indirect(f))}
     return only, through, frontiers

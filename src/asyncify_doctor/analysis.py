@@ -18,10 +18,11 @@ import sys
 from array import array
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from itertools import chain, compress, repeat
-from operator import attrgetter, ne, not_, sub
+from itertools import compress, repeat
+from operator import attrgetter, ne, not_
 
 from .callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Rows, Site
+from .decode.accel import active as _accel
 
 ROOT_INDIRECT = -1   # `next_hop` marker: the function is a member because it has an indirect call (`all`)
 UNREACHED = -2       # `next_hop` marker: the node cannot reach an async import
@@ -173,10 +174,8 @@ def bfs(rev: Rows, sources: array, roots: array) -> array:
     points to itself, a root to ROOT_INDIRECT, an unreached node holds UNREACHED). Sources enter the
     queue first, in order, then roots; callers are visited in row order — so the witness chains are
     the same whichever implementation runs (`accel.bfs` in C, `bfs_py` here)."""
-    from .decode import accel
-    if accel.enabled():
-        return accel.bfs(rev.off, rev.tgt, sources, roots)
-    return bfs_py(rev.off, rev.tgt, sources, roots)
+    fast = _accel()
+    return fast.bfs(rev.off, rev.tgt, sources, roots) if fast else bfs_py(rev.off, rev.tgt, sources, roots)
 
 
 def bfs_py(off: array, tgt: array, sources: array, roots: array) -> array:
@@ -208,7 +207,7 @@ def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMod
     extra), and the defined functions are counted by distinct bitset."""
     rev = graph.reverse(mode)
     if extra_edges:
-        rev = _with_edges(rev, extra_edges)
+        rev = _with_extra_callers(rev, extra_edges)
     bit_of = array("i", [-1]) * len(rev)
     for k, imp in enumerate(imports, 1):   # bit 0: "reaches an indirect call" under `all`, so the
         bit_of[imp] = k                    # first pass knows which functions count for every import
@@ -238,17 +237,6 @@ def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMod
 REACHED_BITS_CHUNK = 1024   # bits per pass of `reached_bits`: memory stays 128 bytes per node
 
 
-def _with_edges(rev: Rows, extra_edges: dict[int, set[int]]) -> Rows:
-    """The callers' rows with the calls (caller → callees) added."""
-    from .callgraph import csr
-    callee = array("I", chain.from_iterable(map(repeat, range(len(rev)), map(sub, rev.off[1:], rev.off[:-1]))))
-    caller = array("I", rev.tgt)
-    for c, callees in extra_edges.items():
-        callee.extend(sorted(callees))
-        caller.extend(repeat(c, len(callees)))
-    return Rows(*csr(callee, caller, len(rev)))
-
-
 def _word_bits(chunk: bytes) -> int:
     """The bits of `reached_bits`' native 64-bit words as one int (word k holds bits 64k…64k+63)."""
     return sum(w << (64 * k) for k, w in enumerate(array("Q", chunk)))
@@ -258,10 +246,8 @@ def reached_bits(rev: Rows, bit_of: array, lo: int, hi: int) -> bytes:
     """Per node, ceil((hi - lo) / 64) native 64-bit words: bit b - lo set for every b in [lo, hi)
     that is `bit_of[u]` (-1: none) of a node u it reaches by calls, itself included. `rev`: the
     callers' rows (`CallGraph.reverse`)."""
-    from .decode import accel
-    if accel.enabled():
-        return accel.reached_bits(rev.off, rev.tgt, bit_of, lo, hi)
-    return reached_bits_py(rev.off, rev.tgt, bit_of, lo, hi)
+    fast = _accel()
+    return fast.reached_bits(rev.off, rev.tgt, bit_of, lo, hi) if fast else reached_bits_py(rev.off, rev.tgt, bit_of, lo, hi)
 
 
 def reached_bits_py(off: array, tgt: array, bit_of: array, lo: int, hi: int) -> bytes:
@@ -269,7 +255,7 @@ def reached_bits_py(off: array, tgt: array, bit_of: array, lo: int, hi: int) -> 
     after the components it reaches, i.e. after its callers), each one's bits final before they are
     pushed into its callers."""
     n = len(off) - 1
-    rows = [list(tgt[off[v]:off[v + 1]]) for v in range(n)]
+    rows = list(Rows(off, tgt))
     comp = sccs(n, rows)
     ncomp = max(comp, default=-1) + 1
     bits = [0] * ncomp

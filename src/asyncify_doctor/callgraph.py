@@ -44,6 +44,7 @@ from typing import Literal
 
 from .decode import Module, SubType, ValType
 from .decode import opcodes as op
+from .decode.accel import active as _accel
 
 IndirectMode = Literal["typed", "all", "ignore"]
 HostTable = Literal["sound", "module"]
@@ -172,11 +173,6 @@ def csr_py(src: array, dst: array, n: int) -> tuple[array, array]:
         tgt.extend(sorted(set(row)))
         off.append(len(tgt))
     return off, tgt
-
-
-def _accel():  # noqa: ANN202 - the accel module, or None when it is not built or turned off
-    from .decode import accel
-    return accel if accel.enabled() else None
 
 
 def csr(src: array, dst: array, n: int) -> tuple[array, array]:

@@ -52,6 +52,7 @@ from typing import Iterable, Literal
 
 from .analysis import ROOT_INDIRECT, ROOT_RUNTIME, UNREACHED, Analysis, ChainStep, bfs, sccs
 from .callgraph import Rows, Site
+from .decode.accel import active as _accel
 from .patterns import import_matches
 
 Evidence = Literal["observed", "direct", "trampoline", "indirect"]
@@ -352,11 +353,6 @@ def _first_function_hop(gr: _Graph, tree: array, start: int) -> int:
 
 # --- the graph work, in C when the accelerator is built (`decode.accel`), else by these twins ---------
 
-def _accel():  # noqa: ANN202 - the accel module, or None when it is not built or turned off
-    from .decode import accel
-    return accel if accel.enabled() else None
-
-
 def closure_rows(off: array, tgt: array, nodes: array, ids: array, from_level: bytes, to_level: bytes,
                  extra_dst: array, extra_src: array, extra_level: bytes) -> tuple[array, array, bytes]:
     """Rows `off`/`tgt` of a subset of the nodes, renumbered: new row k is old row `nodes[k]` (none if
@@ -417,7 +413,7 @@ def dominated(off: array, tgt: array, root: int, weights: bytes) -> array:
 def dominated_py(off: array, tgt: array, root: int, weights: bytes) -> array:
     """Cooper, Harvey & Kennedy's iterative algorithm ("A Simple, Fast Dominance Algorithm")."""
     n = len(off) - 1
-    rows = [list(tgt[off[v]:off[v + 1]]) for v in range(n)]
+    rows = list(Rows(off, tgt))
     post = _postorder(n, rows, root)
     num = [-1] * n
     for k, node in enumerate(post):
@@ -486,7 +482,7 @@ def reach_py(off: array, tgt: array, weights: bytes) -> array:
     """Bitsets over the marked nodes, pulled along the strongly connected components (recursion) in the
     order they complete: every component a component reaches is final before it."""
     n = len(off) - 1
-    rows = [list(tgt[off[v]:off[v + 1]]) for v in range(n)]
+    rows = list(Rows(off, tgt))
     comp = sccs(n, rows)
     ncomp = max(comp) + 1 if comp else 0
     by_comp: list[list[int]] = [[] for _ in range(ncomp)]

@@ -45,6 +45,12 @@ def enabled() -> bool:
     return _scan is not None and not os.environ.get("ASYNCIFY_DOCTOR_PURE_PYTHON")
 
 
+def active():  # noqa: ANN201 - this module, or None
+    """This module when `enabled`, else None: each twin's dispatcher is `fast = active()`, then the C
+    function or its pure-Python twin."""
+    return sys.modules[__name__] if enabled() else None
+
+
 def u32s(raw: bytes) -> array:
     out = array("I")
     out.frombytes(raw)
