@@ -6,6 +6,7 @@ import argparse
 import json
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,43 @@ def test_every_argument_of_every_subcommand_has_help(capsys: pytest.CaptureFixtu
             parser.parse_args([name, "--help"])
         assert exit_.value.code == 0
     assert "usage: asyncify-doctor" in capsys.readouterr().out
+
+
+def test_a_command_line_builds_only_its_command_and_reads_the_same(capsys: pytest.CaptureFixture[str]) -> None:
+    """`main` builds only the subcommand named first (start-up): its help, errors and parsed
+    arguments must be what the whole parser gives; anything else before it gets the whole parser."""
+    from asyncify_doctor.cli import COMMANDS, build_parser
+
+    def run(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[object, str, str]:
+        try:
+            got: object = vars(parser.parse_args(argv))
+        except SystemExit as exc:
+            got = exc.code
+        out = capsys.readouterr()
+        return got, out.out, out.err
+
+    for name in COMMANDS:
+        for argv in ([name, "--help"], [name, "--no-such-option"], [name, "x.wasm", "--imports", "env.f"], [name]):
+            assert run(build_parser(argv), argv) == run(build_parser(), argv), argv
+    for argv in (["--help"], ["-h", "analyze"], ["analyse"], []):
+        assert run(build_parser(argv), argv) == run(build_parser(), argv), argv
+
+
+def test_the_program_exits_at_once_with_everything_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`asyncify-doctor` leaves a one-shot command's objects to the OS (`cli.run`): its stdout, to a
+    pipe or a file, and its stderr must still be whole, and its exit status kept."""
+    from asyncify_doctor.demo import demo_wasm
+    wasm = str(demo_wasm())
+    exe = shutil.which("asyncify-doctor")
+    assert exe, "the installed console script"
+    for argv, code in ((["graph", wasm], 0), (["why", wasm, "main_loop", "--imports", "env.sleep_ms"], 0),
+                       (["why", wasm, "no_such_function", "--imports", "env.sleep_ms"], 2)):
+        assert main(argv) == code
+        want = capsys.readouterr()
+        proc = subprocess.run([exe, *argv], capture_output=True, text=True)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (code, want.out, want.err)
+        with open(tmp_path / "out", "w") as fh:
+            assert subprocess.run([exe, *argv], stdout=fh, stderr=subprocess.DEVNULL).returncode == code
+        assert (tmp_path / "out").read_text() == want.out
+    assert main(["why", wasm, "main", "--imports", "env.sleep_ms"]) == 2   # an export and a function share the name
+    assert "did you mean: main_loop?" in capsys.readouterr().err

@@ -16,7 +16,6 @@ Every file the tool writes (lists, reports, stacks, `fix` edits and their `.bak`
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 import sys
 from pathlib import Path
@@ -85,7 +84,7 @@ def write_atomic(path: str | os.PathLike[str], data: Data, *, backup: bool = Fal
 def _replace(target: Path, payload: Iterator[bytes], like: os.stat_result | None, shown: Path) -> None:
     """Temp file beside `target` (created 0666 & ~umask), fsync, mode/owner of `like`, rename, fsync folder."""
     folder = target.parent
-    tmp = folder / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    tmp = folder / f".{target.name}.{os.urandom(4).hex()}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     except OSError as exc:

@@ -4,7 +4,6 @@ Emscripten builds, the imports emcc makes async by itself (`emscripten` module),
 modelled as what they are (calls back into the table) instead of as async imports."""
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -55,6 +54,7 @@ class ImportSelection:
 
 def _suggest(pattern: str, keys: list[str]) -> list[str]:
     """Close import names, on the whole key and on the name alone (`_asyncjs__x` → `env.__asyncjs__x`)."""
+    import difflib   # only when a pattern matches nothing: its import costs every run 3 ms
     names = {k.partition(".")[2]: k for k in keys}
     close = difflib.get_close_matches(pattern, keys, n=3, cutoff=0.75)
     close += [names[n] for n in difflib.get_close_matches(pattern.rpartition(".")[2] or pattern, list(names), n=3, cutoff=0.75)]

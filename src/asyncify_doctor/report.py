@@ -72,7 +72,7 @@ def export_note(module: Module, f: int) -> str:
 
 def suggest(module: Module, name: str) -> list[str]:
     import difflib
-    names = [f.name for f in module.functions] + [e.name for e in module.exports if e.kind == "func"]
+    names = list(dict.fromkeys([f.name for f in module.functions] + [e.name for e in module.exports if e.kind == "func"]))
     return difflib.get_close_matches(name, names, n=5, cutoff=0.6)
 
 

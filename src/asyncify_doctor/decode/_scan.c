@@ -1318,6 +1318,38 @@ done:
     return result;
 }
 
+/* The names of a list that are not plain (letters, digits, `_`, `$`; empty names included): only
+   these can be read otherwise by a list's consumers (lists.odd_names, twin: its regex). */
+static PyObject *odd_names(PyObject *self, PyObject *args) {
+    PyObject *names;
+    if (!PyArg_ParseTuple(args, "O!", &PyList_Type, &names)) return NULL;
+    static unsigned char plain[256];
+    if (!plain['_']) {
+        for (int c = '0'; c <= '9'; c++) plain[c] = 1;
+        for (int c = 'a'; c <= 'z'; c++) plain[c] = plain[c - 'a' + 'A'] = 1;
+        plain['_'] = plain['$'] = 1;
+    }
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(names); i++) {
+        PyObject *n = PyList_GET_ITEM(names, i);
+        if (!PyUnicode_Check(n)) {
+            Py_DECREF(out);
+            PyErr_SetString(PyExc_TypeError, "names must be str");
+            return NULL;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(n);
+        int odd = len == 0 || !PyUnicode_IS_ASCII(n);
+        const unsigned char *c = odd ? NULL : PyUnicode_1BYTE_DATA(n);
+        for (Py_ssize_t k = 0; !odd && k < len; k++) odd = !plain[c[k]];
+        if (odd && PyList_Append(out, n) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Scan a wasm code section; see asyncify_doctor.decode.accel."},
     {"data", data_section, METH_VARARGS, "Read a data section to its end; see asyncify_doctor.decode.accel."},
@@ -1333,6 +1365,7 @@ static PyMethodDef methods[] = {
     {"u32_vec", u32_vec, METH_VARARGS, "A vec(u32), or None if malformed; see asyncify_doctor.decode.accel."},
     {"name_map", name_map, METH_VARARGS, "A name map, or None if malformed; see asyncify_doctor.decode.accel."},
     {"exports", exports, METH_VARARGS, "An export section, or None if malformed; see asyncify_doctor.decode.accel."},
+    {"odd_names", odd_names, METH_VARARGS, "The names that are not plain; see asyncify_doctor.lists.odd_names."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,6 +12,7 @@ pure-Python twin giving identical results, and tests check that they do):
 - `closure_rows`, `upto`, `dominated`, `reach`: the graph work of the audit's triage — the closure's
   rows renumbered with each edge's evidence level, the rows up to a level, dominator-subtree and
   reachability counts (twins: `triage.closure_rows_py`, `upto_py`, `dominated_py`, `reach_py`);
+- `odd_names`: the names of a list that are not plain C names (twin: `lists.odd_names_py`);
 - `u32_vec`, `name_map`, `exports`: the long vectors of the function, element, export and name
   sections; on malformed bytes they return None and the Python reader reads them again to word the
   error, so both paths accept and reject exactly alike.
@@ -152,6 +153,11 @@ def exports(data: bytes, pos: int, end: int) -> tuple[list[str], bytes, array, i
     assert _scan is not None
     res = _scan.exports(data, pos, end)
     return None if res is None else (res[0], res[1], u32s(res[2]), res[3])
+
+
+def odd_names(names: list[str]) -> list[str]:
+    assert _scan is not None
+    return _scan.odd_names(names)
 
 
 def records(cls: type, columns: tuple) -> list:
