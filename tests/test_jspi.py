@@ -78,3 +78,20 @@ def test_migration_summary(built: dict[str, Path], tmp_path: Path) -> None:
     mg = rep["migration"]
     assert mg["asyncified"] and mg["instrumented_functions"] == len(exp.instrument)
     assert mg["asyncify_code_bytes"] > mg["jspi_code_bytes"] > 0 and mg["instrumented_code_bytes"] > 0
+
+
+@pytest.mark.parametrize("mode", ["typed", "all", "ignore"])
+def test_successor_rows_are_successors_in_their_order(mode: str, tmp_path: Path, built: dict[str, Path],
+                                                     features_wasm: Path) -> None:
+    """jspi's one forward search walks `successor_rows` in C: each row must be `successors` of its
+    node, in the same order (the order decides which path a hazard shows)."""
+    from asyncify_doctor.api import prepare
+    wasms = [compile_c(TRAMPOLINE, tmp_path / "trampoline.wasm"), features_wasm, *built.values()]
+    shapes = set()
+    for wasm in wasms:
+        for trampolines in ("typed", "async"):
+            _, _, g = prepare(str(wasm), list(ASYNC), mode, trampolines=trampolines)
+            nodes = range(g.n + len(g.sites))
+            assert list(g.successor_rows(mode)) == [g.successors(v, mode) for v in nodes], (wasm.name, trampolines)
+            shapes.add((bool(g.trampolines), bool(g.indirect_sites)))
+    assert (False, True) in shapes and (mode == "all" or (True, False) in shapes)   # sites, trampolines walked

@@ -199,7 +199,7 @@ def _unknown_imports(module: Module, selection: ImportSelection, build: Asyncify
 
     if rep.imports_from != "build":
         return
-    called = {c for f in range(an.graph.n) for c in an.graph.direct[f]}
+    called = set(an.graph.direct.tgt)
     skip = set(build.checked) | set(build.unchecked) | set(selection.trampolines) | set(selection.runtime_imports)
     unknown = sorted(f for f in called if module.functions[f].imported and f not in skip)
     rep.unknown_imports = [display_name(module, f) for f in unknown]

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
 
 from .analysis import UNREACHED, Analysis, analyze, bfs
-from .callgraph import CallGraph, IndirectMode, Rows
+from .callgraph import CallGraph, IndirectMode
 from .decode import Module
 from .patterns import import_matches
 from .report import display_name, format_chain
@@ -75,17 +74,7 @@ def _forward_tree(graph: CallGraph, starts: set[int], mode: IndirectMode) -> arr
     reached from (a start: itself; UNREACHED if none). Starts enter the queue in the set's order and
     callees are taken in `CallGraph.successors` order, so every node's path is the one a search toward
     it alone would find; one search serves every hazard."""
-    n = graph.n
-    rows = list(graph.direct)   # functions: their direct calls, then (typed) their call sites
-    if mode == "typed":
-        for f, sites in graph.indirect_sites.items():
-            rows[f] = rows[f] + sites
-    for imp, site in graph.trampolines.items():   # an import that re-enters wasm: its re-entry site
-        rows[imp] = [site]
-    rows += [graph.site_targets(s) for s in range(n, n + len(graph.sites))]
-    off = array("I", [0])
-    off.extend(accumulate(map(len, rows)))
-    return bfs(Rows(off, array("I", chain.from_iterable(rows))), array("I", starts), array("I"))
+    return bfs(graph.successor_rows(mode), array("I", starts), array("I"))
 
 
 def _forward_chain(graph: CallGraph, tree: array, goal: int) -> list[int] | None:
