@@ -447,3 +447,24 @@ def test_accelerated_and_pure_python_analyses_are_identical(shape: str, wat_dir:
     fast = run()
     monkeypatch.setenv("ASYNCIFY_DOCTOR_PURE_PYTHON", "1")
     assert run() == fast
+
+
+def test_events_of_in_c_is_its_python_twin(features_wasm: Path) -> None:
+    """`recognize` finds the functions touching Asyncify's globals with `events_of`: C and Python pick
+    the same quads, in order, for every kind and any or one value of a and b (the tail-call bit kept)."""
+    import random
+    from array import array
+
+    from asyncify_doctor.callgraph import events_of_py
+    from asyncify_doctor.decode import accel
+    from asyncify_doctor.decode import opcodes as op
+    assert accel.enabled()
+    rng = random.Random(5)
+    real = read_module(features_wasm).code.events
+    made = array("I", (rng.choice([0, 1, 2, 3, op.EV_CALL | op.EV_TAIL, 2**32 - 1]) for _ in range(4 * 3000)))
+    for events in (real, made, array("I")):
+        for kind in sorted(set(events[1::4]) | {op.EV_GLOBAL_SET, op.EV_CALL_CHECK}):
+            for a, b in ((-1, -1), (0, -1), (-1, 1), (2, 3), (2**32 - 1, -1)):
+                got = accel.events_of(events, kind, a, b)
+                assert got == events_of_py(events, kind, a, b) and len(got) % 4 == 0
+                assert all(q == kind for q in got[1::4])

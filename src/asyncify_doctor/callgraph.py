@@ -160,6 +160,22 @@ def split_py(events: array) -> tuple[array, array, array]:
     return src, dst, rest
 
 
+def events_of(events: array, kind: int, a: int = -1, b: int = -1) -> array:
+    """The (function, event, a, b) quads of exactly `kind` whose a and b are the given ones (-1: any),
+    in order: how `recognize` finds the few functions that touch Asyncify's state global."""
+    fast = _accel()
+    return fast.events_of(events, kind, a, b) if fast else events_of_py(events, kind, a, b)
+
+
+def events_of_py(events: array, kind: int, a: int = -1, b: int = -1) -> array:
+    out = array("I")
+    for i in range(0, len(events), 4):
+        q = events[i:i + 4]
+        if q[1] == kind and a in (-1, q[2]) and b in (-1, q[3]):
+            out.extend(q)
+    return out
+
+
 def csr_py(src: array, dst: array, n: int) -> tuple[array, array]:
     """The edges src[i] → dst[i] as compressed rows: row v is `targets[offsets[v]:offsets[v + 1]]`,
     ascending, without duplicates. The pure-Python twin of `accel.csr`."""

@@ -24,9 +24,10 @@ No names, exports or flags are needed; they only confirm. What the pass leaves b
 """
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
-from .callgraph import CallGraph
+from .callgraph import CallGraph, events_of
 from .decode import Module
 from .decode import opcodes as op
 
@@ -146,8 +147,8 @@ def _is_get_state(m: Module, f: int, ops: list[tuple[int, int]], state: int) -> 
 
 def _candidates(graph: CallGraph) -> list[int]:
     """Small functions that write a global and call nothing: the only ones worth decoding."""
-    m, ev = graph.module, (graph.module.code.events if graph.module.code else [])
-    writers = {f for f, kind in zip(ev[0::4], ev[1::4]) if kind == op.EV_GLOBAL_SET}
+    m, ev = graph.module, (graph.module.code.events if graph.module.code else array("I"))
+    writers = set(events_of(ev, op.EV_GLOBAL_SET)[0::4])
     return sorted(f for f in writers if m.body_size(f) <= MAX_HELPER_BYTES and not graph.direct[f]
                   and f not in graph.indirect_sites)
 
@@ -226,16 +227,16 @@ def has_prelude(m: Module, f: int, state: int) -> bool:
 
 
 def _readers(m: Module, g: int) -> set[int]:
-    ev = m.code.events if m.code else []
-    return {f for f, kind, a in zip(ev[0::4], ev[1::4], ev[2::4]) if kind == op.EV_GLOBAL_GET and a == g}
+    ev = m.code.events if m.code else array("I")
+    return set(events_of(ev, op.EV_GLOBAL_GET, g)[0::4])
 
 
 def _inline_runtime(graph: CallGraph, build: AsyncifyBuild) -> dict[int, set[str]]:
     """Functions (other than the helpers) that set the state themselves: a runtime function was
     inlined into them. Their role follows from the constant they store."""
     m, s = graph.module, build.state_global
-    ev = m.code.events if m.code else []
-    writers = {f for f, kind, a in zip(ev[0::4], ev[1::4], ev[2::4]) if kind == op.EV_GLOBAL_SET and a == s}
+    ev = m.code.events if m.code else array("I")
+    writers = set(events_of(ev, op.EV_GLOBAL_SET, s)[0::4])
     out: dict[int, set[str]] = {}
     for f in sorted(writers - set(build.helpers)):
         ops = m.body_ops(f)
@@ -289,11 +290,10 @@ def _checks(graph: CallGraph, build: AsyncifyBuild, readers: set[int]) -> None:
     """Per callee: how many instrumented callers check the state after calling it, and how many do
     not. Checks in code that instrumented code was inlined into (`readers`) count as evidence too."""
     m, s = graph.module, build.state_global
-    ev = m.code.events if m.code else []
+    ev = m.code.events if m.code else array("I")
     checked_pairs = build.checked_pairs
-    for f, kind, a, b in zip(ev[0::4], ev[1::4], ev[2::4], ev[3::4]):
-        if kind == op.EV_CALL_CHECK and b == s and f in readers:
-            checked_pairs.add((f, a))
+    checks = events_of(ev, op.EV_CALL_CHECK, -1, s)
+    checked_pairs.update((f, a) for f, a in zip(checks[0::4], checks[2::4]) if f in readers)
     for f in sorted(readers - build.instrumented):
         for callee in graph.direct[f]:
             if (f, callee) in checked_pairs:

@@ -672,6 +672,33 @@ static PyObject *split(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* events_of(events, kind, a, b) -> the quads of exactly that event kind whose a and b are the given
+ * ones (-1: any), in order (callgraph.py's events_of_py). */
+static PyObject *events_of(PyObject *self, PyObject *args) {
+    Py_buffer ev;
+    unsigned int kind;
+    long long want_a, want_b;
+    if (!PyArg_ParseTuple(args, "y*ILL", &ev, &kind, &want_a, &want_b)) return NULL;
+    const uint32_t *e = ev.buf;
+    size_t n = (size_t)ev.len / 16, hits = 0;
+    for (int pass = 0; pass < 2; pass++) {   /* count, then copy */
+        uint32_t *out = NULL;
+        PyObject *result = pass ? new_u32s(4 * hits, &out) : NULL;
+        if (pass && !result) break;
+        size_t j = 0;
+        for (size_t i = 0; i < n; i++) {
+            const uint32_t *q = e + 4 * i;
+            if (q[1] != kind || (want_a >= 0 && q[2] != want_a) || (want_b >= 0 && q[3] != want_b)) continue;
+            if (pass) memcpy(out + 4 * j, q, 16);
+            j++;
+        }
+        if (pass) { PyBuffer_Release(&ev); return result; }
+        hits = j;
+    }
+    PyBuffer_Release(&ev);
+    return NULL;
+}
+
 static int cmp_u32(const void *x, const void *y) {
     uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
     return (a > b) - (a < b);
@@ -1354,6 +1381,7 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Scan a wasm code section; see asyncify_doctor.decode.accel."},
     {"data", data_section, METH_VARARGS, "Read a data section to its end; see asyncify_doctor.decode.accel."},
     {"split", split, METH_VARARGS, "Direct calls apart from the other events; see asyncify_doctor.decode.accel."},
+    {"events_of", events_of, METH_VARARGS, "The quads of one event kind; see asyncify_doctor.decode.accel."},
     {"csr", csr, METH_VARARGS, "Edges as sorted, deduplicated rows; see asyncify_doctor.decode.accel."},
     {"bfs", bfs, METH_VARARGS, "Multi-source breadth-first search; see asyncify_doctor.decode.accel."},
     {"closure_rows", closure_rows, METH_VARARGS, "Rows of a node subset, renumbered, with edge levels; see asyncify_doctor.decode.accel."},

@@ -4,6 +4,7 @@ pure-Python twin giving identical results, and tests check that they do):
 - `scan_code`: the code-section scanner (twin: `code.scan_code_py`);
 - `data_section`: reads the data section to its end (twin: `module._data_section_py`);
 - `split`: direct calls apart from the other events (twin: `callgraph.split_py`);
+- `events_of`: the events of one kind (twin: `callgraph.events_of_py`);
 - `csr`: edges as sorted, deduplicated rows (twin: `callgraph.csr_py`);
 - `bfs`: the multi-source breadth-first search of the closure (twin: `analysis.bfs_py`);
 - `records`: the Function records made in one go (twin: `module._records_py`);
@@ -153,6 +154,11 @@ def exports(data: bytes, pos: int, end: int) -> tuple[list[str], bytes, array, i
     assert _scan is not None
     res = _scan.exports(data, pos, end)
     return None if res is None else (res[0], res[1], u32s(res[2]), res[3])
+
+
+def events_of(events: array, kind: int, a: int, b: int) -> array:
+    assert _scan is not None
+    return u32s(_scan.events_of(events, kind, a, b))
 
 
 def odd_names(names: list[str]) -> list[str]:
