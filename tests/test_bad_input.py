@@ -235,14 +235,16 @@ def test_a_command_line_builds_only_its_command_and_reads_the_same(capsys: pytes
 
 def test_the_program_exits_at_once_with_everything_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`asyncify-doctor` leaves a one-shot command's objects to the OS (`cli.run`): its stdout, to a
-    pipe or a file, and its stderr must still be whole, and its exit status kept."""
+    pipe or a file, and its stderr must still be whole, and its exit status kept. `main`, called in a
+    process of the caller's, leaves its garbage collector on."""
+    import gc
     from asyncify_doctor.demo import demo_wasm
     wasm = str(demo_wasm())
     exe = shutil.which("asyncify-doctor")
     assert exe, "the installed console script"
     for argv, code in ((["graph", wasm], 0), (["why", wasm, "main_loop", "--imports", "env.sleep_ms"], 0),
                        (["why", wasm, "no_such_function", "--imports", "env.sleep_ms"], 2)):
-        assert main(argv) == code
+        assert main(argv) == code and gc.isenabled()
         want = capsys.readouterr()
         proc = subprocess.run([exe, *argv], capture_output=True, text=True)
         assert (proc.returncode, proc.stdout, proc.stderr) == (code, want.out, want.err)

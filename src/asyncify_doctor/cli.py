@@ -299,9 +299,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         for warning in list_warnings(lf) if lf is not None else []:
             _warn(f"warning: {warning}")
     lists = BinaryenLists(*(lf.entries if lf is not None else None for lf in files), propagate_add=args.propagate_add)
-    rep = auditmod.run_audit(args.wasm, args.imports, args.indirect, args.host_table, lists=lists,
-                             observed=_observed(args), emscripten=args.emscripten, trampolines=args.trampolines,
-                             ignore_imports=args.ignore_imports)
+    rep = _spare(auditmod.run_audit(args.wasm, args.imports, args.indirect, args.host_table, lists=lists,
+                                    observed=_observed(args), emscripten=args.emscripten,
+                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports))
     if rep.info.problems:
         raise InputError(args.wasm, None, f"looks asyncified but cannot be audited: {rep.info.problems[0]}")
     if rep.analysis is not None and args.imports:
@@ -658,8 +658,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    if args.command in ONE_SHOT:
-        gc.disable()   # one analysis, then exit: no cycle outlives it, and collecting costs 20 ms a run
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if run is None:
         parser.print_help()
@@ -686,10 +684,13 @@ def run() -> None:
     """The program (`asyncify-doctor`, `python -m asyncify_doctor`): `main`, then, after a one-shot
     command, out at once with its output flushed, leaving what it built to the OS."""
     global _SPARED
-    _SPARED = []
     argv = sys.argv[1:]
+    one_shot = bool(argv) and argv[0] in ONE_SHOT
+    if one_shot:
+        _SPARED = []
+        gc.disable()   # one analysis, then exit: no cycle outlives it, and collecting costs 20 ms a run
     code = main(argv)
-    if not argv or argv[0] not in ONE_SHOT:
+    if not one_shot:
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         try:
