@@ -220,3 +220,26 @@ def test_the_spec_test_suite() -> None:
     stats = spec_testsuite.run()
     assert stats["valid decoded"] > 2000 and stats["malformed rejected"] > 900
     assert not stats["valid rejected"] and not stats["malformed accepted"] and not stats["scanners disagree"], stats
+
+
+def test_bodies_are_read_again_from_the_file_and_a_changed_file_is_refused(features_wasm: Path, tmp_path: Path) -> None:
+    """A module read from a file lets go of its bytes; bodies are read again (`span`), many through
+    one open file under `rereading`, and a file that changed or went away since is an InputError."""
+    from asyncify_doctor.errors import InputError
+    wasm = tmp_path / "copy.wasm"
+    raw = features_wasm.read_bytes()
+    wasm.write_bytes(raw)
+    m = read_module(wasm)
+    assert not m.data
+    bodies = [(m.code.bodies[i], m.code.bodies[i + 1]) for i in range(0, len(m.code.bodies), 2)]
+    assert [m.span(a, n) for a, n in bodies] == [raw[a:a + n] for a, n in bodies]
+    with m.rereading():
+        assert [m.span(a, n) for a, n in bodies] == [raw[a:a + n] for a, n in bodies]
+        assert m.body_ops(m.num_imported_functions) == decode(raw).body_ops(m.num_imported_functions)
+    wasm.write_bytes(raw + b"\0")
+    with pytest.raises(InputError, match="the file changed while it was being read"):
+        m.span(*bodies[0])
+    wasm.unlink()
+    with pytest.raises(InputError, match="cannot read again"):
+        with m.rereading():
+            pass

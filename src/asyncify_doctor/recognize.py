@@ -149,8 +149,9 @@ def _candidates(graph: CallGraph) -> list[int]:
     """Small functions that write a global and call nothing: the only ones worth decoding."""
     m, ev = graph.module, (graph.module.code.events if graph.module.code else array("I"))
     writers = set(events_of(ev, op.EV_GLOBAL_SET)[0::4])
-    return sorted(f for f in writers if m.body_size(f) <= MAX_HELPER_BYTES and not graph.direct[f]
-                  and f not in graph.indirect_sites)
+    off = graph.direct.off   # calls nothing: an empty row
+    return sorted(f for f in writers if off[f] == off[f + 1] and f not in graph.indirect_sites
+                  and m.body_size(f) <= MAX_HELPER_BYTES)
 
 
 def _find_helpers(graph: CallGraph, build: AsyncifyBuild) -> None:
@@ -324,6 +325,11 @@ def _signs(m: Module) -> list[str]:
 def recognize(graph: CallGraph) -> AsyncifyBuild:
     """Recognise an asyncified binary from its code. Never raises on odd input: what could not be
     recognised goes to `problems` (the CLI then exits 2 with the first one)."""
+    with graph.module.rereading():
+        return _recognize(graph)
+
+
+def _recognize(graph: CallGraph) -> AsyncifyBuild:
     m = graph.module
     build = AsyncifyBuild(False, signs=_signs(m))
     _find_helpers(graph, build)
