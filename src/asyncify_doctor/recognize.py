@@ -147,8 +147,8 @@ def _is_get_state(m: Module, f: int, ops: list[tuple[int, int]], state: int) -> 
 
 def _candidates(graph: CallGraph) -> list[int]:
     """Small functions that write a global and call nothing: the only ones worth decoding."""
-    m, ev = graph.module, (graph.module.code.events if graph.module.code else array("I"))
-    writers = set(events_of(ev, op.EV_GLOBAL_SET)[0::4])
+    m = graph.module
+    writers = set(events_of(_events(m), op.EV_GLOBAL_SET)[0::4])
     off = graph.direct.off   # calls nothing: an empty row
     return sorted(f for f in writers if off[f] == off[f + 1] and f not in graph.indirect_sites
                   and m.body_size(f) <= MAX_HELPER_BYTES)
@@ -227,17 +227,19 @@ def has_prelude(m: Module, f: int, state: int) -> bool:
     return False
 
 
+def _events(m: Module) -> array:
+    return m.code.events if m.code else array("I")
+
+
 def _readers(m: Module, g: int) -> set[int]:
-    ev = m.code.events if m.code else array("I")
-    return set(events_of(ev, op.EV_GLOBAL_GET, g)[0::4])
+    return set(events_of(_events(m), op.EV_GLOBAL_GET, g)[0::4])
 
 
 def _inline_runtime(graph: CallGraph, build: AsyncifyBuild) -> dict[int, set[str]]:
     """Functions (other than the helpers) that set the state themselves: a runtime function was
     inlined into them. Their role follows from the constant they store."""
     m, s = graph.module, build.state_global
-    ev = m.code.events if m.code else array("I")
-    writers = set(events_of(ev, op.EV_GLOBAL_SET, s)[0::4])
+    writers = set(events_of(_events(m), op.EV_GLOBAL_SET, s)[0::4])
     out: dict[int, set[str]] = {}
     for f in sorted(writers - set(build.helpers)):
         ops = m.body_ops(f)
@@ -291,9 +293,8 @@ def _checks(graph: CallGraph, build: AsyncifyBuild, readers: set[int]) -> None:
     """Per callee: how many instrumented callers check the state after calling it, and how many do
     not. Checks in code that instrumented code was inlined into (`readers`) count as evidence too."""
     m, s = graph.module, build.state_global
-    ev = m.code.events if m.code else array("I")
     checked_pairs = build.checked_pairs
-    checks = events_of(ev, op.EV_CALL_CHECK, -1, s)
+    checks = events_of(_events(m), op.EV_CALL_CHECK, -1, s)
     checked_pairs.update((f, a) for f, a in zip(checks[0::4], checks[2::4]) if f in readers)
     for f in sorted(readers - build.instrumented):
         for callee in graph.direct[f]:
