@@ -221,10 +221,10 @@ def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMod
         raw, size = reached_bits(rev, bit_of, lo, hi), (hi - lo + 63) // 64 * 8
         keys = [raw[f * size:(f + 1) * size] for f in defined]
         if lo == 0:   # a function that reaches an indirect call is counted once, for every import
-            low = 0 if sys.byteorder == "little" else 7   # the byte of bit 0 in a native word
-            keys = [k for k in keys if not k[low] & 1]
-            everywhere = len(defined) - len(keys)
-            defined = [f for f in defined if not raw[f * size + low] & 1]
+            bit0 = 0 if sys.byteorder == "little" else 7   # the byte of bit 0 in a native word
+            per_import = [not k[bit0] & 1 for k in keys]
+            keys, defined = list(compress(keys, per_import)), list(compress(defined, per_import))
+            everywhere = len(per_import) - len(keys)
         for key, n in Counter(keys).items():
             b = _word_bits(key)
             while b:
@@ -256,15 +256,12 @@ def reached_bits_py(off: array, tgt: array, bit_of: array, lo: int, hi: int) -> 
     pushed into its callers."""
     n = len(off) - 1
     rows = list(Rows(off, tgt))
-    comp = sccs(n, rows)
-    ncomp = max(comp, default=-1) + 1
-    bits = [0] * ncomp
-    members: list[list[int]] = [[] for _ in range(ncomp)]
+    comp, members = components(n, rows)
+    bits = [0] * len(members)
     for v in range(n):
-        members[comp[v]].append(v)
         if lo <= bit_of[v] < hi:
             bits[comp[v]] |= 1 << (bit_of[v] - lo)
-    for c in range(ncomp - 1, -1, -1):
+    for c in range(len(members) - 1, -1, -1):
         for v in members[c]:
             for w in rows[v]:
                 if comp[w] != c:
@@ -276,6 +273,16 @@ def reached_bits_py(off: array, tgt: array, bit_of: array, lo: int, hi: int) -> 
         b = bits[comp[v]]
         out.extend((b >> (64 * k)) & mask for k in range(words))
     return out.tobytes()
+
+
+def components(n: int, succ: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+    """`sccs`, and each component's nodes, ascending: what the bitset passes over components walk
+    (the C twins' `group_members`)."""
+    comp = sccs(n, succ)
+    members: list[list[int]] = [[] for _ in range(max(comp, default=-1) + 1)]
+    for v, c in enumerate(comp):
+        members[c].append(v)
+    return comp, members
 
 
 def sccs(n: int, succ: list[list[int]]) -> list[int]:

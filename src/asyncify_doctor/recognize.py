@@ -268,7 +268,7 @@ def runtime_calls(graph: CallGraph, build: AsyncifyBuild | None = None) -> Runti
     for callee, role in roles_of.items():
         if role == GET_STATE:
             continue
-        for f in rev.tgt[rev.off[callee]:rev.off[callee + 1]]:   # one row, not all made into lists
+        for f in rev[callee]:
             if f < graph.n and f not in roles_of:
                 calls.setdefault(f, set()).add(role)
     if build is not None and build.state_global is not None:

@@ -50,7 +50,7 @@ from itertools import compress, repeat
 from operator import eq, ne
 from typing import Iterable, Literal
 
-from .analysis import ROOT_INDIRECT, ROOT_RUNTIME, UNREACHED, Analysis, ChainStep, bfs, sccs
+from .analysis import ROOT_INDIRECT, ROOT_RUNTIME, UNREACHED, Analysis, ChainStep, bfs, components
 from .callgraph import Rows, Site
 from .decode.accel import active as _accel
 from .patterns import import_matches
@@ -178,9 +178,8 @@ class _Graph:
             add(ROOT, ids[root], INDIRECT)
         for root in compress(range(len(nh)), map(eq, nh, repeat(ROOT_RUNTIME))):
             add(ROOT, ids[root], DIRECT)
-        for caller, callee in an.origins:   # calls seen at run time are edges of the analysis too
-            if 0 <= caller < len(ids) and 0 <= callee < len(ids) and ids[caller] >= 0 and ids[callee] >= 0:
-                add(ids[callee], ids[caller], DIRECT)
+        for i, j in self.observed():   # calls seen at run time are edges of the analysis too
+            add(j, i, DIRECT)
         if an.extra_edges:
             n_imp = g.module.num_imported_functions
             for node in self.nodes[1:]:
@@ -188,9 +187,6 @@ class _Graph:
                 if hop != node and hop >= 0:
                     add(ids[hop], ids[node], TRAMPOLINE if node < n_imp else INDIRECT)
         return dst, src, bytes(lvl)
-
-    def row(self, j: int) -> array:
-        return self.tgt[self.off[j]:self.off[j + 1]]
 
     def calls_directly(self, caller: int, callee: int) -> bool:
         """`caller` (a defined function) has a `call` of `callee` in its code."""
@@ -483,14 +479,10 @@ def reach_py(off: array, tgt: array, weights: bytes) -> array:
     order they complete: every component a component reaches is final before it."""
     n = len(off) - 1
     rows = list(Rows(off, tgt))
-    comp = sccs(n, rows)
-    ncomp = max(comp) + 1 if comp else 0
-    by_comp: list[list[int]] = [[] for _ in range(ncomp)]
-    for v in range(n):
-        by_comp[comp[v]].append(v)
+    comp, by_comp = components(n, rows)
     bit = {v: 1 << k for k, v in enumerate(v for v in range(n) if weights[v])}
-    bits = [0] * ncomp
-    for c in range(ncomp):
+    bits = [0] * len(by_comp)
+    for c in range(len(by_comp)):
         b = 0
         for v in by_comp[c]:
             b |= bit.get(v, 0)
