@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from asyncify_doctor.decode import decode  # noqa: E402
 from asyncify_doctor.errors import DecodeError, InputError  # noqa: E402
-from asyncify_doctor.lists import parse_list  # noqa: E402
+from asyncify_doctor.lists.files import parse_list  # noqa: E402
 from asyncify_doctor.traces import parse_log  # noqa: E402
 
 
@@ -117,7 +117,7 @@ def fuzz_text(n: int, rng: random.Random) -> dict[str, dict[str, int]]:
 
 def seeds() -> list[bytes]:
     from conftest import build_wat
-    from asyncify_doctor.demo import demo_wasm
+    from asyncify_doctor.commands.demo import demo_wasm
     tmp = Path(tempfile.mkdtemp())
     return [build_wat("features", tmp).read_bytes(), build_wat("memory64", tmp).read_bytes(), demo_wasm().read_bytes()]
 

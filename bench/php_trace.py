@@ -36,9 +36,9 @@ def install() -> None:
 
 
 def analysis(imports: str) -> dict:
-    from asyncify_doctor.api import load_module, run_analysis
-    from asyncify_doctor.audit import recognize
-    from asyncify_doctor.callgraph import CallGraph
+    from asyncify_doctor.analysis.pipeline import load_module, run_analysis
+    from asyncify_doctor.analysis.audit import recognize
+    from asyncify_doctor.graph.callgraph import CallGraph
 
     stacks_file = NODE_DIR / "stacks.json"
     subprocess.run([sys.executable, "-m", "asyncify_doctor", "trace", "--imports", f"@{imports}", "--imports", "__asyncjs__*",

@@ -64,7 +64,7 @@ def table(walls: dict[str, list[float]]) -> None:
 
 
 def three_ways(user: list[str], patterns: list[str], imports_args: list[str], tmp: Path) -> dict:
-    from asyncify_doctor.trace import PRELOAD
+    from asyncify_doctor.runtime.recorder import PRELOAD
     plain_env = {k: v for k, v in os.environ.items() if not k.startswith("ASYNCIFY_DOCTOR_TRACE")}
     preload_env = {**plain_env, "NODE_OPTIONS": f"{plain_env.get('NODE_OPTIONS', '')} --require {PRELOAD}".strip(),
                    "ASYNCIFY_DOCTOR_TRACE_DIR": str(tmp), "ASYNCIFY_DOCTOR_TRACE_IMPORTS": ",".join(patterns)}
@@ -79,7 +79,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args()
     install()
-    from asyncify_doctor.patterns import expand_args
+    from asyncify_doctor.analysis.selection import expand_args
     tmp = Path(tempfile.mkdtemp())
     user = [node(), "--experimental-wasm-jspi", str(RUNNER)]
     ways = three_ways(user, expand_args([f"@{IMPORTS}", "__asyncjs__*"]), ["--imports", f"@{IMPORTS}", "--imports", "__asyncjs__*"], tmp)
@@ -89,8 +89,8 @@ def main() -> int:
           f"{sum(s['count'] for s in stacks)} calls recorded")
     table(walls)
 
-    from asyncify_doctor.host.node_host import JSPI_HOST
-    from asyncify_doctor.toolchain import compile_c
+    from asyncify_doctor.runtime.host.node_host import JSPI_HOST
+    from asyncify_doctor.runtime.toolchain import compile_c
     wasm = compile_c(HERE / "trace_wasmtime" / "workload.c", tmp / "workload.wasm")
     user = [node(), "--experimental-wasm-jspi", str(JSPI_HOST), str(wasm), "run", "--wrap", "run"]
     walls = rounds(three_ways(user, ["env.fetch_value"], ["--imports", "env.fetch_value"], tmp), args.runs, tmp)

@@ -20,10 +20,10 @@ from typing import Callable
 import wasmtime
 
 from asyncify_doctor.decode import read_module
-from asyncify_doctor.host.node_host import JSPI_HOST, find_node
-from asyncify_doctor.host.shadow_stack import instrument
-from asyncify_doctor.host.wasmtime_trace import WasmtimeTracer
-from asyncify_doctor.toolchain import compile_c
+from asyncify_doctor.runtime.host.node_host import JSPI_HOST, find_node
+from asyncify_doctor.runtime.host.shadow_stack import instrument
+from asyncify_doctor.runtime.host.wasmtime_trace import WasmtimeTracer
+from asyncify_doctor.runtime.toolchain import compile_c
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
-from asyncify_doctor.toolchain import build_all, compile_c  # noqa: E402
+from asyncify_doctor.runtime.toolchain import build_all, compile_c  # noqa: E402
 
 
 def main() -> int:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.audit import instrumented_names
-from asyncify_doctor.binaryen import AsyncifyOptions, asyncify
+from asyncify_doctor.analysis.audit import instrumented_names
+from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify
 from asyncify_doctor.decode import decode
-from asyncify_doctor.toolchain import build_all
+from asyncify_doctor.runtime.toolchain import build_all
 from proof import ASYNC, EXPECTS, SRC, asyncified, failure
 
 MATRIX = [(backend, asserts, level) for backend in ("libbinaryen", "wasm-opt")
@@ -92,7 +92,7 @@ def test_binaryen_format_is_read_right_by_that_binaryen(backend: str, version: i
                                                        tmp_path: Path) -> None:
     """`--format binaryen --binaryen-version N` written to a file and passed as `@file` is exactly the
     list to that Binaryen; the newline form given to Binaryen 116 silently matches nothing."""
-    from asyncify_doctor.lists import format_names
+    from asyncify_doctor.lists.files import format_names
     names = sorted(EXPECTS["direct_chain"].instrument)
     listfile = tmp_path / "only.txt"
     listfile.write_text(format_names(names, "binaryen", binaryen_version=version))

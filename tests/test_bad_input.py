@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.cli import main
+from asyncify_doctor.commands.cli import main
 from asyncify_doctor.decode import decode
 from asyncify_doctor.errors import DecodeError
 
@@ -131,7 +131,7 @@ def test_sizes_read_as_sentences() -> None:
 
 
 def _demo() -> str:
-    from asyncify_doctor.demo import demo_wasm
+    from asyncify_doctor.commands.demo import demo_wasm
     return str(demo_wasm())
 
 
@@ -198,7 +198,7 @@ def test_trace_that_records_nothing_says_why(tmp_path: Path) -> None:
 
 
 def test_every_argument_of_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    from asyncify_doctor.cli import build_parser
+    from asyncify_doctor.commands.cli import build_parser
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert set(sub.choices) >= {"analyze", "why", "graph", "audit", "jspi", "fix", "parse-trace", "trace", "demo"}
@@ -216,7 +216,7 @@ def test_every_argument_of_every_subcommand_has_help(capsys: pytest.CaptureFixtu
 def test_a_command_line_builds_only_its_command_and_reads_the_same(capsys: pytest.CaptureFixture[str]) -> None:
     """`main` builds only the subcommand named first (start-up): its help, errors and parsed
     arguments must be what the whole parser gives; anything else before it gets the whole parser."""
-    from asyncify_doctor.cli import COMMANDS, build_parser
+    from asyncify_doctor.commands.cli import COMMANDS, build_parser
 
     def run(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[object, str, str]:
         try:
@@ -238,7 +238,7 @@ def test_the_program_exits_at_once_with_everything_said(tmp_path: Path, capsys: 
     pipe or a file, and its stderr must still be whole, and its exit status kept. `main`, called in a
     process of the caller's, leaves its garbage collector on."""
     import gc
-    from asyncify_doctor.demo import demo_wasm
+    from asyncify_doctor.commands.demo import demo_wasm
     wasm = str(demo_wasm())
     exe = shutil.which("asyncify-doctor")
     assert exe, "the installed console script"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.callgraph import CallGraph
+from asyncify_doctor.graph.callgraph import CallGraph
 from asyncify_doctor.decode import accel, decode, read_module
 from asyncify_doctor.decode.writer import name as wname
 from asyncify_doctor.decode.writer import section, uleb, vec

@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from asyncify_doctor.demo import demo_wasm
-from asyncify_doctor.toolchain import compile_c
+from asyncify_doctor.commands.demo import demo_wasm
+from asyncify_doctor.runtime.toolchain import compile_c
 
 
 def test_demo_tells_the_whole_story() -> None:

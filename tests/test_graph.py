@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.analysis import analyze
-from asyncify_doctor.api import run_analysis
-from asyncify_doctor.callgraph import CallGraph
+from asyncify_doctor.analysis.closure import analyze
+from asyncify_doctor.analysis.pipeline import run_analysis
+from asyncify_doctor.graph.callgraph import CallGraph
 from asyncify_doctor.decode import read_module
-from asyncify_doctor.report import format_chain
+from asyncify_doctor.render.report import format_chain
 
 ASYNC = ["env.sleep_ms", "env.fetch_value"]
 
@@ -131,7 +131,7 @@ def test_graph_dot_renders(features_wasm: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["list", "emscripten", "binaryen", "json"])
 def test_every_output_format_round_trips(fmt: str, features_wasm: Path, tmp_path: Path) -> None:
-    from asyncify_doctor.lists import entry_matches, read_list
+    from asyncify_doctor.lists.files import entry_matches, read_list
     out = tmp_path / f"only.{fmt}"
     subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(features_wasm), "--imports",
                     ",".join(ASYNC), "--format", fmt, "-o", str(out)], check=True, capture_output=True)
@@ -155,7 +155,7 @@ def test_no_imports_means_all_with_a_note(features_wasm: Path) -> None:
 
 def test_graph_json_of_a_clang_built_fixture(tmp_path: Path) -> None:
     """tests/fixtures/src/table_types.c, by hand: each call_indirect reaches the table entries of its type only."""
-    from asyncify_doctor.toolchain import compile_c
+    from asyncify_doctor.runtime.toolchain import compile_c
     wasm = compile_c(Path(__file__).parent / "fixtures" / "src" / "table_types.c", tmp_path / "t.wasm")
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(wasm)], check=True,
                          capture_output=True, text=True).stdout
@@ -357,7 +357,8 @@ def test_c_and_python_graph_primitives_agree() -> None:
     import random
     from array import array
 
-    from asyncify_doctor import analysis, callgraph
+    from asyncify_doctor.analysis import closure as analysis
+    from asyncify_doctor.graph import callgraph
     from asyncify_doctor.decode import accel
     assert accel.enabled()
     rng = random.Random(17)
@@ -388,7 +389,8 @@ def test_c_and_python_triage_primitives_agree() -> None:
     import random
     from array import array
 
-    from asyncify_doctor import analysis, triage
+    from asyncify_doctor.analysis import closure as analysis
+    from asyncify_doctor.analysis import triage
     from asyncify_doctor.decode import accel
     assert accel.enabled()
     rng = random.Random(29)
@@ -455,7 +457,7 @@ def test_events_of_in_c_is_its_python_twin(features_wasm: Path) -> None:
     import random
     from array import array
 
-    from asyncify_doctor.callgraph import events_of_py
+    from asyncify_doctor.graph.callgraph import events_of_py
     from asyncify_doctor.decode import accel
     from asyncify_doctor.decode import opcodes as op
     assert accel.enabled()

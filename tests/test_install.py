@@ -75,9 +75,9 @@ def test_the_wheel_holds_every_file_of_the_package() -> None:
 
 def test_every_path_the_package_opens_exists_in_the_install() -> None:
     """The run-time paths the modules compute, and every relative import between the node scripts."""
-    from asyncify_doctor.demo import demo_wasm
-    from asyncify_doctor.host import node_host
-    from asyncify_doctor.trace import PRELOAD
+    from asyncify_doctor.commands.demo import demo_wasm
+    from asyncify_doctor.runtime.host import node_host
+    from asyncify_doctor.runtime.recorder import PRELOAD
     installed = Path(asyncify_doctor.__file__).parent
     for path in (PRELOAD, node_host.HOST, node_host.JSPI_HOST, demo_wasm()):
         assert Path(path).is_file() and installed in Path(path).parents, path
@@ -92,8 +92,8 @@ def test_trace_under_node_from_the_installed_command(tmp_path: Path) -> None:
     """`asyncify-doctor trace` as installed (the console script in the venv) on a real clang-built
     fixture run by a plain node program: the preload is found and the stacks are the fixture's."""
     wheel()
-    from asyncify_doctor.host.node_host import find_node
-    from asyncify_doctor.toolchain import compile_c
+    from asyncify_doctor.runtime.host.node_host import find_node
+    from asyncify_doctor.runtime.toolchain import compile_c
     exe = shutil.which("asyncify-doctor", path=str(Path(sys.executable).parent))
     assert exe, "the wheel installed no asyncify-doctor command"
     wasm = compile_c(ROOT / "tests" / "fixtures" / "src" / "direct_chain.c", tmp_path / "direct_chain.wasm")

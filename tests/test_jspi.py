@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.host import AsyncifyRunError
-from asyncify_doctor.host.node_host import run_jspi
-from asyncify_doctor.toolchain import build_all, compile_c
+from asyncify_doctor.runtime.host import AsyncifyRunError
+from asyncify_doctor.runtime.host.node_host import run_jspi
+from asyncify_doctor.runtime.toolchain import build_all, compile_c
 from proof import ASYNC, EXPECTS, SRC
 
 TRAMPOLINE = Path(__file__).parent / "fixtures" / "jspi" / "trampoline.c"
@@ -85,7 +85,7 @@ def test_successor_rows_are_successors_in_their_order(mode: str, tmp_path: Path,
                                                      features_wasm: Path) -> None:
     """jspi's one forward search walks `successor_rows` in C: each row must be `successors` of its
     node, in the same order (the order decides which path a hazard shows)."""
-    from asyncify_doctor.api import prepare
+    from asyncify_doctor.analysis.pipeline import prepare
     wasms = [compile_c(TRAMPOLINE, tmp_path / "trampoline.wasm"), features_wasm, *built.values()]
     shapes = set()
     for wasm in wasms:

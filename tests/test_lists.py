@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncify_doctor.lists import (BINARYEN, EMCC, ListFormatError, UnrepresentableName, add_entries,
+from asyncify_doctor.lists.files import (BINARYEN, EMCC, ListFormatError, UnrepresentableName, add_entries,
                                    binaryen_reads, emcc_entry, emcc_reads, emscripten_mangle, entry_matches,
                                    format_names,
                                    list_warnings, parse_list, read_list, write_atomic)
@@ -104,7 +104,7 @@ NAMES = st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"
 def test_emscripten_round_trip(names: list[str]) -> None:
     """What emcc hands Binaryen selects every name: as written where emcc keeps it, else as a `*`
     pattern (emcc turns `.#?` into other characters and splits entries on commas)."""
-    from asyncify_doctor.patterns import matches
+    from asyncify_doctor.analysis.selection import matches
     text = format_names(names, "emscripten")
     assert parse_list(text).entries == [emcc_entry(n) for n in names]
     read = emcc_reads(text).names or []
@@ -153,7 +153,7 @@ def test_write_atomic_keeps_mode_and_original_on_failure(tmp_path: Path, monkeyp
 def test_killed_writer_leaves_original(tmp_path: Path) -> None:
     p = tmp_path / "only.list"
     p.write_text("original\n")
-    code = (f"import os, asyncify_doctor.lists as l\n"
+    code = (f"import os, asyncify_doctor.lists.files as l\n"
             f"orig = os.fsync\n"
             f"def slow(fd): os.kill(os.getpid(), 9)\n"
             f"os.fsync = slow\n"
@@ -226,9 +226,9 @@ def test_add_entries_writes_names_only_in_the_files_own_line_endings() -> None:
 def test_the_real_wasm_opt_reads_lists_as_binaryen_reads(tmp_path: Path) -> None:
     """npm's wasm-opt (Binaryen 132) on list files: `#` lines are names it cannot find, an empty file
     instruments everything, and what format_names writes is instrumented exactly."""
-    from asyncify_doctor.audit import instrumented_names
-    from asyncify_doctor.binaryen import wasm_opt_path
-    from asyncify_doctor.toolchain import compile_c
+    from asyncify_doctor.analysis.audit import instrumented_names
+    from asyncify_doctor.runtime.binaryen import wasm_opt_path
+    from asyncify_doctor.runtime.toolchain import compile_c
     from proof import SRC
     wasm_opt = wasm_opt_path()
     if wasm_opt is None:
@@ -260,7 +260,7 @@ def doctor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_analyze_writes_names_only_and_says_what_made_them_on_stderr(tmp_path: Path) -> None:
-    from asyncify_doctor.demo import demo_wasm
+    from asyncify_doctor.commands.demo import demo_wasm
     proc = doctor("analyze", str(demo_wasm()), "--imports", "env.sleep_ms,env.fetch_value", "-o", "only.list", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "only.list").read_text()
@@ -270,7 +270,7 @@ def test_analyze_writes_names_only_and_says_what_made_them_on_stderr(tmp_path: P
 
 
 def test_analyze_warns_about_an_empty_list_and_the_lists_it_reads(tmp_path: Path) -> None:
-    from asyncify_doctor.demo import demo_wasm
+    from asyncify_doctor.commands.demo import demo_wasm
     (tmp_path / "imports.list").write_text("")
     proc = doctor("analyze", str(demo_wasm()), "--imports", "@imports.list", cwd=tmp_path)
     # Binaryen would read an empty imports file as "every import may suspend": refused, in one line
@@ -298,8 +298,8 @@ def test_analyze_emscripten_format_writes_patterns_for_names_emcc_would_change(t
 
 
 def test_audit_list_warns_in_one_line(tmp_path: Path) -> None:
-    from asyncify_doctor.binaryen import AsyncifyOptions, asyncify
-    from asyncify_doctor.demo import demo_wasm
+    from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify
+    from asyncify_doctor.commands.demo import demo_wasm
     built = tmp_path / "demo.async.wasm"
     built.write_bytes(asyncify(demo_wasm().read_bytes(), AsyncifyOptions(imports=("env.sleep_ms", "env.fetch_value"))))
     (tmp_path / "only.list").write_text("# the list the build used\nmain_loop\n")
@@ -317,7 +317,7 @@ def test_audit_list_warns_in_one_line(tmp_path: Path) -> None:
 def test_warnings_on_the_sample_are_the_warnings_on_the_whole_list(names: list[str], fmt: str, version: int | None) -> None:
     """`analyze` checks only `warning_sample(names)` of its own output: it must say exactly what
     checking every name would."""
-    from asyncify_doctor.lists import format_names, list_warnings, parse_list, warning_sample
+    from asyncify_doctor.lists.files import format_names, list_warnings, parse_list, warning_sample
     names = list(dict.fromkeys(names))
     consumer = {"binaryen": BINARYEN, "emscripten": EMCC}.get(fmt)
 
@@ -340,7 +340,7 @@ def test_odd_names_in_c_is_the_regex(names: list[str]) -> None:
     """The list checks look only at `odd_names`: the C twin must pick exactly what the regex picks
     (empty, non-ASCII and surrogate names included)."""
     from asyncify_doctor.decode import accel
-    from asyncify_doctor.lists import odd_names_py
+    from asyncify_doctor.lists.files import odd_names_py
     if not accel.available():
         pytest.skip("the C accelerator is not built")
     assert accel.odd_names(names) == odd_names_py(names)

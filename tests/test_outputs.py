@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from asyncify_doctor.errors import InputError
-from asyncify_doctor.outputs import write_atomic, write_output
+from asyncify_doctor.system.outputs import write_atomic, write_output
 
 DEMO_ARGS = ["--imports", "env.sleep_ms"]
 
@@ -110,7 +110,7 @@ def test_character_device_is_written_not_replaced(tmp_path: Path) -> None:
 
 def test_cli_output_to_a_device_a_symlink_and_stdout(tmp_path: Path) -> None:
     """The whole command, as a user runs it: -o onto each kind of target."""
-    from asyncify_doctor.demo import demo_wasm
+    from asyncify_doctor.commands.demo import demo_wasm
     wasm = str(demo_wasm())
     dev = _null_device(tmp_path)
     run = [sys.executable, "-m", "asyncify_doctor", "analyze", wasm, *DEMO_ARGS]

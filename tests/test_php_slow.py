@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.host.shadow_stack import instrument
+from asyncify_doctor.runtime.host.shadow_stack import instrument
 from conftest import php_wasm
 from independent import validate
 

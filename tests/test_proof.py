@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.audit import instrumented_names
-from asyncify_doctor.binaryen import AsyncifyOptions, asyncify, backends
-from asyncify_doctor.toolchain import build_all
+from asyncify_doctor.analysis.audit import instrumented_names
+from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify, backends
+from asyncify_doctor.runtime.toolchain import build_all
 from proof import ASYNC, EXPECTS, HOSTS, SRC, asyncified, cli_list, failure
 
 INDIRECT = ["callbacks", "table_types", "vtable"]
@@ -78,7 +78,7 @@ def test_typed_list_never_larger_than_binaryen_auto_mode(name: str, built: dict[
 
 
 def test_data_buffer_overflow_is_reported(built: dict[str, Path], lists: dict[str, list[str]]) -> None:
-    from asyncify_doctor.host import AsyncifyRunError
+    from asyncify_doctor.runtime.host import AsyncifyRunError
     wasm = asyncified(built["deep"], tuple(lists["deep"]))
     for host, run in HOSTS.items():
         with pytest.raises(AsyncifyRunError) as err:
@@ -87,7 +87,7 @@ def test_data_buffer_overflow_is_reported(built: dict[str, Path], lists: dict[st
 
 
 def test_async_import_in_plain_build_is_reported(built: dict[str, Path]) -> None:
-    from asyncify_doctor.host import AsyncifyRunError
+    from asyncify_doctor.runtime.host import AsyncifyRunError
     for host, run in HOSTS.items():
         with pytest.raises(AsyncifyRunError) as err:
             run(built["direct_chain"], "run")

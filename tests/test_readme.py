@@ -87,8 +87,8 @@ def test_the_readme_has_command_blocks_and_every_skip_says_why() -> None:
 
 def folder(tmp: Path, php: bool) -> dict[str, str]:
     """The block's folder, and its environment: the installed command and node first on PATH."""
-    from asyncify_doctor.demo import demo_wasm
-    from asyncify_doctor.host.node_host import find_node
+    from asyncify_doctor.commands.demo import demo_wasm
+    from asyncify_doctor.runtime.host.node_host import find_node
     if php:
         sys.path.insert(0, str(ROOT / "bench"))
         from php import php_wasm   # bench/php.py: downloads into the cache once
@@ -121,7 +121,7 @@ def test_block_runs(block: Block, tmp_path: Path) -> None:
 
 
 def _parser_for(sub: str) -> argparse.ArgumentParser:
-    from asyncify_doctor.cli import build_parser
+    from asyncify_doctor.commands.cli import build_parser
     (subs,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     return subs.choices[sub]
 

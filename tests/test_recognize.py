@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from asyncify_doctor.binaryen import AsyncifyOptions, asyncify, wasm_opt_path
-from asyncify_doctor.callgraph import CallGraph
+from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify, wasm_opt_path
+from asyncify_doctor.graph.callgraph import CallGraph
 from asyncify_doctor.decode import decode
-from asyncify_doctor.recognize import recognize
-from asyncify_doctor.toolchain import compile_c
+from asyncify_doctor.analysis.recognize import recognize
+from asyncify_doctor.runtime.toolchain import compile_c
 from proof import ASYNC, EXPECTS, SRC, failure, parse_expect
 
 RUNTIME = Path(__file__).parent / "fixtures" / "runtime" / "coroutines.c"
@@ -189,7 +189,7 @@ def test_why_and_audit_on_a_binary_without_names(tmp_path: Path) -> None:
 def test_fix_knows_a_minified_asyncified_binary_by_its_runtime(tmp_path: Path) -> None:
     """`fix --wasm` warns when given the binary after asyncify; a minified one (exports `a`, `b`, …,
     no names) is recognised by the runtime's bodies, as audit does."""
-    from asyncify_doctor.fixloop import is_asyncified
+    from asyncify_doctor.runtime.fixloop import is_asyncified
     done = build("direct_chain", tmp_path, "wasm-opt", 2, None)
     small = minified(done, tmp_path)
     assert not any(e.name.startswith("asyncify_") for e in decode(small, "min.wasm").exports)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.binaryen import AsyncifyOptions, asyncify
+from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify
 from asyncify_doctor.decode import decode
-from asyncify_doctor.host.node_host import find_node
-from asyncify_doctor.toolchain import build_all
+from asyncify_doctor.runtime.host.node_host import find_node
+from asyncify_doctor.runtime.toolchain import build_all
 
 TRIAGE = Path(__file__).parent / "fixtures" / "triage"
 BROWSER = TRIAGE / "browser.mjs"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.analysis import analyze
-from asyncify_doctor.callgraph import CallGraph
+from asyncify_doctor.analysis.closure import analyze
+from asyncify_doctor.graph.callgraph import CallGraph
 from asyncify_doctor.decode import decode
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from asyncify_doctor.api import run_analysis
+from asyncify_doctor.analysis.pipeline import run_analysis
 
 
 def test_bare_import_names_are_env_names_in_emscripten_builds(features_wasm: Path) -> None:
@@ -29,9 +29,9 @@ import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
-from asyncify_doctor.binaryen import AsyncifyOptions, asyncify  # noqa: E402
-from asyncify_doctor.host.node_host import find_node  # noqa: E402
-from asyncify_doctor.toolchain import compile_c  # noqa: E402
+from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify  # noqa: E402
+from asyncify_doctor.runtime.host.node_host import find_node  # noqa: E402
+from asyncify_doctor.runtime.toolchain import compile_c  # noqa: E402
 from proof import parse_expect  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -140,10 +140,10 @@ def test_current_and_update_keep_the_users_layout(features_wasm: Path, tmp_path:
 
 # --- Binaryen's only/remove/add lists ---------------------------------------------------------------
 
-from asyncify_doctor.binaryen_lists import BinaryenLists, instrumented_by_binaryen  # noqa: E402
-from asyncify_doctor.callgraph import CallGraph  # noqa: E402
+from asyncify_doctor.analysis.binaryen_lists import BinaryenLists, instrumented_by_binaryen  # noqa: E402
+from asyncify_doctor.graph.callgraph import CallGraph  # noqa: E402
 from asyncify_doctor.decode import decode  # noqa: E402
-from asyncify_doctor.recognize import recognize, runtime_calls  # noqa: E402
+from asyncify_doctor.analysis.recognize import recognize, runtime_calls  # noqa: E402
 from proof import EXPECTS, SRC  # noqa: E402
 
 LIST_CASES = [   # (fixture, lists): each run through the real pass and simulated

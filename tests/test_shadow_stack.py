@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from asyncify_doctor.host.common import standard_imports
-from asyncify_doctor.host.shadow_stack import instrument
-from asyncify_doctor.host.wasmtime_trace import WasmtimeTracer
-from asyncify_doctor.toolchain import build_all
+from asyncify_doctor.runtime.host.common import standard_imports
+from asyncify_doctor.runtime.host.shadow_stack import instrument
+from asyncify_doctor.runtime.host.wasmtime_trace import WasmtimeTracer
+from asyncify_doctor.runtime.toolchain import build_all
 from conftest import build_wat
 import independent
 from proof import EXPECTS, SRC

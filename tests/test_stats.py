@@ -14,12 +14,12 @@ import wasmtime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncify_doctor.analysis import analyze, import_contributions
-from asyncify_doctor.api import run_analysis
-from asyncify_doctor.callgraph import INDIRECT_MODES, CallGraph
+from asyncify_doctor.analysis.closure import analyze, import_contributions
+from asyncify_doctor.analysis.pipeline import run_analysis
+from asyncify_doctor.graph.callgraph import INDIRECT_MODES, CallGraph
 from asyncify_doctor.decode import decode
-from asyncify_doctor.demo import demo_wasm
-from asyncify_doctor.report import stats, stats_text
+from asyncify_doctor.commands.demo import demo_wasm
+from asyncify_doctor.render.report import stats, stats_text
 
 FIXTURES = Path(__file__).parent / "fixtures" / "src"
 
@@ -34,7 +34,7 @@ def all_imports(graph: CallGraph) -> list[int]:
 
 @pytest.mark.parametrize("mode", INDIRECT_MODES)
 def test_per_import_counts_equal_one_closure_each(mode: str, features_wasm: Path, tmp_path: Path) -> None:
-    from asyncify_doctor.toolchain import compile_c
+    from asyncify_doctor.runtime.toolchain import compile_c
     binaries = [features_wasm, demo_wasm(), compile_c(FIXTURES / "recursion.c", tmp_path / "r.wasm"),
                 compile_c(FIXTURES / "vtable.c", tmp_path / "v.wasm")]
     for wasm in binaries:
@@ -67,7 +67,7 @@ def test_random_call_graphs(n: int, calls: list, table: list, indirect: list, im
     extra: dict[int, set[int]] = {}
     for a, b in observed:   # edges as `trace` adds them: caller → callee, any function
         extra.setdefault(imports + a % n, set()).add(b % (imports + n))
-    from asyncify_doctor import analysis
+    from asyncify_doctor.analysis import closure as analysis
     for mode in INDIRECT_MODES:
         want, want_extra = (one_closure_per_import(g, list(range(imports)), mode, e) for e in (None, extra))
         assert import_contributions(g, list(range(imports)), mode) == want

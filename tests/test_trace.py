@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from asyncify_doctor.host.node_host import JSPI_HOST, find_node
-from asyncify_doctor.host.wasmtime_trace import trace_stacks
-from asyncify_doctor.toolchain import build_all
+from asyncify_doctor.runtime.host.node_host import JSPI_HOST, find_node
+from asyncify_doctor.runtime.host.wasmtime_trace import trace_stacks
+from asyncify_doctor.runtime.toolchain import build_all
 from proof import ASYNC, EXPECTS, SRC, asyncified, cli_list, failure
 
 WORKER = Path(__file__).parent / "fixtures" / "trace" / "in_worker.mjs"

@@ -101,7 +101,7 @@ def test_any_message_or_none_is_evidence_and_known_ones_refine_it() -> None:
 def test_frames_map_through_the_binary_that_printed_them() -> None:
     """One binary given: its indices are used only when the frames' byte offsets fall inside the
     functions they name there, i.e. it is the binary that printed them."""
-    from asyncify_doctor.demo import demo_wasm
+    from asyncify_doctor.commands.demo import demo_wasm
     m = read_module(demo_wasm())
     dispatch = m.function_named("dispatch")
     assert dispatch is not None

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from asyncify_doctor.api import run_analysis
-from asyncify_doctor.audit import report_json, report_sarif, report_text, run_audit
-from asyncify_doctor.binaryen import AsyncifyOptions, asyncify
-from asyncify_doctor.host.node_host import find_node
-from asyncify_doctor.report import format_chain
-from asyncify_doctor.toolchain import build_all, compile_c
-from asyncify_doctor.report import chain_parts
-from asyncify_doctor.triage import EVIDENCE, triage
+from asyncify_doctor.analysis.pipeline import run_analysis
+from asyncify_doctor.analysis.audit import report_json, report_sarif, report_text, run_audit
+from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify
+from asyncify_doctor.runtime.host.node_host import find_node
+from asyncify_doctor.render.report import format_chain
+from asyncify_doctor.runtime.toolchain import build_all, compile_c
+from asyncify_doctor.render.report import chain_parts
+from asyncify_doctor.analysis.triage import EVIDENCE, triage
 from proof import ASYNC, EXPECTS, SRC, parse_expect
 
 TRIAGE = Path(__file__).parent / "fixtures" / "triage"

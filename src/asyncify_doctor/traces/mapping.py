@@ -21,7 +21,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..callgraph import CallGraph
+from ..graph.callgraph import CallGraph
 from ..decode import Module
 from .parse import Crash, Frame
 

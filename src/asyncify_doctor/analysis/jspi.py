@@ -1,0 +1,165 @@
+"""What a JSPI build must mark, and the hazards that trap under JSPI but not under Asyncify.
+
+Under JSPI (JavaScript Promise Integration) the engine switches stacks: no instrumentation, but
+- every export from which a suspending import is reachable must be wrapped with
+  `WebAssembly.promising` (Emscripten's JSPI_EXPORTS); calling it unwrapped traps (SuspendError);
+- a suspension must not cross a JavaScript frame. Imports that call back into wasm — Emscripten's
+  `invoke_*` trampolines (setjmp/longjmp and C++ exceptions), or JS code that calls table entries —
+  put a JS frame on the stack; if the wasm they call can suspend, Asyncify copes and JSPI traps.
+
+Re-entering imports are matched by `--reenters` patterns (default `env.invoke_*`). An `invoke_X`
+import is Emscripten's trampoline: `invoke_X(index, args…)` calls table entry `index` with `args`,
+so it re-enters the table functions whose type is X's type without the leading index parameter.
+Other re-entering imports may call any function in an imported or exported table, or any export.
+"""
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+from .closure import UNREACHED, Analysis, analyze, bfs
+from ..graph.callgraph import CallGraph, IndirectMode
+from ..decode import Module
+from .selection import import_matches
+from ..render.report import display_name, format_chain
+
+DEFAULT_REENTERS = ("env.invoke_*",)
+
+
+@dataclass
+class Hazard:
+    """A path on which a suspension would cross the JS frame of a re-entering import."""
+
+    caller_chain: str        # export → … → caller → env.invoke_X
+    callee_chain: str        # re-entered function → … → suspending import
+    reenter: str             # the import
+    entry: int               # re-entered function
+
+
+@dataclass
+class JspiReport:
+    module: Module
+    suspending_imports: list[int]
+    reentering_imports: list[int]
+    suspending_exports: list[str]
+    hazards: list[Hazard] = field(default_factory=list)
+    needless_wraps: list[str] = field(default_factory=list)
+    missing_wraps: list[str] = field(default_factory=list)
+    migration: dict | None = None
+
+
+def migration(asyncify_build: str, jspi_module: Module) -> dict:
+    """What the Asyncify build pays that the JSPI build does not: instrumented functions and bytes."""
+    from .pipeline import load_module
+    from .recognize import recognize
+
+    am = load_module(asyncify_build)
+    info = recognize(CallGraph(am))
+    body = sum(am.body_size(f) for f in info.instrumented)
+    code_a = sum(am.code.bodies[1::2]) if am.code else 0
+    code_j = sum(jspi_module.code.bodies[1::2]) if jspi_module.code else 0
+    return {"asyncify_build": asyncify_build, "asyncified": info.asyncified,
+            "instrumented_functions": len(info.instrumented), "instrumented_code_bytes": body,
+            "asyncify_file_bytes": am.size, "jspi_file_bytes": jspi_module.size,
+            "asyncify_code_bytes": code_a, "jspi_code_bytes": code_j}
+
+
+def reentry_targets(graph: CallGraph, imp: int) -> list[int]:
+    """Functions a re-entering import may call back into (`CallGraph.reentry_targets`)."""
+    return graph.reentry_targets(imp)
+
+
+def _forward_tree(graph: CallGraph, starts: set[int], mode: IndirectMode) -> array:
+    """One breadth-first search forward from all of `starts` (exports): per node, the node it was first
+    reached from (a start: itself; UNREACHED if none). Starts enter the queue in the set's order and
+    callees are taken in `CallGraph.successors` order, so every node's path is the one a search toward
+    it alone would find; one search serves every hazard."""
+    return bfs(graph.successor_rows(mode), array("I", starts), array("I"))
+
+
+def _forward_chain(graph: CallGraph, tree: array, goal: int) -> list[int] | None:
+    """Shortest call path from an export to `goal` along the tree, functions only, for the hazard's
+    first half; None if no export reaches it."""
+    if tree[goal] == UNREACHED:
+        return None
+    path = [goal]
+    while tree[path[-1]] != path[-1]:
+        path.append(tree[path[-1]])
+    return [p for p in reversed(path) if not graph.is_site(p)]
+
+
+def jspi_report(graph: CallGraph, selected_imports: list[int], mode: IndirectMode = "typed",
+                reenters: tuple[str, ...] = DEFAULT_REENTERS, current_wraps: list[str] | None = None) -> JspiReport:
+    m = graph.module
+    reentering = [i for i in selected_imports + [f.index for f in m.functions if f.imported]
+                  if any(import_matches(p, m.functions[i].import_key or "") for p in reenters)]
+    reentering = sorted(set(reentering))
+    suspending = [i for i in selected_imports if i not in reentering]
+    an = analyze(graph, suspending, mode)
+    exports = {e.index: e.name for e in m.exports if e.kind == "func"}
+    susp_exports = sorted(name for f, name in exports.items() if an.contains(f) or f in suspending)
+    rep = JspiReport(m, suspending, reentering, susp_exports)
+    rep.hazards = _hazards(graph, an, reentering, set(exports), mode)
+    if current_wraps is not None:
+        rep.needless_wraps = sorted(set(current_wraps) - set(susp_exports))
+        rep.missing_wraps = sorted(set(susp_exports) - set(current_wraps))
+    return rep
+
+
+def _hazards(graph: CallGraph, an: Analysis, reentering: list[int], exports: set[int], mode: IndirectMode) -> list[Hazard]:
+    """One hazard per re-entering import that some export reaches a call of and that re-enters a
+    function that can suspend: its first such function (by index), the path to its first caller (in
+    row order) that an export reaches, both from one forward search shared by all imports."""
+    m = graph.module
+    out = []
+    rev = graph.reverse(mode)
+    tree = None
+    for imp in reentering:
+        callers = [c for c in rev[imp] if not graph.is_site(c)]
+        entry = next(filter(an.contains, reentry_targets(graph, imp)), None) if callers else None
+        if entry is None:   # nothing calls it, or nothing it re-enters can suspend
+            continue
+        if tree is None:
+            tree = _forward_tree(graph, exports, mode)
+        reach = next(filter(None, (_forward_chain(graph, tree, c) for c in callers)), None)
+        if reach is None:
+            continue
+        first = " → ".join(display_name(m, f) for f in reach) + f" → {display_name(m, imp)}"
+        out.append(Hazard(first, format_chain(an, an.chain(entry)), display_name(m, imp), entry))
+    return out
+
+
+def report_text(rep: JspiReport) -> str:
+    m = rep.module
+    lines = [f"exports to wrap with WebAssembly.promising (JSPI_EXPORTS): {len(rep.suspending_exports)}"]
+    lines += [f"  {n}" for n in rep.suspending_exports]
+    lines.append(f"imports that may suspend (wrap with WebAssembly.Suspending; JSPI_IMPORTS): {len(rep.suspending_imports)}")
+    lines += [f"  {display_name(m, i)}" for i in rep.suspending_imports]
+    if rep.missing_wraps or rep.needless_wraps:
+        lines.append(f"missing from the current list (they trap with SuspendError): {', '.join(rep.missing_wraps) or 'none'}")
+        lines.append(f"wrapped needlessly (never suspend): {', '.join(rep.needless_wraps) or 'none'}")
+    lines.append(f"JS-frame hazards (work under Asyncify, trap under JSPI): {len(rep.hazards)}")
+    for h in rep.hazards:
+        lines.append(f"  {h.caller_chain} → (JS trampoline re-enters wasm) {h.callee_chain}")
+    if rep.migration:
+        mg = rep.migration
+        lines.append(f"migration from {mg['asyncify_build']}: Asyncify instruments {mg['instrumented_functions']} "
+                     f"functions ({mg['instrumented_code_bytes']} bytes of instrumented code); code section "
+                     f"{mg['asyncify_code_bytes']} bytes vs {mg['jspi_code_bytes']} in the JSPI build, files "
+                     f"{mg['asyncify_file_bytes']} vs {mg['jspi_file_bytes']} bytes")
+    if rep.reentering_imports:
+        lines.append(f"re-entering imports considered: {len(rep.reentering_imports)} "
+                     f"({', '.join(display_name(m, i) for i in rep.reentering_imports[:6])}"
+                     f"{', …' if len(rep.reentering_imports) > 6 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def report_json(rep: JspiReport) -> dict:
+    m = rep.module
+    return {"suspending_exports": rep.suspending_exports,
+            "suspending_imports": [display_name(m, i) for i in rep.suspending_imports],
+            "reentering_imports": [display_name(m, i) for i in rep.reentering_imports],
+            "hazards": [{"reenters": h.reenter, "entry": m.functions[h.entry].name, "caller_chain": h.caller_chain,
+                         "callee_chain": h.callee_chain} for h in rep.hazards],
+            "missing_wraps": rep.missing_wraps, "needless_wraps": rep.needless_wraps,
+            **({"migration": rep.migration} if rep.migration else {})}

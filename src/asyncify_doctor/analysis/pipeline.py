@@ -1,0 +1,127 @@
+"""The typed Python API the CLI is a thin layer over.
+
+    from asyncify_doctor.analysis.pipeline import run_analysis
+    result = run_analysis("php.wasm", imports=["env.js_*"], mode="typed")
+    print(result.analysis.names())
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .closure import Analysis, analyze
+from ..graph.callgraph import CallGraph, HostTable, IndirectMode
+from ..decode import Module, read_module
+from .selection import ImportSelection, Trampolines, expand_args, select_imports
+from .recognize import RuntimeCalls, runtime_calls
+
+
+class Progress:
+    """A progress line on stderr, shown only when decoding takes over a second and stderr is a TTY."""
+
+    def __init__(self, label: str, stream: TextIO = sys.stderr, delay: float = 1.0) -> None:
+        self.label, self.stream, self.delay = label, stream, delay
+        self.start = time.monotonic()
+        self.shown = False
+        self.enabled = stream.isatty() and not os.environ.get("CI")
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or time.monotonic() - self.start < self.delay:
+            return
+        pct = 100 * done // max(total, 1)
+        self.stream.write(f"\r{self.label}: {pct:3d}% ({done / 1e6:.1f}/{total / 1e6:.1f} MB)")
+        self.stream.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * (len(self.label) + 30) + "\r")
+            self.stream.flush()
+
+
+def load_module(path: str | os.PathLike[str], accelerate: bool = True) -> Module:
+    progress = Progress(f"decoding {Path(path).name}")
+    try:
+        return read_module(path, progress=progress, accelerate=accelerate)
+    finally:
+        progress.finish()
+
+
+@dataclass
+class AnalysisResult:
+    module: Module
+    graph: CallGraph
+    selection: ImportSelection
+    analysis: Analysis
+    runtime: RuntimeCalls = field(default_factory=RuntimeCalls)
+
+
+def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, str]]:
+    """Caller → callee pairs seen in recorded stacks (innermost frame first), matched to this binary by
+    name (by index when a frame has no name), plus each innermost frame → the import it called; each
+    with where it was first seen (`trace.origin`), for `why`."""
+    if not stacks:
+        return {}
+    from ..runtime.recorder import origin
+
+    by_name = {f.name: f.index for f in module.functions}
+    by_key = {f.import_key: f.index for f in module.functions if f.imported}
+    edges: dict[int, dict[int, str]] = {}
+    for st in stacks:
+        idx = [by_name.get(f.get("name")) if f.get("name") else f.get("index") for f in st["frames"]]
+        idx = [i for i in idx if isinstance(i, int) and 0 <= i < len(module.functions)]
+        imp = by_key.get(st.get("import"))
+        where = origin(st)
+        pairs = list(zip(idx[1:], idx)) + ([(idx[0], imp)] if idx and imp is not None else [])
+        for caller, callee in pairs:
+            edges.setdefault(caller, {}).setdefault(callee, where)
+    return edges
+
+
+def prepare(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None, mode: IndirectMode = "typed",
+            host_table: HostTable = "sound", *, emscripten: bool | None = None,
+            trampolines: Trampolines = "typed", ignore_imports: bool = False) -> tuple[Module, ImportSelection, CallGraph]:
+    """Decode (unless given a Module), choose the async imports, build the call graph (with the
+    trampolines the selection models as re-entries)."""
+    module = wasm if isinstance(wasm, Module) else load_module(wasm)
+    selection = select_imports(module, expand_args(imports or []), emscripten_rules=emscripten,
+                               trampolines=trampolines, mode=mode, ignore_imports=ignore_imports)
+    return module, selection, CallGraph(module, host_table, trampolines=selection.trampolines)
+
+
+def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None,
+                 mode: IndirectMode = "typed", host_table: HostTable = "sound",
+                 extra_edges: dict[int, set[int]] | None = None, observed: list[dict] | None = None, *,
+                 emscripten: bool | None = None, trampolines: Trampolines = "typed",
+                 removed: dict[int, str] | None = None, ignore_imports: bool = False) -> AnalysisResult:
+    """Decode, build the call graph and compute the async closure.
+
+    `imports` are `module.name` patterns (with `*`), or `@file` references; None or [] means every
+    import is async, as in Binaryen without `asyncify-imports` (for an Emscripten build: the
+    imports emcc makes async by itself). Code that calls the `asyncify.*` imports follows Binaryen's
+    runtime rules (`recognize.runtime_calls`); `removed` functions (a removelist) are barriers.
+    """
+    module, selection, graph = prepare(wasm, imports, mode, host_table, emscripten=emscripten, trampolines=trampolines,
+                                       ignore_imports=ignore_imports)
+    return analyze_prepared(module, selection, graph, selection.functions, mode, extra_edges, observed, removed=removed)
+
+
+def analyze_prepared(module: Module, selection: ImportSelection, graph: CallGraph, async_imports: list[int],
+                     mode: IndirectMode = "typed", extra_edges: dict[int, set[int]] | None = None,
+                     observed: list[dict] | None = None, runtime: RuntimeCalls | None = None,
+                     removed: dict[int, str] | None = None) -> AnalysisResult:
+    """The closure on an already built graph, from `async_imports` and the runtime calls."""
+    runtime = runtime if runtime is not None else runtime_calls(graph)
+    seen = observed_edges(module, observed or [])
+    edges = {**(extra_edges or {})}
+    for caller, callees in seen.items():
+        edges[caller] = edges.get(caller, set()) | set(callees)
+    barriers = {**runtime.bottommost, **(removed or {})}
+    analysis = analyze(graph, async_imports, mode, edges, roots=runtime.topmost, barriers=barriers,
+                       sources=runtime.sources)
+    analysis.origins = {(caller, callee): where for caller, callees in seen.items() for callee, where in callees.items()}
+    return AnalysisResult(module, graph, selection, analysis, runtime)
