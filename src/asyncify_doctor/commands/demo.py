@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from importlib import resources
@@ -14,13 +15,14 @@ from pathlib import Path
 from ..analysis.closure import analyze
 from ..analysis.pipeline import run_analysis
 from ..analysis.recognize import recognize
-from ..runtime.binaryen import AsyncifyOptions, BinaryenUnavailable, asyncify, backends
-from ..graph.callgraph import CallGraph
 from ..decode import decode
 from ..errors import DoctorError
+from ..graph.callgraph import CallGraph
+from ..render.report import format_chain, why_text
+from ..runtime.binaryen import AsyncifyOptions, BinaryenUnavailable, asyncify, backends
 from ..runtime.host import AsyncifyRunError
 from ..runtime.host.wasmtime_host import run
-from ..render.report import format_chain, why_text
+
 
 ASYNC = ["env.sleep_ms", "env.fetch_value"]
 DROP = "dispatch"
@@ -119,3 +121,16 @@ def main() -> int:
     except DoctorError as exc:
         print(f"asyncify-doctor: error: {exc}", file=sys.stderr)
         return 2
+
+
+def command(args: argparse.Namespace) -> int:
+    return run_demo(color=args.color)
+
+
+def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter], summary: str) -> None:
+    p = sub.add_parser("demo", help=summary,
+                       description="Analyze a shipped example, asyncify it with Binaryen using our list, run it, then "
+                                   "drop one needed function and show the crash and how `why` explains it.")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the output: auto (default) when stdout is a terminal and NO_COLOR is unset")
+    p.set_defaults(run=command)

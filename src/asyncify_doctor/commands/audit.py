@@ -1,0 +1,67 @@
+"""`asyncify-doctor audit`: read an asyncified binary and report what it should have instrumented."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import __version__
+from ..errors import InputError, UsageError
+from .common import (add_analysis_args, add_output_arg, check_imports, check_size, observed, output, spare, warn,
+                     warn_list_files, warn_unmatched)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis import audit as auditmod
+    from ..analysis.binaryen_lists import BinaryenLists
+    from ..lists.files import read_list
+    if args.top < 0:
+        raise UsageError(f"--top must be 0 (everything) or more, not {args.top}")
+    check_imports(args.imports)
+    warn_list_files(args.imports)
+    check_size(args.wasm, args.max_size)
+    files = [read_list(f) if f else None for f in (args.list, args.remove_list, args.add_list)]
+    for lf in files:
+        from ..lists.files import list_warnings
+        for warning in list_warnings(lf) if lf is not None else []:
+            warn(f"warning: {warning}")
+    lists = BinaryenLists(*(lf.entries if lf is not None else None for lf in files), propagate_add=args.propagate_add)
+    rep = spare(auditmod.run_audit(args.wasm, args.imports, args.indirect, args.host_table, lists=lists,
+                                    observed=observed(args), emscripten=args.emscripten,
+                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports))
+    if rep.info.problems:
+        raise InputError(args.wasm, None, f"looks asyncified but cannot be audited: {rep.info.problems[0]}")
+    if rep.analysis is not None and args.imports:
+        warn_unmatched(rep.analysis.module, rep.selection)
+    if args.format == "json":
+        text = json.dumps(auditmod.report_json(rep), indent=1, ensure_ascii=False) + "\n"
+    elif args.format == "sarif":
+        text = json.dumps(auditmod.report_sarif(rep, __version__), indent=1, ensure_ascii=False) + "\n"
+    elif args.format == "html":
+        from ..render.html import report_html
+        text = report_html(rep, __version__)
+    else:
+        text = auditmod.report_text(rep, args.top)
+    output(text, args.output)
+    return 1 if rep.missing or rep.unchecked_calls else 0
+
+
+def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter], summary: str) -> None:
+    p = sub.add_parser("audit", formatter_class=fmt, help=summary,
+                       description="Read an already-asyncified binary: recognise which functions Binaryen instrumented,\n"
+                                   "recompute which can be on the stack at an async import, and report the\n"
+                                   "missing ones (crashes waiting to happen) with a chain each, the unneeded ones\n"
+                                   "(size paid for nothing), and, with --list, list entries that match nothing.\n"
+                                   "Exit status 1 when anything is missing, so CI can gate a release on it.")
+    add_analysis_args(p)
+    p.add_argument("--list", metavar="FILE", help="the onlylist (ASYNCIFY_ONLY) the binary was built with (any layout):\n"
+                   "says which entries had no effect and why")
+    p.add_argument("--remove-list", metavar="FILE", help="the removelist (ASYNCIFY_REMOVE) it was built with")
+    p.add_argument("--add-list", metavar="FILE", help="the addlist (ASYNCIFY_ADD) it was built with")
+    p.add_argument("--propagate-add", action="store_true", help="the build used asyncify-propagate-addlist "
+                   "(ASYNCIFY_PROPAGATE_ADD)")
+    p.add_argument("--format", choices=("text", "json", "sarif", "html"), default="text",
+                   help="text: the ranked groups of missing functions, one chain each, and the totals;\n"
+                        "json, sarif: every finding with its chain and group; html: one self-contained page")
+    p.add_argument("--top", type=int, default=10, metavar="N", help="text: show the first N groups (0: all; default 10)")
+    add_output_arg(p)
+    p.set_defaults(run=run)

@@ -1,0 +1,176 @@
+"""What the commands share: their common arguments, the analysis they start from, warnings on stderr,
+output through the safe writer, and what a one-shot process leaves to the OS at exit."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, TypeVar
+
+from ..analysis.pipeline import AnalysisResult, run_analysis
+from ..errors import InputError, UsageError
+from ..render import report
+
+if TYPE_CHECKING:
+    from ..analysis.selection import ImportSelection
+    from ..decode import Module
+
+T = TypeVar("T")
+
+
+INDIRECT_HELP = """how indirect calls (call_indirect, call_ref) count:
+  typed  (default) an indirect call may reach any function that may be in that table
+         (or, for call_ref, any address-taken function) whose type matches. Sound.
+  all    Binaryen's own assumption: any function containing an indirect call may unwind.
+  ignore Binaryen's asyncify-ignore-indirect / Emscripten ASYNCIFY_IGNORE_INDIRECT:
+         indirect calls never unwind. Smallest, and unsound unless you know it holds."""
+
+HOST_TABLE_HELP = """what an imported or exported table may hold (Emscripten always exports its table):
+  sound  (default) the host may put there any exported or address-taken function.
+  module only what the module itself puts there (element segments, table.set/init/copy);
+         right when JS never adds this module's own functions (addFunction) to the table."""
+
+OUTPUT_HELP = ("write here instead of stdout (`-` is stdout): a file is replaced atomically, keeping its mode;\n"
+               "a symlink's target is replaced and the link kept; a device or FIFO is written, never replaced")
+
+
+def add_output_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
+
+
+def check_imports(values: list[str]) -> None:
+    """`--imports ''` (or `,`, or an @file listing nothing) names no import: an error, never the silent
+    'every import is async' that leaving --imports out means."""
+    from ..analysis.selection import expand_args
+    for value in values:
+        if not expand_args([value]):
+            what = "lists no import pattern" if value.startswith("@") else "names no import"
+            raise UsageError(f"--imports {value!r} {what}; give module.name patterns (e.g. env.sleep_ms), or leave "
+                             "--imports out to treat every import as async (Binaryen's default)")
+
+
+def add_mode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
+    p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+
+
+def add_analysis_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("wasm", help="the .wasm binary (with a name section: build with -g2 or --profiling-funcs)")
+    p.add_argument("--imports", action="append", default=[], metavar="PATTERN",
+                   help="async imports as module.name, `*` wildcards, comma-separated or repeated; "
+                        "@FILE reads a list file (one per line, JSON array, or Binaryen commas). "
+                        "Default: every import is async (Binaryen's default; rarely what you want)")
+    add_mode_args(p)
+    p.add_argument("--ignore-imports", action="store_true",
+                   help="no import is async (Binaryen's asyncify-ignore-imports): only code that calls the\n"
+                        "asyncify.* imports itself (setjmp/longjmp, fibers, coroutines) unwinds")
+    p.add_argument("--observed", action="append", default=[], metavar="STACKS.json",
+                   help="stacks recorded by `trace`: observed frames join the list, observed calls become edges")
+    p.add_argument("--emscripten", action=argparse.BooleanOptionalAction, default=None,
+                   help="apply Emscripten's own import rules: bare names are env.NAME, and the imports emcc\n"
+                        "makes async by itself are added (__asyncjs__*, emscripten_sleep, …; printed).\n"
+                        "Default: when the binary looks like an Emscripten build")
+    p.add_argument("--trampolines", choices=("typed", "async"), default="typed",
+                   help="Emscripten's invoke_X imports call back into the table:\n"
+                        "  typed (default) they can unwind exactly when a table function of signature X can\n"
+                        "        (under --indirect all they count as async, like any indirect call)\n"
+                        "  async  the old model: async when --imports names them (emcc adds invoke_*\n"
+                        "        unless ASYNCIFY_IGNORE_INDIRECT)")
+    p.add_argument("--max-size", type=float, default=2048, metavar="MB",
+                   help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
+
+
+def observed(args: argparse.Namespace) -> list[dict] | None:
+    if not args.observed:
+        return None
+    from ..runtime.recorder import read_observed
+    return [s for path in args.observed for s in read_observed(path)]
+
+
+def analyze_from(args: argparse.Namespace, trampolines: str | None = None) -> AnalysisResult:
+    check_size(args.wasm, args.max_size)
+    check_imports(args.imports)
+    warn_list_files(args.imports)
+    result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table, observed=observed(args),
+                          emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
+                          ignore_imports=args.ignore_imports)
+    warn_imports(result)
+    return spare(result)
+
+SPARED: list[object] | None = None   # under `run`: what the process leaves to the OS at exit
+
+
+def spare(built: T) -> T:
+    """Keep what a command built until the process ends, under `run`, which then exits without freeing
+    it: a module's worth of small objects takes 15–20 ms to free one by one (as mypy's fast exit)."""
+    if SPARED is not None:
+        SPARED.append(built)
+    return built
+
+
+def check_size(path: str, max_mb: float) -> None:
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return  # the reader reports a missing file itself
+    if size > max_mb * 1e6:
+        raise InputError(path, None, f"the file is {size / 1e6:.0f} MB, over --max-size {max_mb:g} MB; "
+                                     "raise --max-size if it really is the binary you mean")
+
+
+def warn(msg: str) -> None:
+    print(f"asyncify-doctor: {msg}", file=sys.stderr)
+
+
+def warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
+    """Patterns that match nothing, with the import each probably meant; and Emscripten's own additions."""
+    if sel.unmatched:
+        shown = ", ".join(p + (f" (did you mean {' or '.join(sel.suggestions[p])}?)" if p in sel.suggestions else "")
+                          for p in sel.unmatched[:8]) + (f", … ({len(sel.unmatched) - 8} more)" if len(sel.unmatched) > 8 else "")
+        warn(f"warning: {len(sel.unmatched)} --imports pattern(s) match no import of {module.path} "
+              f"(typos, or imports this build does not have): {shown}")
+    if sel.emscripten and sel.added:
+        added = [report.display_name(module, f) for fs in sel.added.values() for f in fs]
+        warn(f"note: an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off): emcc also makes these "
+              f"imports async by itself: {', '.join(added[:10])}{', …' if len(added) > 10 else ''}")
+
+
+def warn_list_files(imports: list[str]) -> None:
+    """`--imports @FILE`: say where Binaryen would read the file otherwise (empty, `#` lines…)."""
+    from ..lists.files import list_warnings, read_list
+    for arg in imports:
+        if arg.startswith("@") and Path(arg[1:]).is_file():
+            for warning in list_warnings(read_list(arg[1:]), kind="imports"):
+                warn(f"warning: {warning}")
+
+
+def warn_imports(result: AnalysisResult) -> None:
+    sel = result.selection
+    warn_unmatched(result.module, sel)
+    if sel.trampolines:
+        live = [report.display_name(result.module, f) for f in sel.trampolines if result.analysis.reached(f)]
+        if live:
+            warn(f"note: {len(live)} trampoline(s) can unwind, so the build must keep them async (ASYNCIFY_IMPORTS): "
+                  f"{', '.join(live[:8])}{', …' if len(live) > 8 else ''}")
+    if sel.listed_trampolines:
+        an = result.analysis
+        idle = [report.display_name(result.module, f) for f in sel.listed_trampolines if not an.reached(f)]
+        if idle:
+            warn(f"note: {len(idle)} trampoline(s) named in --imports can never unwind (no table function of their "
+                  f"signature can reach an async import; --trampolines async for the old model): {', '.join(idle[:8])}"
+                  + (", …" if len(idle) > 8 else ""))
+    if sel.emscripten and not sel.all_by_default and not sel.added and not sel.functions and not sel.unmatched:
+        warn("note: no --imports given and this Emscripten build imports none of the functions emcc makes async "
+              "by itself: nothing can unwind")
+    if sel.all_by_default and sel.functions:
+        contrib = report.import_contributions(result.graph, sel.functions, result.analysis.mode)
+        top = sorted(contrib.items(), key=lambda kv: -kv[1])[:5]
+        names = ", ".join(f"{report.display_name(result.module, i)} ({n})" for i, n in top if n)
+        warn("note: no --imports given, so every import is treated as async (Binaryen's default); "
+              "that is rarely what you want." + (f" Imports pulling in the most functions: {names}" if names else ""))
+
+
+def output(text: str | Iterable[str], out: str | None) -> None:
+    """`-o FILE` through the safe writer (outputs.py); no `-o`, or `-o -`, is standard output."""
+    from ..system.outputs import write_output
+    write_output(out, text)

@@ -1,0 +1,52 @@
+"""`asyncify-doctor fix`: the crash-driven repair loop (runtime/fixloop.py does the work)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UsageError
+from .common import add_mode_args, check_imports
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..runtime.fixloop import FixConfig, run_fix, undo
+    if args.undo:
+        return undo(Path(args.list))
+    if not args.build or not args.test:
+        raise UsageError("fix needs --build CMD and --test CMD (or --undo)")
+    if not Path(args.list).exists():
+        raise UsageError(f"{args.list}: no such list file (create an empty one to start from nothing)")
+    check_imports(args.imports)
+    for flag, value in (("--wasm", args.wasm), ("--built", args.built)):
+        if value and not Path(value).is_file():
+            raise UsageError(f"{flag} {value}: no such file")
+    cfg = FixConfig(Path(args.list), args.build, args.test, wasm=Path(args.wasm) if args.wasm else None,
+                    imports=args.imports, indirect=args.indirect, max_rounds=args.max_rounds, timeout=args.timeout,
+                    dry_run=args.dry_run, built=Path(args.built) if args.built else None, host_table=args.host_table)
+    return run_fix(cfg)
+
+
+def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter], summary: str) -> None:
+    p = sub.add_parser("fix", formatter_class=fmt, help=summary,
+                       description="Run the tests; take every wasm stack in their output (any runtime, any message);\n"
+                                   "add the functions they implicate to the list (its own layout, names only, a .bak\n"
+                                   "of the original); rebuild; repeat until the tests pass or a round adds nothing.\n"
+                                   "With --wasm (the binary before asyncify), each crash adds every function below the\n"
+                                   "crashed frames that can reach an async import: the frame that traps is usually\n"
+                                   "the caller of the missing function, which a trace alone cannot name.")
+    p.add_argument("--list", required=True, help="the list file to repair (plain, JSON, Binaryen, or inside a Makefile/Dockerfile)")
+    p.add_argument("--build", metavar="CMD", help="shell command that rebuilds the binary from the list")
+    p.add_argument("--test", metavar="CMD", help="shell command that runs the tests (non-zero exit on failure)")
+    p.add_argument("--undo", action="store_true", help="put the list back as it was before fix first changed it (from its .bak)")
+    p.add_argument("--wasm", metavar="PRE.wasm", help="the binary before asyncify (the one Binaryen reads the list for):\n"
+                   "its call graph enables whole-path repairs, and its names are what the list gets")
+    p.add_argument("--built", metavar="OUT.wasm", help="the binary the tests run (after asyncify, perhaps optimised or\n"
+                   "without names): frames without names are read in it, and mapped into --wasm only\n"
+                   "where the two are shown to number their functions alike")
+    p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with --wasm)")
+    add_mode_args(p)
+    p.add_argument("--max-rounds", type=int, default=20, metavar="N",
+                   help="stop after N rounds of test, add, rebuild (default 20)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per test or build run before it is killed (default 600)")
+    p.add_argument("--dry-run", action="store_true", help="show what the first round would add; change nothing")
+    p.set_defaults(run=run)

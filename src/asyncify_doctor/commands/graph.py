@@ -1,0 +1,29 @@
+"""`asyncify-doctor graph`: the call graph as JSON or graphviz dot, written as it is made."""
+from __future__ import annotations
+
+import argparse
+
+from ..render import report
+from .common import add_mode_args, add_output_arg, output, spare
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.pipeline import load_module
+    from ..graph.callgraph import CallGraph
+    g = spare(CallGraph(load_module(args.wasm), args.host_table))
+    parts = report.graph_json_parts(g, args.indirect) if args.format == "json" else report.graph_dot_parts(g, args.indirect)
+    output(parts, args.output)   # written as it is made: a big graph is never held whole
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter], summary: str) -> None:
+    p = sub.add_parser("graph", formatter_class=fmt, help=summary,
+                       description="Every function in index order with its callees under the --indirect mode.\n"
+                                   "In `all` mode an indirect call may reach every function in any table.")
+    p.add_argument("wasm", help="the .wasm binary (names come from its name section)")
+    p.add_argument("--format", choices=("json", "dot"), default="json",
+                   help="json: {\"functions\": [{index, name, imported, callees}]} (default)\n"
+                        "dot: graphviz; indirect edges dotted, imports dashed")
+    add_mode_args(p)
+    add_output_arg(p)
+    p.set_defaults(run=run)

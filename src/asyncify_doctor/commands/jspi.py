@@ -1,0 +1,48 @@
+"""`asyncify-doctor jspi`: what a JSPI build must wrap, and its JS-frame hazards."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_analysis_args, add_output_arg, analyze_from, output, warn
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis import jspi
+    from ..lists.files import format_names, read_list
+    result = analyze_from(args, trampolines="async")   # jspi finds its own hazards through trampolines
+    current = read_list(args.current).entries if args.current else None
+    reenters = tuple(args.reenters) or jspi.DEFAULT_REENTERS
+    rep = jspi.jspi_report(result.graph, result.selection.functions, args.indirect, reenters, current)
+    if args.asyncify_build:
+        rep.migration = jspi.migration(args.asyncify_build, result.module)
+    if args.format == "json":
+        text = json.dumps(jspi.report_json(rep), indent=1, ensure_ascii=False) + "\n"
+    elif args.format in ("list", "emscripten"):
+        text = format_names(rep.suspending_exports, args.format)
+        if rep.hazards:
+            warn(f"warning: {len(rep.hazards)} JS-frame hazard(s): run with --format text to see them")
+    else:
+        text = jspi.report_text(rep)
+    output(text, args.output)
+    return 1 if rep.hazards or rep.missing_wraps else 0
+
+
+def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter], summary: str) -> None:
+    p = sub.add_parser("jspi", formatter_class=fmt, help=summary,
+                       description="For a JSPI build: the exports to wrap with WebAssembly.promising (JSPI_EXPORTS), the\n"
+                                   "imports that may suspend, and paths on which a suspension would cross a JS frame\n"
+                                   "(an import that calls back into wasm, like Emscripten's invoke_* trampolines):\n"
+                                   "those work under Asyncify and trap under JSPI. Exit status 1 when there are\n"
+                                   "hazards or, with --current, exports missing from the current list.")
+    add_analysis_args(p)
+    p.add_argument("--reenters", action="append", default=[], metavar="PATTERN",
+                   help="imports that call back into wasm (default: env.invoke_*). invoke_X re-enters table\n"
+                        "functions of X's signature; others any function in a host-visible table or export")
+    p.add_argument("--current", metavar="FILE", help="the JSPI_EXPORTS list in use: report missing and needless wraps")
+    p.add_argument("--asyncify-build", metavar="WASM", help="the Asyncify build of the same program (WASM is then the\n"
+                   "JSPI build): adds a migration summary — what Asyncify instruments and what it costs")
+    p.add_argument("--format", choices=("text", "list", "emscripten", "json"), default="text",
+                   help="text: the report; list/emscripten: just the exports to wrap; json: everything")
+    add_output_arg(p)
+    p.set_defaults(run=run)

@@ -1,0 +1,29 @@
+"""`asyncify-doctor why`: a shortest chain that forces a function into the list, or why it is not."""
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UsageError
+from ..render import report
+from .common import add_analysis_args, analyze_from
+
+
+def run(args: argparse.Namespace) -> int:
+    result = analyze_from(args)
+    f = report.find_function(result.module, args.function)
+    if f is None:
+        close = report.suggest(result.module, args.function)
+        hint = f"; did you mean: {', '.join(close)}?" if close else ""
+        raise UsageError(f"no function named {args.function!r} in {result.module.path}{hint}")
+    text, member = report.why_text(result.analysis, f)
+    print(text)
+    return 0 if member else 1
+
+
+def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter], summary: str) -> None:
+    p = sub.add_parser("why", formatter_class=fmt, help=summary,
+                       description="Explain why FUNCTION must be instrumented (a shortest chain to an async import),\n"
+                                   "or why it need not be. Exit status 0 if it is in the list, 1 if not.")
+    add_analysis_args(p)
+    p.add_argument("function", help="function name, module.name of an import, or index")
+    p.set_defaults(run=run)
