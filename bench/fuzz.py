@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from asyncify_doctor.decode import decode  # noqa: E402
 from asyncify_doctor.errors import DecodeError, InputError  # noqa: E402
-from asyncify_doctor.lists.files import parse_list  # noqa: E402
+from asyncify_doctor.lists import parse_list  # noqa: E402
 from asyncify_doctor.traces import parse_log  # noqa: E402
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify
 from asyncify_doctor.runtime.host import AsyncifyRunError, node_host, wasmtime_host
-from asyncify_doctor.lists.files import read_list
+from asyncify_doctor.lists import read_list
 
 SRC = Path(__file__).parent / "fixtures" / "src"
 ASYNC = ("env.sleep_ms", "env.fetch_value")

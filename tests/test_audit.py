@@ -92,7 +92,7 @@ def test_binaryen_format_is_read_right_by_that_binaryen(backend: str, version: i
                                                        tmp_path: Path) -> None:
     """`--format binaryen --binaryen-version N` written to a file and passed as `@file` is exactly the
     list to that Binaryen; the newline form given to Binaryen 116 silently matches nothing."""
-    from asyncify_doctor.lists.files import format_names
+    from asyncify_doctor.lists import format_names
     names = sorted(EXPECTS["direct_chain"].instrument)
     listfile = tmp_path / "only.txt"
     listfile.write_text(format_names(names, "binaryen", binaryen_version=version))

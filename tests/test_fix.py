@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from asyncify_doctor.commands.demo import demo_wasm
-from asyncify_doctor.lists.files import binaryen_reads, read_list
+from asyncify_doctor.lists import binaryen_reads, read_list
 from asyncify_doctor.runtime.toolchain import compile_c
 from proof import EXPECTS, SRC, cli_list
 

@@ -131,7 +131,7 @@ def test_graph_dot_renders(features_wasm: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["list", "emscripten", "binaryen", "json"])
 def test_every_output_format_round_trips(fmt: str, features_wasm: Path, tmp_path: Path) -> None:
-    from asyncify_doctor.lists.files import entry_matches, read_list
+    from asyncify_doctor.lists import entry_matches, read_list
     out = tmp_path / f"only.{fmt}"
     subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(features_wasm), "--imports",
                     ",".join(ASYNC), "--format", fmt, "-o", str(out)], check=True, capture_output=True)

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncify_doctor.lists.files import (BINARYEN, EMCC, ListFormatError, UnrepresentableName, add_entries,
+from asyncify_doctor.lists import (BINARYEN, EMCC, ListFormatError, UnrepresentableName, add_entries,
                                    binaryen_reads, emcc_entry, emcc_reads, emscripten_mangle, entry_matches,
                                    format_names,
-                                   list_warnings, parse_list, read_list, write_atomic)
+                                   list_warnings, parse_list, read_list)
+from asyncify_doctor.system.outputs import write_atomic
 
 PLAYGROUND_DOCKERFILE = textwrap.dedent('''\
     RUN source /root/emsdk/emsdk_env.sh && \\
@@ -153,7 +154,7 @@ def test_write_atomic_keeps_mode_and_original_on_failure(tmp_path: Path, monkeyp
 def test_killed_writer_leaves_original(tmp_path: Path) -> None:
     p = tmp_path / "only.list"
     p.write_text("original\n")
-    code = (f"import os, asyncify_doctor.lists.files as l\n"
+    code = (f"import os, asyncify_doctor.system.outputs as l\n"
             f"orig = os.fsync\n"
             f"def slow(fd): os.kill(os.getpid(), 9)\n"
             f"os.fsync = slow\n"
@@ -317,7 +318,7 @@ def test_audit_list_warns_in_one_line(tmp_path: Path) -> None:
 def test_warnings_on_the_sample_are_the_warnings_on_the_whole_list(names: list[str], fmt: str, version: int | None) -> None:
     """`analyze` checks only `warning_sample(names)` of its own output: it must say exactly what
     checking every name would."""
-    from asyncify_doctor.lists.files import format_names, list_warnings, parse_list, warning_sample
+    from asyncify_doctor.lists import format_names, list_warnings, parse_list, warning_sample
     names = list(dict.fromkeys(names))
     consumer = {"binaryen": BINARYEN, "emscripten": EMCC}.get(fmt)
 
@@ -340,7 +341,7 @@ def test_odd_names_in_c_is_the_regex(names: list[str]) -> None:
     """The list checks look only at `odd_names`: the C twin must pick exactly what the regex picks
     (empty, non-ASCII and surrogate names included)."""
     from asyncify_doctor.decode import accel
-    from asyncify_doctor.lists.files import odd_names_py
+    from asyncify_doctor.lists.names import odd_names_py
     if not accel.available():
         pytest.skip("the C accelerator is not built")
     assert accel.odd_names(names) == odd_names_py(names)

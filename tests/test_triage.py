@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from asyncify_doctor.analysis.pipeline import run_analysis
-from asyncify_doctor.analysis.audit import report_json, report_sarif, report_text, run_audit
+from asyncify_doctor.analysis.audit import run_audit
+from asyncify_doctor.render.audit import report_json, report_sarif, report_text
 from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify
 from asyncify_doctor.runtime.host.node_host import find_node
 from asyncify_doctor.render.report import format_chain

@@ -11,15 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .closure import Analysis
-from ..lists.files import ListFile, entry_matches, remove_entries
-from ..render.report import format_chain
+from ..lists import ListFile, entry_matches, remove_entries
 
 
 @dataclass
 class Addition:
     function: int
     name: str
-    chain: str
 
 
 @dataclass
@@ -60,37 +58,13 @@ def diff_current(an: Analysis, lf: ListFile) -> CurrentDiff:
             out.kept += 1
         else:
             out.can_go.append(Removal(entry, sum(m.body_size(h) for h in hits), len(hits)))
-    out.add = [Addition(f, m.functions[f].name, format_chain(an, an.chain(f))) for f in an.listed if f not in covered]
+    out.add = [Addition(f, m.functions[f].name) for f in an.listed if f not in covered]
     return out
 
 
 def updated_text(lf: ListFile, diff: CurrentDiff) -> str:
     """The list with the additions appended and the entries that can go removed, in its own layout."""
-    from ..lists.files import add_entries, parse_list
+    from ..lists import add_entries, parse_list
 
     text = remove_entries(lf, {r.entry for r in diff.can_go})
     return add_entries(parse_list(text, source=lf.source), [a.name for a in diff.add])
-
-
-def diff_text(diff: CurrentDiff, an: Analysis, source: str) -> str:
-    lines = [f"{source}: {diff.kept} entries needed, {len(diff.add)} to add, {len(diff.can_go)} can go "
-             f"(--indirect {an.mode})"]
-    if diff.add:
-        lines.append(f"to add (can be on the stack at an async import, not in the list): {len(diff.add)}")
-        lines += [f"  {a.name}\n      {a.chain}" for a in diff.add]
-    if diff.can_go:
-        total = sum(r.bytes for r in diff.can_go)
-        lines.append(f"can go (never on the stack at an async import): {len(diff.can_go)}, {total} bytes of code "
-                     "instrumented for nothing")
-        lines += [f"  {r.entry} ({r.bytes} bytes{f', {r.functions} functions' if r.functions > 1 else ''})"
-                  for r in sorted(diff.can_go, key=lambda r: (-r.bytes, r.entry))]
-    if diff.unmatched:
-        lines.append(f"entries matching no function of {an.module.path} (kept: typos, "
-                     f"or meant for another build): {len(diff.unmatched)}")
-        lines += [f"  {e}" for e in diff.unmatched]
-    if diff.can_go and an.mode == "ignore":
-        lines.append("note: under --indirect ignore \"can go\" assumes indirect calls never unwind; check with "
-                     "--indirect typed before removing entries")
-    if diff.in_sync:
-        lines.append("the list is exactly what this binary needs")
-    return "\n".join(lines) + "\n"

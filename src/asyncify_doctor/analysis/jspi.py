@@ -17,11 +17,10 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
-from .closure import UNREACHED, Analysis, analyze, bfs
+from .closure import UNREACHED, Analysis, ChainStep, analyze, bfs
 from ..graph.callgraph import CallGraph, IndirectMode
 from ..decode import Module
 from .selection import import_matches
-from ..render.report import display_name, format_chain
 
 DEFAULT_REENTERS = ("env.invoke_*",)
 
@@ -30,10 +29,11 @@ DEFAULT_REENTERS = ("env.invoke_*",)
 class Hazard:
     """A path on which a suspension would cross the JS frame of a re-entering import."""
 
-    caller_chain: str        # export → … → caller → env.invoke_X
-    callee_chain: str        # re-entered function → … → suspending import
-    reenter: str             # the import
+    caller_path: list[int]   # export → … → caller (functions), which calls the import
+    callee_steps: list[ChainStep]   # re-entered function → … → suspending import
+    reenter: int             # the import
     entry: int               # re-entered function
+    analysis: Analysis = field(repr=False, compare=False)
 
 
 @dataclass
@@ -48,17 +48,15 @@ class JspiReport:
     migration: dict | None = None
 
 
-def migration(asyncify_build: str, jspi_module: Module) -> dict:
+def migration(am: Module, jspi_module: Module) -> dict:
     """What the Asyncify build pays that the JSPI build does not: instrumented functions and bytes."""
-    from .pipeline import load_module
     from .recognize import recognize
 
-    am = load_module(asyncify_build)
     info = recognize(CallGraph(am))
     body = sum(am.body_size(f) for f in info.instrumented)
     code_a = sum(am.code.bodies[1::2]) if am.code else 0
     code_j = sum(jspi_module.code.bodies[1::2]) if jspi_module.code else 0
-    return {"asyncify_build": asyncify_build, "asyncified": info.asyncified,
+    return {"asyncify_build": am.path, "asyncified": info.asyncified,
             "instrumented_functions": len(info.instrumented), "instrumented_code_bytes": body,
             "asyncify_file_bytes": am.size, "jspi_file_bytes": jspi_module.size,
             "asyncify_code_bytes": code_a, "jspi_code_bytes": code_j}
@@ -110,7 +108,6 @@ def _hazards(graph: CallGraph, an: Analysis, reentering: list[int], exports: set
     """One hazard per re-entering import that some export reaches a call of and that re-enters a
     function that can suspend: its first such function (by index), the path to its first caller (in
     row order) that an export reaches, both from one forward search shared by all imports."""
-    m = graph.module
     out = []
     rev = graph.reverse(mode)
     tree = None
@@ -124,42 +121,5 @@ def _hazards(graph: CallGraph, an: Analysis, reentering: list[int], exports: set
         reach = next(filter(None, (_forward_chain(graph, tree, c) for c in callers)), None)
         if reach is None:
             continue
-        first = " → ".join(display_name(m, f) for f in reach) + f" → {display_name(m, imp)}"
-        out.append(Hazard(first, format_chain(an, an.chain(entry)), display_name(m, imp), entry))
+        out.append(Hazard(reach, an.chain(entry), imp, entry, an))
     return out
-
-
-def report_text(rep: JspiReport) -> str:
-    m = rep.module
-    lines = [f"exports to wrap with WebAssembly.promising (JSPI_EXPORTS): {len(rep.suspending_exports)}"]
-    lines += [f"  {n}" for n in rep.suspending_exports]
-    lines.append(f"imports that may suspend (wrap with WebAssembly.Suspending; JSPI_IMPORTS): {len(rep.suspending_imports)}")
-    lines += [f"  {display_name(m, i)}" for i in rep.suspending_imports]
-    if rep.missing_wraps or rep.needless_wraps:
-        lines.append(f"missing from the current list (they trap with SuspendError): {', '.join(rep.missing_wraps) or 'none'}")
-        lines.append(f"wrapped needlessly (never suspend): {', '.join(rep.needless_wraps) or 'none'}")
-    lines.append(f"JS-frame hazards (work under Asyncify, trap under JSPI): {len(rep.hazards)}")
-    for h in rep.hazards:
-        lines.append(f"  {h.caller_chain} → (JS trampoline re-enters wasm) {h.callee_chain}")
-    if rep.migration:
-        mg = rep.migration
-        lines.append(f"migration from {mg['asyncify_build']}: Asyncify instruments {mg['instrumented_functions']} "
-                     f"functions ({mg['instrumented_code_bytes']} bytes of instrumented code); code section "
-                     f"{mg['asyncify_code_bytes']} bytes vs {mg['jspi_code_bytes']} in the JSPI build, files "
-                     f"{mg['asyncify_file_bytes']} vs {mg['jspi_file_bytes']} bytes")
-    if rep.reentering_imports:
-        lines.append(f"re-entering imports considered: {len(rep.reentering_imports)} "
-                     f"({', '.join(display_name(m, i) for i in rep.reentering_imports[:6])}"
-                     f"{', …' if len(rep.reentering_imports) > 6 else ''})")
-    return "\n".join(lines) + "\n"
-
-
-def report_json(rep: JspiReport) -> dict:
-    m = rep.module
-    return {"suspending_exports": rep.suspending_exports,
-            "suspending_imports": [display_name(m, i) for i in rep.suspending_imports],
-            "reentering_imports": [display_name(m, i) for i in rep.reentering_imports],
-            "hazards": [{"reenters": h.reenter, "entry": m.functions[h.entry].name, "caller_chain": h.caller_chain,
-                         "callee_chain": h.callee_chain} for h in rep.hazards],
-            "missing_wraps": rep.missing_wraps, "needless_wraps": rep.needless_wraps,
-            **({"migration": rep.migration} if rep.migration else {})}

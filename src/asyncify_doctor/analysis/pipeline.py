@@ -1,17 +1,11 @@
-"""The typed Python API the CLI is a thin layer over.
-
-    from asyncify_doctor.analysis.pipeline import run_analysis
-    result = run_analysis("php.wasm", imports=["env.js_*"], mode="typed")
-    print(result.analysis.names())
-"""
+"""The pipeline every analysing command runs: decode, choose the async imports, build the call graph,
+compute the closure (with Binaryen's runtime rules and observed edges). Silent: progress and warnings
+are the caller's (the commands print them)."""
 from __future__ import annotations
 
 import os
-import sys
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TextIO
+from typing import Callable
 
 from .closure import Analysis, analyze
 from ..graph.callgraph import CallGraph, HostTable, IndirectMode
@@ -20,35 +14,9 @@ from .selection import ImportSelection, Trampolines, expand_args, select_imports
 from .recognize import RuntimeCalls, runtime_calls
 
 
-class Progress:
-    """A progress line on stderr, shown only when decoding takes over a second and stderr is a TTY."""
-
-    def __init__(self, label: str, stream: TextIO = sys.stderr, delay: float = 1.0) -> None:
-        self.label, self.stream, self.delay = label, stream, delay
-        self.start = time.monotonic()
-        self.shown = False
-        self.enabled = stream.isatty() and not os.environ.get("CI")
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or time.monotonic() - self.start < self.delay:
-            return
-        pct = 100 * done // max(total, 1)
-        self.stream.write(f"\r{self.label}: {pct:3d}% ({done / 1e6:.1f}/{total / 1e6:.1f} MB)")
-        self.stream.flush()
-        self.shown = True
-
-    def finish(self) -> None:
-        if self.shown:
-            self.stream.write("\r" + " " * (len(self.label) + 30) + "\r")
-            self.stream.flush()
-
-
-def load_module(path: str | os.PathLike[str], accelerate: bool = True) -> Module:
-    progress = Progress(f"decoding {Path(path).name}")
-    try:
-        return read_module(path, progress=progress, accelerate=accelerate)
-    finally:
-        progress.finish()
+def load_module(path: str | os.PathLike[str], accelerate: bool = True, progress: Callable[[int, int], None] | None = None) -> Module:
+    """Decode a binary; `progress(done, total)` is told how far (the commands show it on a terminal)."""
+    return read_module(path, progress=progress, accelerate=accelerate)
 
 
 @dataclass
@@ -66,7 +34,7 @@ def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, st
     with where it was first seen (`trace.origin`), for `why`."""
     if not stacks:
         return {}
-    from ..runtime.recorder import origin
+    from ..traces.stacks import origin
 
     by_name = {f.name: f.index for f in module.functions}
     by_key = {f.import_key: f.index for f in module.functions if f.imported}

@@ -12,7 +12,7 @@ from . import emscripten
 from ..graph.callgraph import is_trampoline_name
 from ..decode import Module
 from ..errors import UsageError
-from ..lists.files import read_list
+from ..lists import read_list
 from ..lists.wildcard import matches
 
 Trampolines = Literal["typed", "async"]

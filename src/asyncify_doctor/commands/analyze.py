@@ -38,14 +38,14 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps(report.json_report(an, with_stats=True), indent=1, ensure_ascii=False) + "\n"
     else:
-        from ..lists.files import BINARYEN, EMCC, format_names, list_warnings, parse_list, warning_sample
+        from ..lists import BINARYEN, EMCC, format_names, list_warnings, parse_list, warning_sample
         # names only: what made the list is said here, on stderr, since Binaryen reads every line of a
         # list file as a name (a `#` header included)
         unique = list(dict.fromkeys(names))
         text = format_names(unique, args.format, binaryen_version=args.binaryen_version,
                             mangle=args.emscripten_mangle)
         if args.format == "emscripten":
-            from ..lists.files import emcc_entry
+            from ..lists import emcc_entry
             patterned = [n for n in unique if emcc_entry(n) != n]
             if patterned:
                 warn(f"note: {len(patterned)} name(s) are written as `*` patterns that select them, since emcc "
@@ -77,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _current(args: argparse.Namespace, an: "Analysis") -> int:
     """`--current LIST`: what to add and what can go; with `--update`, LIST rewritten in its own layout."""
-    from ..analysis.current import diff_current, diff_text, updated_text
-    from ..lists.files import read_list, write_atomic
+    from ..analysis.current import diff_current, updated_text
+    from ..render.current import diff_text
+    from ..lists import read_list
+    from ..system.outputs import write_atomic
     lf = read_list(args.current)
     diff = diff_current(an, lf)
     output(diff_text(diff, an, args.current), args.output)

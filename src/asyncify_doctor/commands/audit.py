@@ -6,14 +6,16 @@ import json
 
 from .. import __version__
 from ..errors import InputError, UsageError
+from .common import load
 from .common import (add_analysis_args, add_output_arg, check_imports, check_size, observed, output, spare, warn,
                      warn_list_files, warn_unmatched)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import audit as auditmod
+    from ..render import audit as auditrender
     from ..analysis.binaryen_lists import BinaryenLists
-    from ..lists.files import read_list
+    from ..lists import read_list
     if args.top < 0:
         raise UsageError(f"--top must be 0 (everything) or more, not {args.top}")
     check_imports(args.imports)
@@ -21,11 +23,11 @@ def run(args: argparse.Namespace) -> int:
     check_size(args.wasm, args.max_size)
     files = [read_list(f) if f else None for f in (args.list, args.remove_list, args.add_list)]
     for lf in files:
-        from ..lists.files import list_warnings
+        from ..lists import list_warnings
         for warning in list_warnings(lf) if lf is not None else []:
             warn(f"warning: {warning}")
     lists = BinaryenLists(*(lf.entries if lf is not None else None for lf in files), propagate_add=args.propagate_add)
-    rep = spare(auditmod.run_audit(args.wasm, args.imports, args.indirect, args.host_table, lists=lists,
+    rep = spare(auditmod.run_audit(load(args.wasm), args.imports, args.indirect, args.host_table, lists=lists,
                                     observed=observed(args), emscripten=args.emscripten,
                                     trampolines=args.trampolines, ignore_imports=args.ignore_imports))
     if rep.info.problems:
@@ -33,14 +35,14 @@ def run(args: argparse.Namespace) -> int:
     if rep.analysis is not None and args.imports:
         warn_unmatched(rep.analysis.module, rep.selection)
     if args.format == "json":
-        text = json.dumps(auditmod.report_json(rep), indent=1, ensure_ascii=False) + "\n"
+        text = json.dumps(auditrender.report_json(rep), indent=1, ensure_ascii=False) + "\n"
     elif args.format == "sarif":
-        text = json.dumps(auditmod.report_sarif(rep, __version__), indent=1, ensure_ascii=False) + "\n"
+        text = json.dumps(auditrender.report_sarif(rep, __version__), indent=1, ensure_ascii=False) + "\n"
     elif args.format == "html":
         from ..render.html import report_html
         text = report_html(rep, __version__)
     else:
-        text = auditmod.report_text(rep, args.top)
+        text = auditrender.report_text(rep, args.top)
     output(text, args.output)
     return 1 if rep.missing or rep.unchecked_calls else 0
 

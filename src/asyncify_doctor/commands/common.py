@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Iterable, TypeVar
 from ..analysis.pipeline import AnalysisResult, run_analysis
 from ..errors import InputError, UsageError
 from ..render import report
+from ..system.progress import with_progress
 
 if TYPE_CHECKING:
     from ..analysis.selection import ImportSelection
@@ -32,6 +33,12 @@ HOST_TABLE_HELP = """what an imported or exported table may hold (Emscripten alw
 
 OUTPUT_HELP = ("write here instead of stdout (`-` is stdout): a file is replaced atomically, keeping its mode;\n"
                "a symlink's target is replaced and the link kept; a device or FIFO is written, never replaced")
+
+
+def load(path: str) -> "Module":
+    """Decode a binary, with a progress line on a terminal when it takes a while."""
+    from ..analysis.pipeline import load_module
+    return with_progress(f"decoding {Path(path).name}", lambda progress: load_module(path, progress=progress))
 
 
 def add_output_arg(p: argparse.ArgumentParser) -> None:
@@ -83,7 +90,7 @@ def add_analysis_args(p: argparse.ArgumentParser) -> None:
 def observed(args: argparse.Namespace) -> list[dict] | None:
     if not args.observed:
         return None
-    from ..runtime.recorder import read_observed
+    from ..traces.stacks import read_observed
     return [s for path in args.observed for s in read_observed(path)]
 
 
@@ -91,7 +98,7 @@ def analyze_from(args: argparse.Namespace, trampolines: str | None = None) -> An
     check_size(args.wasm, args.max_size)
     check_imports(args.imports)
     warn_list_files(args.imports)
-    result = run_analysis(args.wasm, args.imports, args.indirect, args.host_table, observed=observed(args),
+    result = run_analysis(load(args.wasm), args.imports, args.indirect, args.host_table, observed=observed(args),
                           emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
                           ignore_imports=args.ignore_imports)
     warn_imports(result)
@@ -137,7 +144,7 @@ def warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
 
 def warn_list_files(imports: list[str]) -> None:
     """`--imports @FILE`: say where Binaryen would read the file otherwise (empty, `#` lines…)."""
-    from ..lists.files import list_warnings, read_list
+    from ..lists import list_warnings, read_list
     for arg in imports:
         if arg.startswith("@") and Path(arg[1:]).is_file():
             for warning in list_warnings(read_list(arg[1:]), kind="imports"):

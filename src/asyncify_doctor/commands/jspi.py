@@ -4,26 +4,28 @@ from __future__ import annotations
 import argparse
 import json
 
+from .common import load
 from .common import add_analysis_args, add_output_arg, analyze_from, output, warn
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import jspi
-    from ..lists.files import format_names, read_list
+    from ..render import jspi as jspirender
+    from ..lists import format_names, read_list
     result = analyze_from(args, trampolines="async")   # jspi finds its own hazards through trampolines
     current = read_list(args.current).entries if args.current else None
     reenters = tuple(args.reenters) or jspi.DEFAULT_REENTERS
     rep = jspi.jspi_report(result.graph, result.selection.functions, args.indirect, reenters, current)
     if args.asyncify_build:
-        rep.migration = jspi.migration(args.asyncify_build, result.module)
+        rep.migration = jspi.migration(load(args.asyncify_build), result.module)
     if args.format == "json":
-        text = json.dumps(jspi.report_json(rep), indent=1, ensure_ascii=False) + "\n"
+        text = json.dumps(jspirender.report_json(rep), indent=1, ensure_ascii=False) + "\n"
     elif args.format in ("list", "emscripten"):
         text = format_names(rep.suspending_exports, args.format)
         if rep.hazards:
             warn(f"warning: {len(rep.hazards)} JS-frame hazard(s): run with --format text to see them")
     else:
-        text = jspi.report_text(rep)
+        text = jspirender.report_text(rep)
     output(text, args.output)
     return 1 if rep.hazards or rep.missing_wraps else 0
 

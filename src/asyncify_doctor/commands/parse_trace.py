@@ -21,8 +21,8 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InputError(args.log, None, f"cannot read: {exc.strerror or exc}") from None
     crashes = parse_log(text)
-    from ..analysis.pipeline import load_module
-    mapper = FrameMapper(load_module(args.wasm) if args.wasm else None, load_module(args.built) if args.built else None)
+    from .common import load
+    mapper = FrameMapper(load(args.wasm) if args.wasm else None, load(args.built) if args.built else None)
     out = []
     for c in crashes:
         mp = mapper.map(c)

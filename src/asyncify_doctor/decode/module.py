@@ -868,4 +868,10 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
 
 
 __all__ = ["Module", "Function", "Table", "Global", "ElementSegment", "Export", "Import", "SubType",
-           "ValType", "decode", "read_module", "placeholder_name", "DecodeError"]
+           "ValType", "decode", "read_module", "placeholder_name", "display_name", "DecodeError"]
+
+
+def display_name(module: Module, f: int) -> str:
+    """Imports show as `module.name` (what `--imports` matches), others by their function name."""
+    func = module.functions[f]
+    return func.import_key if func.imported else func.name  # type: ignore[return-value]

@@ -14,7 +14,7 @@ import html
 from typing import TYPE_CHECKING
 
 from ..analysis.audit import AuditReport, triage_of
-from .report import display_name
+from ..decode import display_name
 from .report import chain_parts
 from ..analysis.triage import EVIDENCE, EVIDENCE_TEXT
 

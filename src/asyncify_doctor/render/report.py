@@ -6,13 +6,7 @@ from typing import Any, Iterable, Iterator
 
 from ..analysis.closure import Analysis, ChainStep, analyze, import_contributions
 from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode
-from ..decode import Module
-
-
-def display_name(module: Module, f: int) -> str:
-    """Imports show as `module.name` (what `--imports` matches), others by their function name."""
-    func = module.functions[f]
-    return func.import_key if func.imported else func.name  # type: ignore[return-value]
+from ..decode import Module, display_name
 
 
 def chain_parts(analysis: Analysis, steps: Iterable[ChainStep]) -> list[str]:

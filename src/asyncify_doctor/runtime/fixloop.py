@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from ..lists.files import BINARYEN, EMCC, add_entries, emscripten_mangle, entry_matches, list_warnings, read_list
+from ..lists import BINARYEN, EMCC, add_entries, emscripten_mangle, entry_matches, list_warnings, read_list
 from ..system.outputs import write_atomic
 from ..system.process import run_command
 from ..traces import BUG, Crash, FrameMapper, Mapped, parse_log
@@ -81,7 +81,8 @@ def _load(path: Path | None):  # noqa: ANN202 - decode.Module | None
     if path is None:
         return None
     from ..analysis.pipeline import load_module
-    return load_module(path)
+    from ..system.progress import with_progress
+    return with_progress(f"decoding {Path(path).name}", lambda progress: load_module(path, progress=progress))
 
 
 def implicated(crashes: list[Crash], cfg: FixConfig, entries: list[str]) -> Plan:

@@ -1,0 +1,218 @@
+"""List files: every layout users keep function names (or import patterns) in, one reader for all,
+writers for each build's format, and atomic in-place writes that keep everything else as it was.
+
+Layouts read by `parse_list` (auto-detected):
+- `list`: one name per line; a line whose first non-blank character is `#` is a comment
+  (only there: Emscripten-mangled names contain `#`);
+- `json`: a JSON array of strings (Emscripten's `-sASYNCIFY_ONLY=@file`), or the report that
+  `analyze --format json` writes (its function names);
+- `binaryen`: what `wasm-opt --pass-arg=asyncify-onlylist@@file` reads. Binaryen's rule (its
+  `String::Split::NewLineOr`, since version 117): a file with more than one line has one name per
+  line; a single line is split on commas, except commas inside brackets `()<>[]{}` (so
+  `f(int, char)` stays whole). Binaryen < 117 always splits on commas, even across lines;
+- `embedded`: a bracketed list inside a Makefile, Dockerfile or shell script, e.g.
+  `-sASYNCIFY_ONLY=[...]` or WordPress Playground's `"name",\` continuation lines; only the
+  bracket's span is ever edited.
+
+Names are kept exactly as written. Binaryen compares entries with the name-section names as they are
+(escaping both sides the same way before version 131, neither since). emcc (since 2.0.17) unmangles
+every ASYNCIFY_ONLY entry (`.` → space, `#` → `&`, `?` → `,`; tools/link.py) and joins them with
+commas; so projects may write names mangled (space → `.`, `&` → `#`, `,` → `?`), `entry_matches`
+accepts entries written either way, with `*` wildcards, `--emscripten-mangle` writes that form, and
+`emcc_entry` writes a name emcc would change as a `*` pattern that selects it.
+
+Our reader is lenient (comments, blank lines, quotes); the consumers are not. What each really reads,
+from their sources, is in `binaryen_reads` and `emcc_reads`, and `list_warnings` says where a file
+means something else to them (an empty file, `#` lines, stray spaces). So the writers put nothing in
+a list but names: no `#` header, no provenance comments (Binaryen has no comment syntax at all).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from itertools import accumulate
+from pathlib import Path
+from typing import NamedTuple
+
+from ..errors import InputError
+from .names import _balanced, _split_commas
+
+
+class ListFormatError(InputError):
+    """A list file we cannot read: unbalanced brackets, bad JSON, non-string entries."""
+
+
+class Entry(NamedTuple):
+    """One name of a list file, where it stands in the text."""
+
+    name: str
+    start: int          # span of the entry's text (including quotes), for in-place edits
+    end: int
+
+
+@dataclass
+class ListFile:
+    source: str
+    text: str
+    format: str                         # list | json | binaryen | embedded
+    entries_spans: list[Entry] = field(default_factory=list)
+    span: tuple[int, int] | None = None  # the bracketed region, for json/embedded
+
+    @property
+    def entries(self) -> list[str]:
+        return [e.name for e in self.entries_spans]
+
+
+def _byte_offset(text: str, index: int) -> int:
+    return len(text[:index].encode("utf-8"))
+
+
+def _error(source: str, text: str, index: int, message: str) -> ListFormatError:
+    return ListFormatError(source, _byte_offset(text, index), message)
+
+
+def _find_bracket(text: str) -> tuple[int, int] | None:
+    """The span of the first `[ ... ]` that holds quoted strings, honouring quotes and escapes."""
+    start = text.find("[")
+    while start >= 0:
+        rest = text[start + 1:].lstrip(" \t\r\n\\$'")
+        if rest.startswith(('"', "]")):
+            break
+        start = text.find("[", start + 1)
+    if start < 0:
+        return None
+    depth, i, quote = 0, start, None
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        elif c == '"':
+            quote = c
+        elif c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth == 0:
+                return start, i + 1
+        i += 1
+    return (start, -1)
+
+
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def _parse_bracket(source: str, text: str, start: int, end: int) -> list[Entry]:
+    """Quoted strings inside the bracket; anything else but separators and line continuations is an error."""
+    entries = []
+    i = start + 1
+    body_end = end - 1
+    for m in _STRING.finditer(text, i, body_end):
+        between = text[i:m.start()]
+        if between.strip(" \t\r\n,\\'$"):
+            raise _error(source, text, i + len(between) - len(between.lstrip(" \t\r\n,\\'$")), "expected a quoted name")
+        try:
+            name = json.loads(m.group(0))
+        except json.JSONDecodeError as exc:
+            raise _error(source, text, m.start() + exc.pos, f"bad string: {exc.msg}") from None
+        entries.append(Entry(name, m.start(), m.end()))
+        i = m.end()
+    if text[i:body_end].strip(" \t\r\n,\\'$"):
+        raise _error(source, text, i, "expected a quoted name or `]`")
+    return entries
+
+
+def _looks_json(stripped: str) -> bool:
+    return re.match(r'(\[\s*("|\])|\{\s*("|\}))', stripped) is not None
+
+
+def parse_list(text: str, *, source: str = "<list>") -> ListFile:
+    """Read any supported layout. Raises `ListFormatError` with the byte offset of the problem."""
+    stripped = text.lstrip()
+    if stripped.startswith(("[", "{")):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if not _looks_json(stripped):
+                return _parse_plain(text, source)  # a plain list whose first name starts with `[` or `{`
+            raise _error(source, text, exc.pos, f"bad JSON list: {exc.msg}") from None
+        if isinstance(data, dict) and isinstance(data.get("functions"), list):  # `analyze --format json`
+            return _parse_report(text, data, source)
+        if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+            raise _error(source, text, len(text) - len(stripped), "a JSON list must be an array of strings")
+        span = _find_bracket(text) or (0, len(text))
+        lf = ListFile(source, text, "json", span=span)
+        lf.entries_spans = _parse_bracket(source, text, *span) if span[1] > 0 else []
+        return lf
+    if "[" in text and '"' in text and _is_embedded(text):
+        span = _find_bracket(text)
+        assert span is not None
+        if span[1] < 0:
+            raise _error(source, text, span[0], "unbalanced brackets: `[` is never closed")
+        return ListFile(source, text, "embedded", _parse_bracket(source, text, *span), span)
+    return _parse_plain(text, source)
+
+
+def _parse_report(text: str, data: dict, source: str) -> ListFile:
+    names = [f.get("name") for f in data["functions"] if isinstance(f, dict)]
+    if not all(isinstance(n, str) for n in names) or len(names) != len(data["functions"]):
+        raise _error(source, text, 0, "a JSON report's functions must each have a string name")
+    return ListFile(source, text, "report", [Entry(n, 0, 0) for n in names])
+
+
+def _is_embedded(text: str) -> bool:
+    span = _find_bracket(text)
+    return span is not None and any(not line.lstrip().startswith("#") for line in text[:span[0]].splitlines() or [""])
+
+
+def _parse_plain(text: str, source: str) -> ListFile:
+    """Binaryen's rule: several lines → one name per line; one line → commas outside brackets.
+    Our leniencies, for hand-kept files: `#` comment lines, blank lines, and quotes or a trailing
+    comma around a name are skipped."""
+    lines = text.split("\n")          # Binaryen splits on "\n" only (not on \v, \f, \u2028…)
+    starts = [0, *accumulate(len(ln) + 1 for ln in lines)]
+    content = [(i, s) for i, ln in enumerate(lines) if (s := ln.strip()) and s[0] != "#"]
+    if len(content) != 1:   # one name per line: no splitting, so one pass (lists of 90,000 names)
+        found = [Entry(s, starts[i], starts[i] + len(s)) if len(s) == len(lines[i]) and s[-1] != "," and s[0] != '"'
+                 else _plain_entry(lines[i].rstrip("\r"), starts[i], many=True) for i, s in content]
+        return ListFile(source, text, "list", [e for e in found if e])
+    i = content[0][0]
+    body = lines[i].rstrip("\r")
+    if not _balanced(body):
+        raise _error(source, text, starts[i], "unbalanced brackets in a comma-separated list")
+    entries, off = [], starts[i]
+    for part in _split_commas(body):
+        entry = _plain_entry(part, off, many=False)
+        if entry:
+            entries.append(entry)
+        off += len(part) + 1
+    return ListFile(source, text, "binaryen" if len(entries) > 1 else "list", entries)
+
+
+def _plain_entry(part: str, off: int, many: bool) -> Entry | None:
+    name = part.strip()
+    if many and name.endswith(",") and not name.endswith(",,"):
+        name = name[:-1].rstrip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = name[1:-1]
+    if not name:
+        return None
+    lead = len(part) - len(part.lstrip())
+    return Entry(name, off + lead, off + lead + len(part.strip()))
+
+
+def read_list(path: str | os.PathLike[str]) -> ListFile:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ListFormatError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ListFormatError(str(p), exc.start, "not valid UTF-8") from None
+    return parse_list(text, source=str(p))

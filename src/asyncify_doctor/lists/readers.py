@@ -1,0 +1,205 @@
+"""What the readers of a list file really take from it — Binaryen's wasm-opt and emcc, read in their
+sources, by version — and one-line warnings wherever that differs from what the list means to us."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from itertools import islice
+
+from .layouts import ListFile
+from .names import _BRACKET, _CLOSING, _OPENING, NEWLINE_SPLIT_SINCE, emcc_unmangle, odd_names
+
+
+_CXX_SPACE = " \t\n\v\f\r\0"
+
+
+BINARYEN = "wasm-opt"
+
+
+EMCC = "emcc"
+
+
+CONSUMERS = (BINARYEN, EMCC)
+
+
+@dataclass
+class ConsumerRead:
+    """The names a consumer takes from a list file; None when it reads no list at all."""
+
+    consumer: str
+    names: list[str] | None
+    fatal: str | None = None        # the consumer stops with this error
+
+
+def _cxx_split(text: str, delim: str) -> list[str]:
+    """Binaryen's String::Split::split: no empty part after a trailing delimiter."""
+    parts = text.split(delim)
+    if parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def _binaryen_commas(text: str) -> tuple[list[str], str | None]:
+    """Split on commas, then handleBracketingOperators: empty parts dropped, parts rejoined while a
+    bracket is open; unbalanced brackets are fatal."""
+    parts = _cxx_split(text, ",")
+    if not _BRACKET.search(text):   # C names: nothing to rejoin (a 16,000-name list in 2 ms, not 60)
+        return [p for p in parts if p], None
+    out: list[str] = []
+    last, nesting = "", 0
+    for part in parts:
+        if not part:
+            continue
+        if _BRACKET.search(part):
+            nesting += len(_OPENING.findall(part)) - len(_CLOSING.findall(part))
+        last = part if not last else last + "," + part
+        if nesting == 0:
+            out.append(last)
+            last = ""
+    return out, ("Asyncify: failed to parse lists (unbalanced brackets)" if nesting else None)
+
+
+def binaryen_reads(text: str, version: int | None = None) -> ConsumerRead:
+    """What `--pass-arg=asyncify-onlylist@@FILE` gives the pass (`version`: Binaryen's, None = current)."""
+    body = text.rstrip(_CXX_SPACE)
+    if not body:
+        return ConsumerRead(BINARYEN, None)
+    if (version is None or version >= NEWLINE_SPLIT_SINCE) and "\n" in body:
+        return ConsumerRead(BINARYEN, body.split("\n"))
+    names, fatal = _binaryen_commas(body)
+    return ConsumerRead(BINARYEN, names or None, fatal)
+
+
+def emcc_reads(text: str, unmangle: bool = True) -> ConsumerRead:
+    """What `-sASYNCIFY_ONLY=@FILE` hands Binaryen (emcc 3.1.54 and later). `unmangle`: emcc unmangles
+    ASYNCIFY_ONLY/ADD/REMOVE entries, not ASYNCIFY_IMPORTS."""
+    value = text.strip()
+    if not value:
+        return ConsumerRead(EMCC, None, "emcc fails on an empty @file (its settings parser reads the first character)")
+    if value[0] != "[":
+        entries = [line.strip() for line in value.splitlines() if not line.startswith("#")]
+    else:
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError:
+            return ConsumerRead(EMCC, None, "emcc cannot parse this file as a JSON list")
+        if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+            return ConsumerRead(EMCC, None, "emcc needs a JSON list of strings")
+        entries = data
+    joined = ",".join(emcc_unmangle(e) if unmangle else e for e in entries)
+    if not entries:
+        return ConsumerRead(EMCC, None)
+    names, fatal = _binaryen_commas(joined)
+    return ConsumerRead(EMCC, names, fatal)
+
+
+def consumer_reads(text: str, consumer: str, binaryen_version: int | None = None, kind: str = "onlylist") -> ConsumerRead:
+    return emcc_reads(text, kind != "imports") if consumer == EMCC else binaryen_reads(text, binaryen_version)
+
+
+def warning_sample(names: list[str]) -> list[str]:
+    """The names of a list that some consumer could read otherwise (anything but letters, digits, `_`
+    and `$`) and the plain names one of those could be split into, in order, with the first two other
+    plain names and the last name kept: `list_warnings` on the sample finds what it finds on the whole
+    list (empty, single-line, version and trailing-line warnings included), but a 90,000-name list of
+    C names costs nothing to check. A consumer's comma split (Binaryen's bracket nesting, one count
+    for all kinds) merges neighbours only after a name whose brackets do not balance: with one such
+    name, the sample is the whole list."""
+    odd = odd_names(names)
+    if any(len(_OPENING.findall(n)) != len(_CLOSING.findall(n)) for n in odd if _BRACKET.search(n)):
+        return list(names)
+    keep = set(odd) | {p for n in odd for p in re.split(r"[^A-Za-z0-9_$]+", n)}   # and what a split makes
+    keep.update(islice((n for n in names if n not in keep), 2))
+    return [n for n in names[:-1] if n in keep] + names[-1:]
+
+
+def list_warnings(lf: ListFile, consumer: str | None = None, *, kind: str = "onlylist",
+                  binaryen_version: int | None = None, limit: int = 4) -> list[str]:
+    """One-line warnings about what `consumer` (`wasm-opt`, `emcc`, or None for both) will make of
+    this list where it differs from what the list means to us: an empty list (no list at all to
+    Binaryen), lines it reads as names (`#` comments, blank lines, names with spaces, quotes or a
+    "\\r" around them), entries it splits, unmangles or cannot parse. `kind`: `onlylist` or `imports`."""
+    if lf.format == "report":
+        return []
+    consumers = [consumer] if consumer else list(CONSUMERS)
+    if lf.format in ("json", "embedded"):
+        consumers = [c for c in consumers if c == EMCC] or consumers
+    out: list[str] = []
+    for c in consumers:
+        out += _warnings_for(lf, c, kind, binaryen_version, limit)
+    return list(dict.fromkeys(out))
+
+
+def _warnings_for(lf: ListFile, consumer: str, kind: str, version: int | None, limit: int) -> list[str]:
+    src, ours = lf.source, lf.entries
+    if not ours:
+        return [_empty_warning(src, kind)]
+    if lf.format in ("json", "embedded") and consumer == BINARYEN:
+        return [f"{src}: wasm-opt does not read JSON or a Makefile: give it one name per line "
+                "(asyncify-doctor analyze --format binaryen)"]
+    if lf.format == "embedded":   # emcc parses the bracket on its command line: entries, then unmangled
+        read = ConsumerRead(EMCC, [emcc_unmangle(e) if kind != "imports" else e for e in ours])
+    else:
+        read = consumer_reads(lf.text, consumer, version, kind)
+    if read.fatal:
+        return [f"{src}: {consumer} stops on this file: {read.fatal}"]
+    if read.names is None:
+        return [_empty_warning(src, kind)]
+    theirs = read.names
+    what = "a function name" if kind == "onlylist" else "an import pattern"
+    if consumer == BINARYEN and len(theirs) < len(ours) and any("\n" in n for n in theirs):
+        return [f"{src}: Binaryen {version} splits list files on commas only: it reads this one-name-per-line "
+                "file as one name that matches nothing (write it with --format binaryen --binaryen-version)"]
+    out: list[str] = []
+    ours_set, theirs_set = set(ours), set(theirs)   # lists of 10,000+ names: no quadratic scans
+    extra = [n for n in dict.fromkeys(theirs) if n not in ours_set]
+    blank = [n for n in extra if not n.strip()]
+    for name in [n for n in extra if n.strip()][:limit]:
+        changed = next((o for o in ours if o not in theirs_set and _same_but_wrapped(o, name, consumer)), None)
+        if changed is not None:
+            out.append(f"{src}: {consumer} reads {changed!r} as {name!r}: " + _why_changed(changed, name, consumer))
+        elif name.lstrip().startswith("#"):
+            out.append(f"{src}: {consumer} reads the comment {name!r} as {what} (Binaryen has no comment "
+                       "syntax; only emcc 3.1.54 and later skip `#` lines, and only in column 0)")
+        else:
+            out.append(f"{src}: {consumer} reads {name!r} as {what}")
+    if len(extra) - len(blank) > limit:
+        out.append(f"{src}: … and {len(extra) - len(blank) - limit} more {consumer} reads differently")
+    if blank:
+        out.append(f"{src}: {consumer} reads each blank line as {what}, an empty one (harmless, but it warns)")
+    wrapped = {_core(t) for t in extra}   # `_same_but_wrapped` for every pair at once
+    extra_set = set(extra)
+    lost = [o for o in ours if o not in theirs_set and o not in wrapped
+            and not (consumer == EMCC and emcc_unmangle(o) in extra_set)]
+    if lost:
+        out.append(f"{src}: {consumer} never sees {', '.join(map(repr, lost[:limit]))}"
+                   f"{' …' if len(lost) > limit else ''} as written (split on commas, or merged with a neighbour)")
+    return out
+
+
+def _core(theirs: str) -> str:
+    """A name as read, without the spaces, trailing comma and quotes a consumer kept around it."""
+    return theirs.strip(_CXX_SPACE).rstrip(",").strip().strip('"')
+
+
+def _same_but_wrapped(ours: str, theirs: str, consumer: str) -> bool:
+    return _core(theirs) == ours or (consumer == EMCC and theirs == emcc_unmangle(ours))
+
+
+def _why_changed(ours: str, theirs: str, consumer: str) -> str:
+    if consumer == EMCC and theirs == emcc_unmangle(ours):
+        return ("emcc (since 2.0.17) turns `.` into a space, `#` into `&` and `?` into `,`; "
+                "write the name with `*` for those characters")
+    if theirs.endswith("\r"):
+        return "Windows line endings: the \\r is part of the name to Binaryen"
+    return "Binaryen keeps spaces, quotes and commas around a name on its line"
+
+
+def _empty_warning(src: str, kind: str) -> str:
+    if kind == "imports":
+        return (f"{src}: the list is empty: Binaryen reads an empty asyncify-imports as no list, i.e. "
+                "every import may suspend")
+    return (f"{src}: the list is empty: Binaryen reads an empty onlylist as no list at all and instruments "
+            "every function that can reach an async import (emcc stops on an empty @file); to "
+            "instrument nothing, pass --pass-arg=asyncify-removelist@* instead")
