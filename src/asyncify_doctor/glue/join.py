@@ -243,7 +243,11 @@ def compare_async(facts: GlueFacts, checked: Mapping[int, int], unchecked: Mappi
     calling it (`AsyncifyBuild.checked` / `.unchecked`). The fix for a disagreement is always the
     import's real `module.name`: emcc keeps an entry with a module as it is, while a bare name means
     `env.NAME` to Binaryen but any module's NAME to the glue."""
-    glue_only, unconfirmed, binary_only, agreed, unknown = [], [], [], [], []
+    glue_only: list[ImportMismatch] = []
+    unconfirmed: list[ImportMismatch] = []
+    binary_only: list[ImportMismatch] = []
+    unknown: list[ImportMismatch] = []
+    agreed: list[int] = []
     states = facts.glue.import_list is not None or bool(facts.glue.async_functions)
     for f in facts.imports:
         if f.reasons:
@@ -260,7 +264,7 @@ def compare_async(facts: GlueFacts, checked: Mapping[int, int], unchecked: Mappi
                            facts.unmatched_entries, tuple(unknown), states)
 
 
-def compare_build(facts: GlueFacts, build: "AsyncifyBuild") -> AsyncComparison:
+def compare_build(facts: GlueFacts, build: AsyncifyBuild) -> AsyncComparison:
     """compare_async with what `recognize` read from an asyncified binary."""
     return compare_async(facts, build.checked, build.unchecked)
 

@@ -8,8 +8,8 @@ regular expression literal — which a regular expression over the text alone ca
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Iterator
 
 import tree_sitter
 import tree_sitter_javascript

@@ -9,9 +9,10 @@ object, so the glue matches field names and never `module.name`). ASYNCIFY_IMPOR
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal
 
 Mode = Literal["asyncify", "jspi", "none"]
 ListStyle = Literal["regex", "regex-list", "exact"]
@@ -135,6 +136,7 @@ class Glue:
     wraps_all_exports: bool = False         # JSPI 3.1.13–3.1.25: every function export is wrapped
     async_marker: str | None = None         # the property the glue reads: `isAsync`, or its closure name
     async_functions: tuple[str, ...] = ()   # JS functions marked async (`_fd_sync.isAsync = true`)
+    suspending_functions: tuple[str, ...] = ()   # JS functions whose code calls Asyncify.handleSleep/handleAsync
     import_modules: tuple[str, ...] = ()    # wasm modules bound to the import object
     imports: Mapping[str, JsImport] = field(default_factory=lambda: EMPTY)
     exports: Mapping[str, JsExport] = field(default_factory=lambda: EMPTY)

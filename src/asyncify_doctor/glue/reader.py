@@ -15,9 +15,27 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ..errors import InputError
-from .js import (Node, Source, enclosing_function, function_name, in_literal, key_text, property_access,
-                 string_value, unparen, up_to)
-from .model import Evidence, Glue, JsExport, JsImport, ListStyle, Mode, NameList, TableAccess
+from .js import (
+    Node,
+    Source,
+    enclosing_function,
+    function_name,
+    key_text,
+    property_access,
+    string_value,
+    unparen,
+    up_to,
+)
+from .model import (
+    Evidence,
+    Glue,
+    JsExport,
+    JsImport,
+    ListStyle,
+    Mode,
+    NameList,
+    TableAccess,
+)
 
 GLUE_SUFFIXES = (".js", ".mjs", ".cjs")
 IDENT = rb"(?<![\w$])[A-Za-z_$][\w$]*"   # anchored: no quadratic scans of long words
@@ -122,7 +140,8 @@ class _Reader:
         if marker is None and self._has(rb"\.isAsync\s*=\s*(?:true|!0)\b"):
             marker = "isAsync"
         async_functions = self._async_functions(marker) if marker else ()
-        modules, imports = self._import_object()
+        suspending = self._suspending_functions()
+        modules, imports = self._import_object(suspending)
         exports = self._exports(closure)
         table = self._table(closure)
         if mode != "none" and import_list is None:
@@ -132,9 +151,11 @@ class _Reader:
         if mode == "jspi" and export_list is None and not wraps_all:
             self.unread.append("JSPI glue without a JSPI_EXPORTS list: which exports it wraps cannot be read")
         if mode == "none" and not imports and not exports:
-            self.unread.append("not Emscripten glue: no import object, no wasm exports and no Asyncify code found")
+            parse = [line for line in self.unread if line.startswith("the JS does not parse")]
+            return Glue(self.path, len(src.data), "none", unread=tuple(parse) + (
+                "not Emscripten glue: no import object, no wasm exports and no Asyncify code found",))
         return Glue(self.path, len(src.data), mode, mode_ev, self._version(), self._era(), tuple(e for e, _ in self.era),
-                    closure, import_list, export_list, wraps_all, marker, async_functions, modules,
+                    closure, import_list, export_list, wraps_all, marker, async_functions, tuple(sorted(suspending)), modules,
                     MappingProxyType(imports), MappingProxyType(exports), table, tuple(self.unread))
 
     def _has(self, pattern: bytes) -> bool:
@@ -175,10 +196,10 @@ class _Reader:
         # runtime calls the asyncify_* exports by name unless they are minified.
         for pat in (rb"invalid state: ", rb"\b_?asyncify_start_unwind\b", rb"\bAsyncify\s*=\s*\{"):
             for m in re.finditer(pat, self.src.data):
-                node = self.src.node_at(m.start(), m.end())
-                if node is not None:
-                    ev.append(self._ev(up_to(node, {"call_expression", "assignment_expression",
-                                                    "variable_declarator"}) or node))
+                hit = self.src.node_at(m.start(), m.end())
+                if hit is not None:
+                    ev.append(self._ev(up_to(hit, {"call_expression", "assignment_expression",
+                                                   "variable_declarator"}) or hit))
                     break
         return ("asyncify", tuple(ev[:2])) if ev else ("none", ())
 
@@ -286,14 +307,12 @@ class _Reader:
         if mapped and len(entries) < len(qualified):
             self.unread.append(f"line {self.src.line(decl)}: list entries without a module ({', '.join(q for q in qualified if '.' not in q)}): "
                                "JS splits them to `undefined`, matching nothing")
-        fn = enclosing_function(decl)
-        prefixes = ()
-        if fn is not None and re.search(r"startsWith\(\s*[\"']__asyncjs__[\"']\s*\)", self.src.text(fn)):
+        role, fn = self._role(decl)
+        prefixes: tuple[str, ...] = ()
+        # up to 3.1.37 instrumentWasmImports also takes `x.startsWith('__asyncjs__')`
+        if role == "imports" and fn is not None and re.search(r"startsWith\(\s*[\"']__asyncjs__[\"']\s*\)", self.src.text(fn)):
             prefixes = ("__asyncjs__",)
         nl = _name_list("exact", entries, self._ev(_statement(decl)), qualified, prefixes)
-        role, fn = self._role(decl)
-        if role == "exports":
-            nl = _name_list("exact", entries, nl.where, qualified)
         return role, nl, fn, "exact-qualified" if mapped else "exact"
 
     def _role(self, holder: Node) -> tuple[str | None, Node | None]:
@@ -351,7 +370,24 @@ class _Reader:
 
     # --- the import object -------------------------------------------------------------------------
 
-    def _import_object(self) -> tuple[tuple[str, ...], dict[str, JsImport]]:
+    def _suspending_functions(self) -> set[str]:
+        """JS functions whose own code calls Asyncify.handleSleep / handleAsync (library functions
+        such as `_emscripten_sleep = (ms) => Asyncify.handleSleep(…)`), by the name they are defined
+        under; in closure-compiled glue both names are renamed and nothing is found."""
+        names = set()
+        for _, node in self.src.find(rb"(?<![\w$])handle(?:Sleep|Async)(?![\w$])"):
+            if node.type not in ("property_identifier", "identifier"):
+                continue
+            parent = node.parent
+            if parent is not None and parent.type == "pair":    # `handleSleep: (startAsync) => …`: the definition
+                continue
+            fn = enclosing_function(node)
+            name = function_name(self.src, fn) if fn is not None else None
+            if name and name not in ("handleSleep", "handleAsync"):
+                names.add(name)
+        return names
+
+    def _import_object(self, suspending: set[str]) -> tuple[tuple[str, ...], dict[str, JsImport]]:
         """The object every wasm import is resolved from, and the modules bound to it:
         `{'env': wasmImports, 'wasi_snapshot_preview1': wasmImports}`, or `{a: wasmImports}` when
         emcc minified the module names (preamble.js getWasmImports / createWasm); its literal is
@@ -377,7 +413,7 @@ class _Reader:
         modules = tuple(sorted(binds.get(name, set()), key=lambda s: (s != "env", s)))
         if not modules:
             self.unread.append(f"the import object {name} is not bound to a wasm module the glue names")
-        return modules, self._import_entries(obj)
+        return modules, self._import_entries(obj, suspending)
 
     def _object_of(self, name: str) -> Node | None:
         """The largest object literal assigned to `name` (`var name = {…}` or `name = {…}`)."""
@@ -390,12 +426,12 @@ class _Reader:
                 best = value
         return best
 
-    def _import_entries(self, obj: Node) -> dict[str, JsImport]:
+    def _import_entries(self, obj: Node, suspending: set[str]) -> dict[str, JsImport]:
         out: dict[str, JsImport] = {}
         for child in obj.named_children:
             if child.type == "shorthand_property_identifier":       # { __asyncjs__foo, … }
                 name = self.src.text(child)
-                out[name] = JsImport(name, name)
+                out[name] = JsImport(name, name, False, name in suspending)
                 continue
             if child.type == "method_definition":
                 key = key_text(self.src, child.child_by_field_name("name"))
@@ -410,7 +446,8 @@ class _Reader:
                 continue
             value = unparen(value)
             if value.type == "identifier":
-                out[key] = JsImport(key, self.src.text(value))
+                js = self.src.text(value)
+                out[key] = JsImport(key, js, False, js in suspending)
             elif value.type in ("function_expression", "arrow_function", "function"):
                 out[key] = JsImport(key, None, True, _suspends(self.src.text(value)))
             else:
@@ -527,7 +564,7 @@ class _Reader:
         dynamic linking (`GOT.func`, MAIN_MODULE) puts exported functions there in updateGOT/dlsym."""
         ev: list[Evidence] = []
         yes = False
-        for m, node in self.src.find(rb"[\"']GOT\.func[\"']", 0):
+        for m, node in self.src.find(rb"[\"']GOT\.func[\"']", 0, code=False):
             ev.append(Evidence(self.src.line(node), "dynamic linking (GOT.func): updateGOT and dlsym put exported "
                                                     "functions into the table"))
             yes = True
