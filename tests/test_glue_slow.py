@@ -139,7 +139,7 @@ def test_quickjs_debug_glue() -> None:
 def test_wa_sqlite_1_closure_glue_has_no_list() -> None:
     build = rb.BY_KEY["wa-sqlite-1.0.0"]
     glue, wasm = files(build.package, "package/dist/wa-sqlite-async.mjs", build.member)
-    facts, mf = joined(glue, wasm)
+    facts, _mf = joined(glue, wasm)
     g = facts.glue
     assert g.mode == "asyncify" and g.closure and g.import_list is None
     assert "the glue carries no ASYNCIFY_IMPORTS list: closure removed Asyncify.instrumentWasmImports" in g.unread
@@ -156,6 +156,9 @@ def test_journeyapps_wa_sqlite_jspi_and_minified_asyncify() -> None:
     facts, mf = joined(glue, wasm)
     g = facts.glue
     assert g.mode == "jspi" and g.export_list is not None
+    assert list(g.export_list.entries) == plain_alternatives(glue.read_text(), "exportPattern")
+    func_exports = [name for name, (kind, _) in mf.exports.items() if kind == "func"]
+    assert sorted(facts.wrapped_exports) == sorted(e for e in func_exports if any(re.fullmatch(p, e) for p in g.export_list.entries))
     assert set(facts.wrapped_exports) == {"sqlite3_close", "sqlite3_finalize", "sqlite3_open_v2", "sqlite3_prepare",
                                           "sqlite3_prepare16", "sqlite3_prepare_v2", "sqlite3_prepare16_v2",
                                           "sqlite3_prepare_v3", "sqlite3_prepare16_v3", "sqlite3_reset", "sqlite3_step", "main"}
@@ -163,7 +166,7 @@ def test_journeyapps_wa_sqlite_jspi_and_minified_asyncify() -> None:
 
     build = rb.BY_KEY["wa-sqlite-ja"]
     glue, wasm = files(package, "package/dist/wa-sqlite-async.mjs", build.member)
-    facts, mf = joined(glue, wasm)
+    facts, _mf = joined(glue, wasm)
     assert facts.glue.minified_imports and not facts.glue.closure
     # every async import, named back through the glue, is one the build's list covers (bench's ground truth)
     given = [p if "." in p else "env." + p for p in build.given]
