@@ -3,6 +3,7 @@ joined with real binaries: a C program built by clang and asyncified by Binaryen
 small modules assembled from WAT by wasm-tools."""
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from asyncify_doctor.callgraph import CallGraph
 from asyncify_doctor.decode import Module, decode
 from asyncify_doctor.glue import GlueError, find_glue, read_glue
 from asyncify_doctor.glue.join import Reason, compare_build, compare_wraps, join
+from asyncify_doctor.host.node_host import find_node
 from asyncify_doctor.jspi import jspi_report
 from asyncify_doctor.recognize import recognize
 from asyncify_doctor.toolchain import compile_c
@@ -188,6 +190,29 @@ def test_jspi_wraps_missing_and_needless(php_like: bytes) -> None:
     rep = jspi_report(CallGraph(module), list(facts.async_imports))
     cmp = compare_wraps(facts, rep.suspending_exports)
     assert cmp.missing == ("wasm_trace",) and cmp.needless == ("__errno_location",) and cmp.not_from_js == ()
+
+
+def run_under_jspi(wasm: Path, export: str, wrap: tuple[str, ...], suspending: list[str]) -> dict:
+    proc = subprocess.run([find_node(), "--experimental-wasm-jspi", str(FIX / "jspi_run.mjs"), str(wasm), export,
+                           "--wrap", ",".join(wrap), "--suspending", ",".join(suspending)],
+                          check=True, capture_output=True, text=True, timeout=120)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_missing_wrap_traps_on_v8_and_the_wrapped_ones_suspend(php_like: bytes, tmp_path: Path) -> None:
+    """The glue's wraps applied as the glue applies them, on node's real JSPI: the export the
+    comparison calls missing traps with SuspendError; wrapped with the rest, it suspends and returns."""
+    wasm = tmp_path / "php_like.wasm"
+    wasm.write_bytes(php_like)
+    module = decode(php_like)
+    facts = join(read_glue(FIX / "php83_jspi.js"), module)
+    suspending = [module.functions[f].import_key or "" for f in facts.wrapped_imports]
+    missing = compare_wraps(facts, jspi_report(CallGraph(module), list(facts.async_imports)).suspending_exports).missing
+    assert missing == ("wasm_trace",)
+    assert run_under_jspi(wasm, "wasm_trace", facts.wrapped_exports, suspending)["kind"] == "suspend-error"
+    assert run_under_jspi(wasm, "wasm_trace", facts.wrapped_exports + missing, suspending) == {"ok": True, "value": 0, "slept": 1}
+    for export in ("wasm_sleep", "php_wasm_init"):
+        assert run_under_jspi(wasm, export, facts.wrapped_exports, suspending)["slept"] == 1
 
 
 def test_minified_names_mapped_back(tmp_path: Path) -> None:
