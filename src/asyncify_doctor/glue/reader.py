@@ -148,6 +148,12 @@ class _Reader:
             self.unread.append("the glue carries no ASYNCIFY_IMPORTS list: " + (
                 "closure removed Asyncify.instrumentWasmImports" if closure else
                 "Emscripten up to 3.1.12 emits it only with ASSERTIONS, or the build post-processed it away"))
+        if mode != "none" and not imports:
+            self.unread.append("no import object found (`wasmImports`, `asmLibraryArg` or one bound to env / a): "
+                               "import names cannot be mapped to JS functions")
+        if mode != "none" and not exports:
+            self.unread.append("no export map found (`wasmExports[…]`, `asm[…]`, createExportWrapper or Module "
+                               "properties): which exports JS calls cannot be read")
         if mode == "jspi" and export_list is None and not wraps_all:
             self.unread.append("JSPI glue without a JSPI_EXPORTS list: which exports it wraps cannot be read")
         if mode == "none" and not imports and not exports:
