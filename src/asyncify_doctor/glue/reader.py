@@ -284,7 +284,7 @@ class _Reader:
     def _exact_holders(self) -> list[Node]:
         """`var ASYNCIFY_IMPORTS = [...]` / `var ASYNCIFY_EXPORTS = [...]` (Emscripten up to 3.1.41)."""
         out = []
-        for _, node in self.src.find(rb"\bASYNCIFY_(?:IM|EX)PORTS\s*=\s*\[", 0):
+        for _, node in self.src.find(rb"(?<![\w$])ASYNCIFY_(?:IM|EX)PORTS\s*=\s*\[", 0):
             decl = up_to(node, {"variable_declarator", "assignment_expression"})
             if decl is not None:
                 out.append(decl)
@@ -355,7 +355,7 @@ class _Reader:
 
     def _wraps_all(self) -> bool:
         """JSPI 3.1.13–3.1.25: instrumentWasmExports wraps every function export, no list."""
-        for _, node in self.src.find(rb"\binstrumentWasmExports\s*[:(]"):
+        for _, node in self.src.find(rb"(?<![\w$])instrumentWasmExports\s*[:(]"):
             fn = up_to(node, {"method_definition", "pair"})
             if fn is not None and re.search(r"returnPromiseOnSuspend|promising", self.src.text(fn)):
                 return True
@@ -367,11 +367,12 @@ class _Reader:
         """`_emscripten_sleep.isAsync = true;` — jsifier writes it after every library function
         marked `__async` (src/jsifier.js, 3.1.35 on); closure keeps the statement, renamed."""
         names = set()
-        pat = rb"(" + IDENT + rb")\s*\.\s*" + re.escape(marker.encode()) + rb"\s*=\s*(?:true|!0)\b"
-        for m, node in self.src.find(pat, 1):
+        pat = rb"\.\s*" + re.escape(marker.encode()) + rb"\s*=\s*(?:true|!0)\b"
+        for m, node in self.src.find(pat):
+            span = self.src.ident_before(m.start())
             assign = up_to(node, {"assignment_expression"})
-            if assign is not None and assign.start_byte == m.start():
-                names.add(m.group(1).decode())
+            if span is not None and assign is not None and assign.start_byte == span[0]:
+                names.add(self.src.data[span[0]:span[1]].decode())
         return tuple(sorted(names))
 
     # --- the import object -------------------------------------------------------------------------
@@ -470,12 +471,14 @@ class _Reader:
         on; `Module['asm']['malloc']` / `asm['malloc']` before), `createExportWrapper('malloc')` with
         ASSERTIONS; in closure-compiled glue `d._malloc = b.w`, where only Module properties keep names."""
         found: dict[str, JsExport] = {}
-        named = rb"(?<![\w$.])(?:wasmExports|asm|Module\s*\[\s*[\"']asm[\"']\s*\]|Module\s*\.\s*asm)\s*\[\s*[\"']([^\"'\\]+)[\"']\s*\]"
-        for m, node in self.src.find(named, 0):
+        key = rb"\s*\[\s*[\"']([^\"'\\]+)[\"']\s*\]"
+        named = [hit for obj in (rb"wasmExports", rb"asm", rb"Module\s*\[\s*[\"']asm[\"']\s*\]", rb"Module\s*\.\s*asm")
+                 for hit in self.src.find(rb"(?<![\w$.])" + obj + key, 0)]
+        for m, node in sorted(named, key=lambda hit: hit[0].start()):
             sub = up_to(node, {"subscript_expression"})
             if sub is not None:
                 self._add_export(found, m.group(1).decode(), sub, closure)
-        for m, node in self.src.find(rb"\bcreateExportWrapper\s*\(\s*[\"']([^\"'\\]+)[\"']", 0):
+        for m, node in self.src.find(rb"(?<![\w$])createExportWrapper\s*\(\s*[\"']([^\"'\\]+)[\"']", 0):
             call = up_to(node, {"call_expression"})
             if call is not None:
                 self._add_export(found, m.group(1).decode(), call, closure)
@@ -532,14 +535,16 @@ class _Reader:
         over, with the same two variables: M is Module and O the exports object; the most frequent
         pair wins. Plain `v = O.x` in the same function gives an export whose JS name is lost."""
         chains: list[tuple[str, str, str, Node]] = []
-        for m, node in self.src.find(rb"(" + IDENT + rb")\s*\.\s*((?:_|dynCall_)[\w$]*)\s*=", 1):
+        for m, node in self.src.find(rb"\.\s*((?:_|dynCall_)[\w$]*)\s*=(?!=)", 1):
+            span = self.src.ident_before(m.start())
             assign = up_to(node, {"assignment_expression"})
-            if assign is None or assign.start_byte != m.start():
+            if span is None or assign is None or assign.start_byte != span[0]:
                 continue
             value = _innermost_value(self.src, assign)
             acc = property_access(self.src, value) if value is not None else None
             if acc is not None and _exports_object(self.src, acc[0]):
-                chains.append((m.group(1).decode(), self.src.text(acc[0]), acc[1], value))  # type: ignore[arg-type]
+                module_var = self.src.data[span[0]:span[1]].decode()
+                chains.append((module_var, self.src.text(acc[0]), acc[1], value))  # type: ignore[arg-type]
         if not chains:
             return
         (module_var, exports_var), count = Counter((c[0], c[1]) for c in chains).most_common(1)[0]
@@ -581,7 +586,7 @@ class _Reader:
                 decl = up_to(node, {"variable_declarator", "assignment_expression"})
                 if decl is not None:
                     defined_in[name] = (decl.start_byte, decl.end_byte)
-            for m, node in self.src.find(rb"\bfunction\s+" + name.encode() + rb"\s*\(", 0):
+            for m, node in self.src.find(rb"(?<![\w$])function\s+" + name.encode() + rb"\s*\(", 0):
                 fn = up_to(node, {"function_declaration"})
                 if fn is not None:
                     defined_in[name] = (fn.start_byte, fn.end_byte)
@@ -599,7 +604,9 @@ class _Reader:
                 ev.append(Evidence(self.src.line(node), f"addFunction is called in {where or 'top-level code'}: "
                                                         f"{self.src.excerpt(_statement(node), 80)}"))
                 yes = True
-        for m, node in self.src.find(rb"(?<![\w$])(?:wasmTable\s*\.\s*set|setWasmTableEntry)\s*\(", 0):
+        writes = [hit for pat in (rb"(?<![\w$])wasmTable\s*\.\s*set\s*\(", rb"(?<![\w$])setWasmTableEntry\s*\(")
+                  for hit in self.src.find(pat, 0)]
+        for m, node in writes:
             if _inside(m.start(), defined_in.values()):
                 continue
             fn = enclosing_function(node)
