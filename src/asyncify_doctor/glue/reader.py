@@ -1,8 +1,12 @@
 """`read_glue(path) -> Glue`: what an Emscripten JS glue file says its wasm binary's imports and
 exports are for. Every construct read here is one Emscripten generates; where each comes from (and
 the releases that generate it) is cited at the reader of it. Sources: emscripten-core/emscripten,
-src/library_async.js (src/lib/libasync.js from 4.0.5 on), src/jsifier.js(.mjs), tools/emscripten.py,
-emcc.py / tools/link.py, src/preamble.js, at the release tags named.
+src/library_async.js (src/lib/libasync.js from 4.0.2 on), src/jsifier.js(.mjs), tools/emscripten.py,
+emcc.py / tools/link.py, src/preamble.js, at the release tags named. At 6.0.8: libasync.js:55
+`importPattern`, :59 `original.isAsync || importPattern.test(x)`, :66 `new WebAssembly.Suspending`,
+:162 `exportPattern`, :476 `WebAssembly.promising`; jsifier.mjs:855 `NAME.isAsync = true`;
+emscripten.py:1117/1120 `wasmImports = {…}`; preamble.js:742–745 `'a'` or `'env'` and
+`'wasi_snapshot_preview1'` bound to the one `wasmImports`.
 
 The glue is read, never run. What cannot be read is said in `Glue.unread`, one line each.
 """
@@ -144,18 +148,7 @@ class _Reader:
         modules, imports = self._import_object(suspending)
         exports = self._exports(closure)
         table = self._table(closure)
-        if mode != "none" and import_list is None:
-            self.unread.append("the glue carries no ASYNCIFY_IMPORTS list: " + (
-                "closure removed Asyncify.instrumentWasmImports" if closure else
-                "Emscripten up to 3.1.12 emits it only with ASSERTIONS, or the build post-processed it away"))
-        if mode != "none" and not imports:
-            self.unread.append("no import object found (`wasmImports`, `asmLibraryArg` or one bound to env / a): "
-                               "import names cannot be mapped to JS functions")
-        if mode != "none" and not exports:
-            self.unread.append("no export map found (`wasmExports[…]`, `asm[…]`, createExportWrapper or Module "
-                               "properties): which exports JS calls cannot be read")
-        if mode == "jspi" and export_list is None and not wraps_all:
-            self.unread.append("JSPI glue without a JSPI_EXPORTS list: which exports it wraps cannot be read")
+        self._say_missing(mode, closure, import_list is None, export_list is None and not wraps_all, imports, exports)
         if mode == "none" and not imports and not exports:
             parse = [line for line in self.unread if line.startswith("the JS does not parse")]
             return Glue(self.path, len(src.data), "none", unread=tuple(parse) + (
@@ -163,6 +156,24 @@ class _Reader:
         return Glue(self.path, len(src.data), mode, mode_ev, self._version(), self._era(), tuple(e for e, _ in self.era),
                     closure, import_list, export_list, wraps_all, marker, async_functions, tuple(sorted(suspending)), modules,
                     MappingProxyType(imports), MappingProxyType(exports), table, tuple(self.unread))
+
+    def _say_missing(self, mode: Mode, closure: bool, no_imports_list: bool, no_exports_list: bool,
+                     imports: dict[str, JsImport], exports: dict[str, JsExport]) -> None:
+        """One line for each thing an Emscripten glue should have and this one lacks."""
+        if mode == "none":
+            return
+        if no_imports_list:
+            self.unread.append("the glue carries no ASYNCIFY_IMPORTS list: " + (
+                "closure removed Asyncify.instrumentWasmImports" if closure else
+                "Emscripten up to 3.1.12 emits it only with ASSERTIONS, or the build post-processed it away"))
+        if not imports:
+            self.unread.append("no import object found (`wasmImports`, `asmLibraryArg` or one bound to env / a): "
+                               "import names cannot be mapped to JS functions")
+        if not exports:
+            self.unread.append("no export map found (`wasmExports[…]`, `asm[…]`, createExportWrapper or Module "
+                               "properties): which exports JS calls cannot be read")
+        if mode == "jspi" and no_exports_list:
+            self.unread.append("JSPI glue without a JSPI_EXPORTS list: which exports it wraps cannot be read")
 
     def _has(self, pattern: bytes) -> bool:
         return next(self.src.find(pattern), None) is not None
