@@ -11,20 +11,24 @@ from pathlib import Path
 import pytest
 from independent import validate, wasm_tools
 
-from asyncify_doctor.binaryen import AsyncifyOptions, asyncify
-from asyncify_doctor.callgraph import CallGraph
+from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify
+from asyncify_doctor.graph.callgraph import CallGraph
 from asyncify_doctor.decode import Module, decode
-from asyncify_doctor.glue import GlueError, find_glue, read_glue
-from asyncify_doctor.glue.join import Reason, compare_build, compare_wraps, join
-from asyncify_doctor.host.node_host import find_node
-from asyncify_doctor.jspi import jspi_report
-from asyncify_doctor.recognize import recognize
-from asyncify_doctor.toolchain import compile_c
+from asyncify_doctor.emscripten import GlueError, find_glue, read_glue
+from asyncify_doctor.emscripten.join import Reason, compare_async, compare_wraps, join
+from asyncify_doctor.runtime.host.node_host import find_node
+from asyncify_doctor.analysis.jspi import jspi_report
+from asyncify_doctor.analysis.recognize import recognize
+from asyncify_doctor.runtime.toolchain import compile_c
 
 FIX = Path(__file__).parent / "fixtures" / "glue"
 # what emcc hands Binaryen for PHP's list (tools/link.py: a bare name is env.NAME; JS library
 # functions marked __async as *.NAME since 3.1.46; __asyncjs__* always)
 PHP_BINARYEN_IMPORTS = ("env.fd_close", "env.js_flock", "*.emscripten_sleep", "*.fd_sync", "env.__asyncjs__*")
+
+
+def compare_build(facts, build):  # noqa: ANN001, ANN201 - what the glue and recognize say
+    return compare_async(facts, build.checked, build.unchecked)
 
 
 @pytest.fixture(scope="module")

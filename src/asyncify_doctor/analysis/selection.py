@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from . import emscripten
+from ..emscripten import rules as emscripten
 from ..graph.callgraph import is_trampoline_name
 from ..decode import Module
 from ..errors import UsageError

@@ -18,14 +18,11 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from ..decode import Module
-from ..emscripten import LIBRARY_ASYNC
+from .rules import LIBRARY_ASYNC
 from .model import Glue, NameList
-
-if TYPE_CHECKING:
-    from ..recognize import AsyncifyBuild
 
 # wasi_snapshot_preview1's functions (WebAssembly/WASI, phases/snapshot/witx/wasi_snapshot_preview1.witx):
 # an import emcc minified to `a.x` came from this module when its real name is one of these.
@@ -263,10 +260,6 @@ def compare_async(facts: GlueFacts, checked: Mapping[int, int], unchecked: Mappi
     return AsyncComparison(tuple(glue_only), tuple(unconfirmed), tuple(binary_only), tuple(agreed),
                            facts.unmatched_entries, tuple(unknown), states)
 
-
-def compare_build(facts: GlueFacts, build: AsyncifyBuild) -> AsyncComparison:
-    """compare_async with what `recognize` read from an asyncified binary."""
-    return compare_async(facts, build.checked, build.unchecked)
 
 
 @dataclass(frozen=True)
