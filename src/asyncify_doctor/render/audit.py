@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..analysis.audit import AuditReport, Finding, triage_of
 from ..analysis.triage import EVIDENCE_TEXT, Triage, short_chain
 from ..decode import Module, display_name
+from ..schemas import header
 from .report import chain_parts, format_chain
 
 
@@ -182,7 +183,7 @@ def _list_lines(rep: AuditReport, top: int = 0) -> list[str]:
 
 
 def report_json(rep: AuditReport) -> dict:
-    """Everything: every missing function with its chain and group, every group, the totals."""
+    """`audit --format json` (schema `asyncify-doctor/audit/1`). Everything: every missing function with its chain and group, every group, the totals."""
     info = rep.info
     tri = triage_of(rep)
     missing = []
@@ -193,7 +194,7 @@ def report_json(rep: AuditReport) -> dict:
             item.update(group=g.rank, frontier=g.name, evidence=g.evidence,
                         steps=_steps_json(tri, tri.analysis.chain(f.function)))
         missing.append(item)
-    out = {"wasm": rep.wasm, "asyncified": info.asyncified, "mode": rep.mode,
+    out = {**header("audit"), "wasm": rep.wasm, "asyncified": info.asyncified, "mode": rep.mode,
            "state_global": info.state_global, "data_global": info.data_global,
            "instrumented": len(info.instrumented), "needed": rep.needed,
            "missing": missing,
@@ -202,7 +203,8 @@ def report_json(rep: AuditReport) -> dict:
            "list_not_instrumented": rep.list_not_instrumented,
            "runtime": {str(f): role for f, role in sorted(info.helpers.items())},
            "imports_from": rep.imports_from, "async_imports": rep.async_imports,
-           "disagreements": [d.__dict__ for d in rep.disagreements],
+           "disagreements": [{"name": d.name, "user_async": d.user_async, "build_async": d.build_async, "why": d.why}
+                             for d in rep.disagreements],
            "unknown_imports": rep.unknown_imports, "unknown_would_add": rep.unknown_would_add,
            "trampolines": rep.trampolines, "emscripten_added": rep.emscripten_added,
            "runtime_calls": {"topmost": sorted(info.runtime.topmost), "bottommost": sorted(info.runtime.bottommost),
@@ -211,7 +213,8 @@ def report_json(rep: AuditReport) -> dict:
            else not info.indirect_unchecked,
            "unchecked_calls": [{"caller": u.name, "index": u.caller, "callee": u.callee, "why": u.why}
                                for u in rep.unchecked_calls],
-           "list_findings": [f.__dict__ for f in rep.lists.findings] if rep.lists else [],
+           "list_findings": [{"kind": f.kind, "entry": f.entry, "verdict": f.verdict, "why": f.why}
+                             for f in rep.lists.findings] if rep.lists else [],
            "list_fatal": rep.lists.fatal if rep.lists else [], "notes": info.notes, "unnamed": rep.unnamed}
     if tri is not None:
         m = tri.analysis.module
