@@ -114,6 +114,9 @@ def _report_text(rep: AuditReport, top: int) -> str:
         lines.append(f"imports only uninstrumented code calls, so the binary does not say whether the build took them "
                      f"as async: {len(rep.unknown_imports)} ({_names(rep.unknown_imports, 6)}); if any is, name it "
                      f"with --imports (all of them would add {rep.unknown_would_add} missing function(s))")
+    if rep.thunks:
+        lines.append(f"forwarding thunks (on the stack, not instrumented, safe: they only pass their arguments on to "
+                     f"instrumented code, as Binaryen's merge-similar-functions leaves them at -Oz): {len(rep.thunks)}")
     lines += _list_lines(rep, top)
     if rep.unnamed:
         lines.append(f"note: {rep.unnamed} function(s) have no name in the name section (shown as wasm-function[N]): "
@@ -215,7 +218,9 @@ def report_json(rep: AuditReport) -> dict:
                                for u in rep.unchecked_calls],
            "list_findings": [{"kind": f.kind, "entry": f.entry, "verdict": f.verdict, "why": f.why}
                              for f in rep.lists.findings] if rep.lists else [],
-           "list_fatal": rep.lists.fatal if rep.lists else [], "notes": info.notes, "unnamed": rep.unnamed}
+           "list_fatal": rep.lists.fatal if rep.lists else [], "notes": info.notes, "unnamed": rep.unnamed,
+           "thunks": [{"name": _fname(rep, f), "index": f, "callee": c, "verdict": "forwarding thunk, safe"}
+                      for f, c in sorted(rep.thunks.items())]}
     if tri is not None:
         m = tri.analysis.module
         out["groups"] = [_group_json(tri, g) for g in tri.groups]
