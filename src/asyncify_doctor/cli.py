@@ -199,11 +199,17 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.current:
         return _current(args, an)
     names = an.names()
+    if args.format != "json":   # the names each list's reader matches (binaryen_names.py); exit 2 if none
+        from .binaryen_names import list_names, naming_notes
+        names = list_names(result.module, an.listed, "wasm-opt" if args.format == "binaryen" else "emcc",
+                           args.binaryen_version)
+        for note in naming_notes(result.module, an.listed, args.format, args.binaryen_version):
+            _warn(note)
     dupes = len(names) - len(set(names))
     if dupes:
         _warn(f"warning: {dupes} listed function(s) share their name with another function; the list names "
               "each once, and Binaryen renames duplicates when it reads the name section, so check them")
-    unnamed = an.unnamed_members()
+    unnamed = an.unnamed_members() if args.format == "json" else []
     if unnamed:
         _warn(f"warning: {len(unnamed)} function(s) in the list have no name in the name section and are "
               f"written as wasm-function[N], which Binaryen cannot match; rebuild with names "
