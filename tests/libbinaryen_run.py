@@ -1,5 +1,5 @@
 """Run any passes with the bundled libbinaryen (Binaryen 116, PyPI icpp-binaryen) in this child process,
-as wasm-opt would: `python tests/libbinaryen_run.py IN [OUT] [--pass-arg K@V] PASS...`. Tests use it to
+as wasm-opt would: `python tests/libbinaryen_run.py IN [-o OUT] [-g] [--pass-arg K@V] PASS|-O2|-O3|-Os|-Oz...`. Tests use it to
 see what Binaryen 116 itself does (its function map, its asyncify) where npm has no 116 wasm-opt."""
 from __future__ import annotations
 
@@ -35,9 +35,16 @@ def main(argv: list[str]) -> int:
         key, _, value = arg.partition("@")
         keep += [ffi.new("char[]", key.encode()), ffi.new("char[]", value.encode())]
         lib.BinaryenSetPassArgument(keep[-2], keep[-1])
-    names = [ffi.new("char[]", p.encode()) for p in passes if p != "-g"]
+    levels = {"-O2": (2, 0), "-O3": (3, 0), "-Os": (2, 1), "-Oz": (2, 2)}
     sys.stdout.flush()
-    lib.BinaryenModuleRunPasses(module, ffi.new("const char*[]", names), len(names))
+    for p in passes:   # in order, as wasm-opt runs them: a pass, or the default pipeline at a level
+        if p in levels:
+            lib.BinaryenSetOptimizeLevel(levels[p][0])
+            lib.BinaryenSetShrinkLevel(levels[p][1])
+            lib.BinaryenModuleOptimize(module)
+        elif p != "-g":
+            name = ffi.new("char[]", p.encode())
+            lib.BinaryenModuleRunPasses(module, ffi.new("const char*[]", [name]), 1)
     if out is not None:
         result = lib.BinaryenModuleAllocateAndWrite(module, ffi.NULL)
         with open(out, "wb") as fh:

@@ -24,6 +24,7 @@ from .decode import Module
 from .decode import opcodes as op
 from .patterns import ImportSelection, Trampolines
 from .recognize import TOPMOST, AsyncifyBuild, instrumented_names, recognize  # noqa: F401  (instrumented_names: API)
+from .thunks import forwarding_thunks
 from .report import display_name, format_chain
 
 # --- the audit report ---------------------------------------------------------------------------
@@ -87,6 +88,7 @@ class AuditReport:
     emscripten_added: dict[str, list[str]] = field(default_factory=dict)
     lists: ListCheck | None = None
     unnamed: int = 0                  # functions without a name in the name section
+    thunks: dict[int, int] = field(default_factory=dict)   # forwarding thunk → its callee (thunks.py): safe
     analysis: Analysis | None = field(default=None, repr=False)
     selection: ImportSelection | None = field(default=None, repr=False)
     triage: "Triage | None" = field(default=None, repr=False)       # see triage_of
@@ -111,11 +113,12 @@ def run_audit(wasm: str | os.PathLike[str] | Module, imports: list[str] | None =
     an = rep.analysis = result.analysis
     needed = set(an.members) - build.helper_functions
     rep.needed = len(needed)
+    rep.thunks = forwarding_thunks(graph, build, needed - build.instrumented)   # e.g. made by -Oz after the pass
     rep.missing = [Finding(f, module.functions[f].name, None, module.body_size(f), an)
-                   for f in sorted(needed - build.instrumented)]
+                   for f in sorted(needed - build.instrumented - set(rep.thunks))]
     rep.unneeded = [Finding(f, module.functions[f].name, size=module.body_size(f))
                     for f in sorted(build.instrumented - needed)]
-    rep.unchecked_calls = _unchecked_calls(graph.module, graph, build, async_imports)
+    rep.unchecked_calls = _unchecked_calls(graph.module, graph, build, async_imports, rep.thunks)
     rep.unnamed = sum(1 for f in module.functions if not f.imported and not f.has_name)
     _unknown_imports(module, selection, build, result.analysis, async_imports, mode, rep)
     _trampolines(module, selection, build, an, rep)
@@ -128,10 +131,12 @@ def run_audit(wasm: str | os.PathLike[str] | Module, imports: list[str] | None =
     return rep
 
 
-def _unchecked_calls(m: Module, graph: CallGraph, build: AsyncifyBuild, async_imports: list[int]) -> list[UncheckedCall]:
+def _unchecked_calls(m: Module, graph: CallGraph, build: AsyncifyBuild, async_imports: list[int],
+                     thunks: dict[int, int] | None = None) -> list[UncheckedCall]:
     """Calls from instrumented code to what can really unwind in this build, with no check after."""
     rt = build.runtime
     kinds = {**{f: "an async import" for f in async_imports}, **{f: "instrumented" for f in build.instrumented},
+             **{f: "forwards to instrumented code" for f in thunks or {}},
              **{f: "starts unwinds itself" for f in (*rt.topmost, *rt.sources)},
              **{f: "starts an unwind" for f, role in build.helpers.items() if role in TOPMOST}}
     out = []
@@ -328,6 +333,9 @@ def _report_text(rep: AuditReport, top: int) -> str:
         lines.append(f"imports only uninstrumented code calls, so the binary does not say whether the build took them "
                      f"as async: {len(rep.unknown_imports)} ({_names(rep.unknown_imports, 6)}); if any is, name it "
                      f"with --imports (all of them would add {rep.unknown_would_add} missing function(s))")
+    if rep.thunks:
+        lines.append(f"forwarding thunks (on the stack, not instrumented, safe: they only pass their arguments on to "
+                     f"instrumented code, as Binaryen's merge-similar-functions leaves them at -Oz): {len(rep.thunks)}")
     lines += _list_lines(rep, top)
     if rep.unnamed:
         lines.append(f"note: {rep.unnamed} function(s) have no name in the name section (shown as wasm-function[N]): "
@@ -432,7 +440,9 @@ def report_json(rep: AuditReport) -> dict:
            "unchecked_calls": [{"caller": u.name, "index": u.caller, "callee": u.callee, "why": u.why}
                                for u in rep.unchecked_calls],
            "list_findings": [f.__dict__ for f in rep.lists.findings] if rep.lists else [],
-           "list_fatal": rep.lists.fatal if rep.lists else [], "notes": info.notes, "unnamed": rep.unnamed}
+           "list_fatal": rep.lists.fatal if rep.lists else [], "notes": info.notes, "unnamed": rep.unnamed,
+           "thunks": [{"name": _fname(rep, f), "index": f, "callee": c, "verdict": "forwarding thunk, safe"}
+                      for f, c in sorted(rep.thunks.items())]}
     if tri is not None:
         from .report import display_name
         m = tri.analysis.module
