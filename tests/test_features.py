@@ -139,3 +139,12 @@ def test_quickjs_release_needs_exactly_what_wasm_opt_asks(tmp_path: Path) -> Non
         assert rejected.returncode != 0 and asked(rejected.stderr) <= set(flags)
         assert wasm_opt(version, wasm, flags, tmp_path).returncode == 0
     assert wasm_opt_flags(feats, 132) == ["--enable-bulk-memory-opt", "--enable-nontrapping-float-to-int"]
+
+
+def test_the_note_says_where_the_flags_come_from(built: tuple[Path, Path]) -> None:
+    from asyncify_doctor.features import flags_note
+    full, bare = built
+    with_section, without = flags_note(decode(full.read_bytes()), 132), flags_note(decode(bare.read_bytes()), 132)
+    assert "reads this binary's target_features section itself" in with_section
+    assert without.startswith("note: give wasm-opt 132 these flags") and "--enable-simd" in without
+    assert without.split(": ")[-1] in with_section   # the same flags, from the code

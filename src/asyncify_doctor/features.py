@@ -484,12 +484,14 @@ def _blocktype(m: Module, r: Reader, feats: Features) -> None:
 
 def flags_note(m: Module, version: int = 132) -> str:
     """The stderr line `analyze --format binaryen` (and `fix`) would print next to the list: the flags
-    to give wasm-opt with it, and where they come from."""
-    feats = features_of(m, scan_code=True)
-    flags = wasm_opt_flags(feats, version)
-    if feats.source == "target_features":
-        return (f"note: wasm-opt {version} reads this binary's target_features section itself; a copy without "
-                f"it would need: {' '.join(flags) or 'no flags'}")
+    to give wasm-opt with it, and where they come from. With a target_features section wasm-opt needs
+    none; the flags a copy without the section would need come from the code (the section lists what
+    the compiler enabled, which can be more than the code uses)."""
+    code = module_features(m, scan_code=True)
+    flags = wasm_opt_flags(code, version)
+    if target_features(m) is not None:
+        return (f"note: wasm-opt {version} reads this binary's target_features section itself, no flag needed; "
+                f"a copy without the section would need: {' '.join(flags) or 'none'}")
     if not flags:
         return f"note: wasm-opt {version} needs no --enable-* flag for this binary (it uses only {version}'s defaults)"
     return (f"note: give wasm-opt {version} these flags with the list (the code uses those features and the "
