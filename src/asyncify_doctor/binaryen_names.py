@@ -52,6 +52,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .decode import Module
+from .decode.module import _fast
 from .decode.reader import Reader
 from .errors import DoctorError
 
@@ -157,7 +158,10 @@ def function_name_entries(m: Module) -> tuple[list[tuple[int, str]] | None, str 
         sub_id = r.u8()
         sub = r.sub(r.u32())
         if sub_id == 1:
-            found.append([(sub.u32(), sub.name()) for _ in range(sub.u32())])
+            fast = _fast(m)
+            res = fast.name_map(sub.data, sub.pos, sub.end) if fast else None   # the decoder's C reader
+            found.append(list(zip(res[0], res[1])) if res is not None else
+                         [(sub.u32(), sub.name()) for _ in range(sub.u32())])
     if len(found) > 1:
         return None, "the name section has more than one function-names subsection"
     return (found[0] if found else None), None
@@ -193,9 +197,18 @@ def _compute(m: Module, version: int) -> Naming:
     if rule in ("dot-unnamed-undeduplicated", "dot", "underscore") and _name_section_before_code(m):
         why = f"the name section comes before the code section, which Binaryen {version} reads differently"
         return Naming(version, [None] * n, {f: why for f in range(n)}, refused=why)
+    if _plain(m, entries):   # every function named once, no two alike: every release keeps the names
+        return Naming(version, [name for _, name in entries])
     if rule.startswith("names-first"):
         return _names_first(m, version, entries, split=rule == "names-first-split")
     return _patched_after(m, version, entries, rule)
+
+
+def _plain(m: Module, entries: list[tuple[int, str]]) -> bool:
+    """The usual name section (wasm-ld's, Binaryen's with -g): indices 0..n-1 in order, names distinct."""
+    n = len(m.functions)
+    return (len(entries) == n and (not n or (entries[0][0] == 0 and entries[-1][0] == n - 1))
+            and all(i == k for k, (i, _) in enumerate(entries)) and len({name for _, name in entries}) == n)
 
 
 def _patched_after(m: Module, version: int, entries: list[tuple[int, str]], rule: str) -> Naming:
