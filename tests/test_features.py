@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,25 @@ def test_the_note_says_where_the_flags_come_from(built: tuple[Path, Path]) -> No
     assert "reads this binary's target_features section itself" in with_section
     assert without.startswith("note: give wasm-opt 132 these flags") and "--enable-simd" in without
     assert without.split(": ")[-1] in with_section   # the same flags, from the code
+
+
+def test_quickjs_release_list_and_flags_drive_wasm_opt(tmp_path: Path) -> None:
+    """Names and flags together, on the real release build (no names, no target_features): the list
+    `analyze --format binaryen` writes plus the flags `flags_note` gives make wasm-opt 132 instrument
+    exactly the listed functions (the imports are the minified `a.*` ones: any set does for this)."""
+    from asyncify_doctor.binaryen import wasm_opt_path
+    from asyncify_doctor.callgraph import CallGraph
+    from asyncify_doctor.features import flags_note
+    from asyncify_doctor.recognize import recognize
+    wasm = npm_member("@jitl/quickjs-wasmfile-release-sync@0.32.0", "package/dist/emscripten-module.wasm")
+    m = decode(wasm.read_bytes())
+    listfile, out = tmp_path / "only.txt", tmp_path / "out.wasm"
+    subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(wasm), "--imports", "a.f,a.g,a.i",
+                    "--format", "binaryen", "-o", str(listfile)], check=True, capture_output=True)
+    flags = flags_note(m, 132).split(": ")[-1].split()
+    done = subprocess.run([wasm_opt_path() or "wasm-opt", str(wasm), *flags, "--asyncify",
+                           "--pass-arg=asyncify-imports@a.f,a.g,a.i", f"--pass-arg=asyncify-onlylist@@{listfile}",
+                           "-o", str(out)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "non-existing" not in done.stderr, done.stderr[-2000:]
+    want = sorted(int(n) + m.num_imported_functions for n in listfile.read_text().split())
+    assert len(want) > 500 and sorted(recognize(CallGraph(decode(out.read_bytes()))).instrumented) == want
