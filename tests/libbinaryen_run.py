@@ -9,7 +9,6 @@ from cffi import FFI
 
 from asyncify_doctor.binaryen import _CDEF, _libbinaryen_path
 
-
 # Binaryen 116's FeatureSet bits, in the order of its enum (src/wasm-features.h@116), by flag name
 FLAGS_116 = ("threads", "mutable-globals", "nontrapping-float-to-int", "simd", "bulk-memory", "sign-ext",
              "exception-handling", "tail-call", "reference-types", "multivalue", "gc", "memory64", "relaxed-simd",

@@ -258,8 +258,9 @@ def _names_first(m: Module, version: int, entries: list[tuple[int, str]], split:
             names[f] = by_index[f]
             continue
         used = used_imports if f < nimp else used_defined
-        names[f] = _valid_name(_temporary(m, f), used)
-        used.add(names[f])   # type: ignore[arg-type]
+        given = _valid_name(_temporary(m, f), used)
+        names[f] = given
+        used.add(given)
     if split:
         taken = set(by_index.values())
         clash = [f for f in range(nimp) if f not in by_index and names[f] in taken]
@@ -297,7 +298,7 @@ def list_names(module: Module, funcs: list[int], reader: str, version: int | Non
     names = [binaryen_name(module, f, version or LATEST, reader) for f in funcs]
     bad = [f for f, name in zip(funcs, names) if name is None]
     if not bad:
-        return names   # type: ignore[return-value]
+        return [name for name in names if name is not None]
     shown = ", ".join(module.functions[f].name for f in bad[:3]) + (", …" if len(bad) > 3 else "")
     if reader == EMCC:
         raise UnnameableFunctions(
