@@ -308,3 +308,25 @@ def test_quickjs_without_names_gets_a_list_wasm_opt_132_matches(tmp_path: Path) 
     assert done.returncode == 0 and "non-existing" not in done.stderr, done.stderr
     build = recognize(CallGraph(decode(out.read_bytes())))
     assert not build.problems and sorted(build.instrumented) == want
+
+
+def test_a_release_that_cannot_name_a_function_stops_with_a_way_out(tmp_path: Path) -> None:
+    """Binaryen 123 aborts on an import whose invented name the name section gives another function;
+    110 gives both that name. analyze refuses (exit 2, nothing written) and names a release that works."""
+    wasm, out = tmp_path / "clash.wasm", tmp_path / "only.txt"
+    sub = vec([uleb(3) + wname("fimport$1"), uleb(0) + wname("a")])
+    body = (b"\0asm\x01\0\0\0" + section(1, vec([b"\x60\x00\x00"]))
+            + section(2, vec([wname("env") + wname(f"i{k}") + b"\x00\x00" for k in range(2)]))
+            + section(3, vec([b"\x00"] * 3)) + section(10, vec([b"\x04\x00\x10\x01\x0b"] * 3)))
+    wasm.write_bytes(body + section(0, wname("name") + b"\x01" + uleb(len(sub)) + sub))
+    for version, why in ((123, "aborts reading this binary"), (110, "which another function also gets")):
+        proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(wasm), "--imports", "env.i1",
+                               "--format", "binaryen", "--binaryen-version", str(version), "-o", str(out)],
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 2 and not out.exists() and why in proc.stderr, proc.stderr
+        assert "--binaryen-version 132" in proc.stderr
+    assert "already exists" in function_map(wasm, 123)
+    ok = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(wasm), "--imports", "env.i1",
+                         "--format", "binaryen", "-o", str(out)], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and out.read_text().split() == ["0", "fimport$1", "2"]
+    assert function_map(wasm, 132)[2:] == ["0", "fimport$1", "2"]

@@ -307,8 +307,10 @@ def list_names(module: Module, funcs: list[int], reader: str, version: int | Non
             f"{HOW_TO_KEEP_NAMES}. For wasm-opt run on this very binary, --format binaryen names them "
             "as Binaryen does")
     why = binaryen_names(module, version or LATEST).why_not.get(bad[0], "")
-    raise UnnameableFunctions(f"{len(bad)} function(s) to list cannot be named for wasm-opt ({shown}): {why}; "
-                              f"{HOW_TO_KEEP_NAMES}")
+    latest = binaryen_names(module, LATEST).names
+    fix = (f"wasm-opt {LATEST} names them all (--binaryen-version {LATEST})" if all(latest[f] is not None for f in bad)
+           else HOW_TO_KEEP_NAMES)
+    raise UnnameableFunctions(f"{len(bad)} function(s) to list cannot be named for wasm-opt ({shown}): {why}; {fix}")
 
 
 _ONE_PER_SCHEME = (110, 116, 120, 123, 130, LATEST)   # a release of each naming scheme (and escaping)
