@@ -34,6 +34,8 @@ Read in `src/wasm/wasm-binary.cpp` at each release users run (`git show version_
   up (Asyncify.cpp:447-452@116); since 131 neither (b27f7e347e #8880). Escaping is injective and
   leaves the dedup suffixes alone, so the list entry is the same for every version: the raw name
   plus the suffix Binaryen added (`binaryen_name`); `internal_name` is what Binaryen prints.
+- Checked against the real releases' own `--print-function-map` on crafted and random name sections:
+  110, 116 (libbinaryen), 123, 132 always; 113, 120, 121, 124, 130, 131 opt-in (npm downloads).
 - The name section is read even without `-g` (`ModuleReader() { setDebugInfo(true); }`,
   wasm-io.h:45@116; `BinaryenModuleRead` likewise, `debugInfo = true` wasm-binary.h:1478@116).
 
@@ -97,9 +99,10 @@ def _is_id_byte(b: int) -> bool:
     return 48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122 or b in _ID_PUNCT
 
 
-def binaryen_escape(name: str) -> str:
+def binaryen_escape(name: str, version: int = 126) -> str:
     """`WasmBinaryReader::escape` (wasm-binary.cpp:3338@116): every byte outside the idchars becomes
-    `\\` and two "nibbles" of the *signed* char (so bytes >= 0x80 give characters below '0')."""
+    `\\` and two hex digits — of the *signed* char before 127 (so bytes >= 0x80 gave characters below
+    '0'; fixed by fc44a75d0d #8330). Either way injective, so it never changes what a list entry matches."""
     raw = name.encode("utf-8")
     if all(map(_is_id_byte, raw)):
         return name
@@ -108,7 +111,7 @@ def binaryen_escape(name: str) -> str:
         if _is_id_byte(b):
             out.append(chr(b))
             continue
-        c = b - 256 if b >= 128 else b
+        c = b - 256 if b >= 128 and version < 127 else b
         hi, lo = c >> 4, c & 15
         out.append("\\" + "".join(chr(48 + n) if n < 10 else chr(97 - 10 + n) for n in (hi, lo)))
     return "".join(out)
@@ -116,7 +119,7 @@ def binaryen_escape(name: str) -> str:
 
 def internal_name(entry: str, version: int) -> str:
     """The name Binaryen holds (and prints, e.g. `--print-function-map`) for a list entry."""
-    return binaryen_escape(entry) if escapes(version) else entry
+    return binaryen_escape(entry, version) if escapes(version) else entry
 
 
 def _temporary(m: Module, f: int) -> str:
