@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import __version__
+from .version import __version__
 
 # the version of each document's shape
 VERSIONS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import __version__
+from ..version import __version__
 from ..errors import InputError, UsageError
 from ..schemas import dumps
 from .common import (add_analysis_args, add_format_arg, add_list_arg, add_output_arg, check_imports, load, observed, only_with,
