@@ -50,5 +50,15 @@ def document(kind: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def dumps(doc: dict[str, Any]) -> str:
-    """The text of a document as the commands write it: indented, UTF-8 names kept, one final newline."""
-    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    """The text of a document as the commands write it: a top-level key a line, and a top-level list of
+    records one record a line (so a reader can follow it and `grep` it); UTF-8 names kept. Each line is
+    encoded by json's C encoder: `indent=` would use the pure-Python one, 30 s on PHP's audit."""
+    enc = json.JSONEncoder(ensure_ascii=False).encode
+    lines = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            body = "[\n  " + ",\n  ".join(map(enc, value)) + "\n ]"
+        else:
+            body = enc(value)
+        lines.append(f" {enc(key)}: {body}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"

@@ -95,7 +95,10 @@ def forwarding_thunks(graph: CallGraph, build: AsyncifyBuild, candidates: Iterab
     merge-similar-functions' thunks safe: they were listed, so their callers check. A forwarder the
     list left out is not: its callers run on while the stack unwinds — it stays a missing function."""
     m = graph.module
-    shaped = {f: c for f in candidates if (c := thunk_callee(m, f)) is not None}
+    direct = graph.direct
+    # a thunk calls exactly one function directly and nothing else: only those bodies are read
+    one_call = [f for f in candidates if len(direct[f]) == 1 and not graph.has_indirect(f)]
+    shaped = {f: c for f in one_call if (c := thunk_callee(m, f)) is not None}
     rev = graph.reverse("ignore")   # direct callers (and site nodes >= n)
     shaped = {f: c for f, c in shaped.items()
               if all((g, f) in build.checked_pairs for g in rev[f] if g in build.instrumented)}

@@ -6,7 +6,7 @@ from ..analysis.audit import AuditReport, Finding, triage_of
 from ..analysis.triage import EVIDENCE_TEXT, Triage, short_chain
 from ..decode import Module, display_name
 from ..schemas import header
-from .report import chain_parts, format_chain
+from .report import ChainWords, chain_parts, format_chain
 
 
 def finding_chain(f: Finding) -> str:
@@ -155,21 +155,18 @@ def _groups_text(rep: AuditReport, tri: "Triage", head: str, top: int) -> list[s
     return lines
 
 
-def _steps_json(tri: "Triage", steps: list) -> list[dict]:
+def _steps_json(tri: "Triage", steps: list, words: ChainWords | None = None) -> list[dict]:
+    return (words or ChainWords(tri.analysis)).steps_json(steps)
 
+
+def _group_json(tri: "Triage", g, words: ChainWords | None = None) -> dict:  # noqa: ANN001 - a triage.Group
     m = tri.analysis.module
-    return [{"function": display_name(m, s.function), "index": s.function,
-             **({"via": s.via.describe(m)} if s.via else {}),
-             **({"observed": s.observed} if s.observed is not None else {})} for s in steps]
-
-
-def _group_json(tri: "Triage", g) -> dict:  # noqa: ANN001 - a triage.Group
-
-    m = tri.analysis.module
+    words = words or ChainWords(tri.analysis)
+    chain = list(g.chain)
     return {"rank": g.rank, "frontier": g.name, "index": g.frontier, "evidence": g.evidence,
             "async_import": display_name(m, g.target), "functions": len(g.members), "only_through": g.only_through,
             "through": g.through, "bytes": g.body_bytes, "observed_in": g.observed_in,
-            "chain": format_chain(tri.analysis, list(g.chain)), "steps": _steps_json(tri, list(g.chain)),
+            "chain": words.text(chain), "steps": words.steps_json(chain),
             "members": [m.functions[f].name for f in g.members], "member_indices": list(g.members)}
 
 
@@ -189,13 +186,14 @@ def report_json(rep: AuditReport) -> dict:
     """`audit --format json` (schema `asyncify-doctor/audit/1`). Everything: every missing function with its chain and group, every group, the totals."""
     info = rep.info
     tri = triage_of(rep)
+    words = ChainWords(rep.analysis) if rep.analysis is not None else None
     missing = []
     for f in rep.missing:
-        item: dict = {"name": f.name, "index": f.function, "chain": finding_chain(f), "bytes": f.size}
-        if tri is not None and f.function in tri.group_of:
+        steps = f.steps()
+        item: dict = {"name": f.name, "index": f.function, "chain": words.text(steps) if words else "", "bytes": f.size}
+        if tri is not None and words is not None and f.function in tri.group_of:
             g = tri.groups[tri.group_of[f.function]]
-            item.update(group=g.rank, frontier=g.name, evidence=g.evidence,
-                        steps=_steps_json(tri, tri.analysis.chain(f.function)))
+            item.update(group=g.rank, frontier=g.name, evidence=g.evidence, steps=words.steps_json(steps))
         missing.append(item)
     out = {**header("audit"), "wasm": rep.wasm, "asyncified": info.asyncified, "mode": rep.mode,
            "state_global": info.state_global, "data_global": info.data_global,
@@ -223,7 +221,7 @@ def report_json(rep: AuditReport) -> dict:
                       for f, c in sorted(rep.thunks.items())]}
     if tri is not None:
         m = tri.analysis.module
-        out["groups"] = [_group_json(tri, g) for g in tri.groups]
+        out["groups"] = [_group_json(tri, g, words) for g in tri.groups]
         out["totals"] = {"missing": len(rep.missing), "missing_bytes": sum(f.size for f in rep.missing),
                          "groups": len(tri.groups),
                          "by_evidence": {e: {"groups": n, "functions": k} for e, (n, k) in tri.by_evidence().items()},

@@ -10,25 +10,69 @@ from ..decode import Module, display_name
 from ..schemas import document, dumps
 
 
+class ChainWords:
+    """The words of many chains of one analysis, each distinct step worded once: a report of 14,000
+    chains shares most of their steps (they are paths of one shortest-path tree)."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.module = analysis.module
+        self._parts: dict[tuple[int, int, str | None], str] = {}
+        self._json: dict[tuple[int, int, str | None], dict[str, Any]] = {}
+        self._via: dict[int, str] = {}
+
+    def _via_text(self, step: ChainStep) -> str | None:
+        if step.via is None:
+            return None
+        key = id(step.via)
+        if key not in self._via:
+            self._via[key] = step.via.describe(self.module)
+        return self._via[key]
+
+    def part(self, step: ChainStep) -> str:
+        key = (step.function, id(step.via) if step.via else -1, step.observed)
+        if key not in self._parts:
+            name = display_name(self.module, step.function)
+            via = self._via_text(step)
+            if via:
+                name = f"({via}) {name}"
+            elif step.observed is not None:
+                name = f"(observed at run time{' in ' + step.observed if step.observed else ''}) {name}"
+            self._parts[key] = name
+        return self._parts[key]
+
+    def parts(self, steps: Iterable[ChainStep]) -> list[str]:
+        """Each step as one string (so a report can shorten a long chain); the last carries why the
+        chain ends there when it is not an async import."""
+        seq = list(steps)
+        parts = list(map(self.part, seq))
+        last = seq[-1].function if seq else None
+        an = self.analysis
+        if last is not None and last in an.reasons:
+            parts[-1] += f"  [{an.reasons[last]}]"
+        elif last is not None and not self.module.functions[last].imported and an.mode == "all":
+            parts[-1] += "  [contains an indirect call: Binaryen assumes it may unwind]"
+        return parts
+
+    def text(self, steps: Iterable[ChainStep]) -> str:
+        return " → ".join(self.parts(steps))
+
+    def step_json(self, step: ChainStep) -> dict[str, Any]:
+        key = (step.function, id(step.via) if step.via else -1, step.observed)
+        if key not in self._json:
+            via = self._via_text(step)
+            self._json[key] = {"function": display_name(self.module, step.function), "index": step.function,
+                               **({"via": via} if via else {}),
+                               **({"observed": step.observed} if step.observed is not None else {})}
+        return self._json[key]
+
+    def steps_json(self, steps: Iterable[ChainStep]) -> list[dict[str, Any]]:
+        return list(map(self.step_json, steps))
+
+
 def chain_parts(analysis: Analysis, steps: Iterable[ChainStep]) -> list[str]:
-    """Each step of a chain as one string (so a report can shorten a long chain); the last carries
-    why the chain ends there when it is not an async import."""
-    m = analysis.module
-    seq = list(steps)
-    parts = []
-    for step in seq:
-        name = display_name(m, step.function)
-        if step.via:
-            name = f"({step.via.describe(m)}) {name}"
-        elif step.observed is not None:
-            name = f"(observed at run time{' in ' + step.observed if step.observed else ''}) {name}"
-        parts.append(name)
-    last = seq[-1].function if seq else None
-    if last is not None and last in analysis.reasons:
-        parts[-1] += f"  [{analysis.reasons[last]}]"
-    elif last is not None and not m.functions[last].imported and analysis.mode == "all":
-        parts[-1] += "  [contains an indirect call: Binaryen assumes it may unwind]"
-    return parts
+    """Each step of a chain as one string; the last carries why the chain ends there (`ChainWords`)."""
+    return ChainWords(analysis).parts(steps)
 
 
 def format_chain(analysis: Analysis, steps: Iterable[ChainStep]) -> str:
