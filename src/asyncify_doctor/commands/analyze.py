@@ -36,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
               f"written as wasm-function[N], which Binaryen cannot match; rebuild with names "
               f"(emcc -g2 or --profiling-funcs; wasm-ld without --strip-all)")
     if args.format == "json":
-        text = json.dumps(report.json_report(an, with_stats=True), indent=1, ensure_ascii=False) + "\n"
+        data = report.json_report(an, with_stats=True)
+        if result.selection.glue is not None:
+            from ..render.glue import glue_json
+            data["glue"] = glue_json(result.selection.glue, result.module)
+        text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
     else:
         from ..lists import BINARYEN, EMCC, format_names, list_warnings, parse_list, warning_sample
         # names only: what made the list is said here, on stderr, since Binaryen reads every line of a

@@ -7,8 +7,8 @@ import json
 from .. import __version__
 from ..errors import InputError, UsageError
 from .common import load
-from .common import (add_analysis_args, add_output_arg, check_imports, check_size, observed, output, spare, warn,
-                     warn_list_files, warn_unmatched)
+from .common import (add_analysis_args, add_output_arg, check_imports, check_size, glue_for, observed, output, spare,
+                     warn, warn_glue, warn_list_files, warn_unmatched)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,9 +27,12 @@ def run(args: argparse.Namespace) -> int:
         for warning in list_warnings(lf) if lf is not None else []:
             warn(f"warning: {warning}")
     lists = BinaryenLists(*(lf.entries if lf is not None else None for lf in files), propagate_add=args.propagate_add)
-    rep = spare(auditmod.run_audit(load(args.wasm), args.imports, args.indirect, args.host_table, lists=lists,
+    module = load(args.wasm)
+    glue = glue_for(args, module)
+    rep = spare(auditmod.run_audit(module, args.imports, args.indirect, args.host_table, lists=lists,
                                     observed=observed(args), emscripten=args.emscripten,
-                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports))
+                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports, glue=glue))
+    warn_glue(glue, module, findings=False)   # the report says what the glue and the binary disagree on
     if rep.info.problems:
         raise InputError(args.wasm, None, f"looks asyncified but cannot be audited: {rep.info.problems[0]}")
     if rep.analysis is not None and args.imports:

@@ -17,6 +17,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no function named {args.function!r} in {result.module.path}{hint}")
     text, member = report.why_text(result.analysis, f)
     print(text)
+    if result.selection.glue is not None and result.module.functions[f].imported:
+        from ..render.glue import why_line
+        print(why_line(result.selection.glue, result.module, f))
     return 0 if member else 1
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from ..analysis.audit import AuditReport, Finding, triage_of
 from ..analysis.triage import EVIDENCE_TEXT, Triage, short_chain
 from ..decode import Module, display_name
+from .glue import audit_json as glue_json
+from .glue import audit_lines as glue_lines
 from .report import chain_parts, format_chain
 
 
@@ -26,7 +28,13 @@ def build_lines(rep: AuditReport, module: Module | None = None, short: bool = Fa
              f"data global {b.data_global}.",
              f"instrumented: {len(b.instrumented)} functions; {rep.needed} can be on the stack when an unwind "
              f"starts (--indirect {rep.mode})."]
-    if rep.imports_from == "build":
+    if rep.imports_from == "glue":
+        tramps = len(rep.selection.listed_trampolines) if rep.selection is not None else 0
+        lines.append(f"async imports, from the JS glue: {len(rep.async_imports)}"
+                     + (f": {_names(rep.async_imports)}" if rep.async_imports else "")
+                     + (f" (and {tramps} invoke_* trampolines it lists, modelled as calls back into the table)"
+                        if tramps else ""))
+    elif rep.imports_from == "build":
         lines.append(f"async imports, read from the build (instrumented code checks for an unwind after them): "
                      f"{len(rep.async_imports)}" + (f": {_names(rep.async_imports)}" if rep.async_imports else ""))
     else:
@@ -57,6 +65,7 @@ def build_lines(rep: AuditReport, module: Module | None = None, short: bool = Fa
         if not verdict.startswith("needed"):
             lines.append(f"trampoline {name}: {verdict}")
     lines += [f"note: {n}" for n in b.notes]
+    lines += glue_lines(rep, short)
     return lines
 
 
@@ -213,6 +222,9 @@ def report_json(rep: AuditReport) -> dict:
                                for u in rep.unchecked_calls],
            "list_findings": [f.__dict__ for f in rep.lists.findings] if rep.lists else [],
            "list_fatal": rep.lists.fatal if rep.lists else [], "notes": info.notes, "unnamed": rep.unnamed}
+    glue = glue_json(rep)
+    if glue is not None:
+        out["glue"] = glue
     if tri is not None:
         m = tri.analysis.module
         out["groups"] = [_group_json(tri, g) for g in tri.groups]

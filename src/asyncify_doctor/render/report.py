@@ -6,7 +6,7 @@ from typing import Any, Iterable, Iterator
 
 from ..analysis.closure import Analysis, ChainStep, analyze, import_contributions
 from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode
-from ..decode import Module, display_name
+from ..decode import Module, display_name, shown_name
 
 
 def chain_parts(analysis: Analysis, steps: Iterable[ChainStep]) -> list[str]:
@@ -16,7 +16,7 @@ def chain_parts(analysis: Analysis, steps: Iterable[ChainStep]) -> list[str]:
     seq = list(steps)
     parts = []
     for step in seq:
-        name = display_name(m, step.function)
+        name = shown_name(m, step.function)
         if step.via:
             name = f"({step.via.describe(m)}) {name}"
         elif step.observed is not None:
@@ -73,7 +73,7 @@ def suggest(module: Module, name: str) -> list[str]:
 def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
     """The explanation `why` prints, and whether `f` is in the list."""
     m, g = analysis.module, analysis.graph
-    name = display_name(m, f) + export_note(m, f)
+    name = shown_name(m, f) + export_note(m, f)
     if f in analysis.barriers:
         return f"{name} is never instrumented: it {analysis.barriers[f].removeprefix('calls ')}.", False
     if f in analysis.roots:
