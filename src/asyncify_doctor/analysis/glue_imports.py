@@ -120,7 +120,8 @@ def _aliases(facts: GlueFacts, module: Module) -> tuple[dict[int, str], list[str
             real = facts.export_names.get(e.name)
             if e.kind == "func" and real is not None and not module.functions[e.index].has_name:
                 aliases.setdefault(e.index, real)
-        nameless = [e for e, x in facts.glue.exports.items() if x.name is None and not e.startswith("dynCall_")]
+        funcs = {e.name for e in module.exports if e.kind == "func"}
+        nameless = [e for e, x in facts.glue.exports.items() if x.name is None and e in funcs and not e.startswith("dynCall_")]
         if nameless:
             lost.append(f"{len(nameless)} minified export(s) the glue keeps no real name for "
                         f"({', '.join(nameless[:6])}{', …' if len(nameless) > 6 else ''}): shown as the binary names them")
@@ -179,16 +180,3 @@ def compare_selection(use: GlueUse, chosen: set[int]) -> None:
     use.imports_only = sorted(chosen - glue_async)
     use.glue_only = sorted(glue_async - chosen)
 
-
-def fix_inputs(use: GlueUse, module: Module, imports: list[str],
-               host_table: HostTable | None) -> tuple[list[str], bool | None, HostTable]:
-    """For `fix`, which reruns the analysis from patterns every round: the glue's async imports as exact
-    `module.name` patterns when `imports` is empty (emcc's rules off: the glue says what emcc added),
-    else `imports` as given; and the host table the glue decides. Also fills in `use` (where the
-    selection comes from, --imports against the glue) for the commands to say."""
-    from .selection import expand_args, select_imports
-    select_imports(module, expand_args(imports), glue=use)
-    table = decide_host_table(use, host_table)
-    if use.selects:
-        return [module.functions[f].import_key or "" for f in use.async_imports], False, table
-    return imports, None, table

@@ -72,6 +72,20 @@ def prepare(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = N
     return module, selection, CallGraph(module, host_table or "sound", trampolines=selection.trampolines)
 
 
+def glue_fix_inputs(use: "GlueUse", module: Module, imports: list[str],
+                    host_table: HostTable | None) -> tuple[list[str], bool | None, HostTable]:
+    """For `fix`, which reruns the analysis from patterns every round: the glue's async imports as exact
+    `module.name` patterns when `imports` is empty (emcc's rules off: the glue says what emcc added),
+    else `imports` as given; and the host table the glue decides. Also fills in `use` (where the
+    selection comes from, --imports against the glue) for the commands to say."""
+    from .glue_imports import decide_host_table
+    select_imports(module, expand_args(imports), glue=use)
+    table = decide_host_table(use, host_table)
+    if use.selects:
+        return [module.functions[f].import_key or "" for f in use.async_imports], False, table
+    return imports, None, table
+
+
 def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None,
                  mode: IndirectMode = "typed", host_table: HostTable | None = "sound",
                  extra_edges: dict[int, set[int]] | None = None, observed: list[dict] | None = None, *,

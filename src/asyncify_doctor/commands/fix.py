@@ -28,11 +28,11 @@ def run(args: argparse.Namespace) -> int:
         # emcc writes the glue beside the binary it ships (--built), not beside the one before asyncify
         beside = args.built if args.built and not args.glue and find_glue(args.wasm) is None else args.wasm
         if args.glue or find_glue(beside):
-            from ..analysis.glue_imports import fix_inputs
+            from ..analysis.pipeline import glue_fix_inputs
             module = load(args.wasm)
             use = glue_for(args, module, beside)
             if use is not None:
-                imports, emscripten, host_table = fix_inputs(use, module, args.imports, args.host_table)
+                imports, emscripten, host_table = glue_fix_inputs(use, module, args.imports, args.host_table)
                 warn_glue(use, module)
     cfg = FixConfig(Path(args.list), args.build, args.test, wasm=Path(args.wasm) if args.wasm else None,
                     imports=imports, indirect=args.indirect, max_rounds=args.max_rounds, timeout=args.timeout,
