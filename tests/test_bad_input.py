@@ -136,15 +136,20 @@ def _demo() -> str:
 
 
 @pytest.mark.parametrize("case, make, args, message", [
-    ("parse-trace of a missing log", None, ["parse-trace", "{tmp}/nosuch.log"], "nosuch.log: cannot read: No such file or directory"),
-    ("parse-trace of a folder", None, ["parse-trace", "{tmp}"], "cannot read: Is a directory"),
+    ("parse-trace of a missing log", None, ["parse-trace", "--log", "{tmp}/nosuch.log"], "nosuch.log: cannot read: No such file or directory"),
+    ("parse-trace of a folder", None, ["parse-trace", "--log", "{tmp}"], "cannot read: Is a directory"),
+    ("parse-trace of a log given as the binary", "RuntimeError: unreachable\n", ["parse-trace", "{tmp}/f"], "is not a .wasm binary; give the log with --log"),
     ("--observed missing", None, ["analyze", "{demo}", "--observed", "{tmp}/nosuch.json"], "nosuch.json: cannot read: No such file"),
     ("--observed a binary", None, ["analyze", "{demo}", "--observed", "{demo}"], "not a stacks file written by `asyncify-doctor trace -o FILE`: not UTF-8 text"),
     ("--observed not JSON", "stacks: []", ["why", "{demo}", "dispatch", "--observed", "{tmp}/f"], "not JSON (line 1, column 1: Expecting value)"),
     ("--observed other JSON", '{"stacks_": []}', ["analyze", "{demo}", "--observed", "{tmp}/f"], 'it has no "stacks" list'),
     ("--observed a bad stack", '{"stacks": [{"frames": []}]}', ["audit", "{demo}", "--observed", "{tmp}/f"], 'stack 1 of 1 has no "import" name'),
-    ("--observed a bad frame", '{"stacks": [{"import": "env.a", "frames": [{"name": 1}]}]}', ["jspi", "{demo}", "--observed", "{tmp}/f"],
+    ("--observed a bad frame", '{"stacks": [{"import": "env.a", "frames": [{"name": 1}]}]}', ["analyze", "{demo}", "--observed", "{tmp}/f"],
      "stack 1 of 1 has a frame that is not"),
+    ("--update without --list", None, ["analyze", "{demo}", "--update"], "--update applies only with --list"),
+    ("--binaryen-version with another format", None, ["analyze", "{demo}", "--binaryen-version", "110"], "--binaryen-version applies only with --format binaryen"),
+    ("--top with json", None, ["audit", "{demo}", "--top", "3", "--format", "json"], "--top applies only with --format text"),
+    ("fix --imports without WASM", "", ["fix", "--list", "{tmp}/f", "--build", "true", "--test", "true", "--imports", "env.x"], "--imports applies only with WASM"),
     ("--imports ''", None, ["analyze", "{demo}", "--imports", ""], "--imports '' names no import; give module.name patterns"),
     ("--imports ','", None, ["why", "{demo}", "dispatch", "--imports", "env.sleep_ms", "--imports", " , "], "--imports ' , ' names no import"),
     ("--imports @empty", "# nothing here\n", ["analyze", "{demo}", "--imports", "@{tmp}/f"], "lists no import pattern"),
@@ -167,7 +172,7 @@ def test_error_matrix_is_one_line_exit_2(case: str, make: str | None, args: list
 def test_parse_trace_says_when_a_log_has_no_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "ok.log"
     log.write_text("PASS all 12 tests\nError: expected 3 to equal 4\n")
-    code, out, err = run_cli(["parse-trace", str(log)], capsys)
+    code, out, err = run_cli(["parse-trace", "--log", str(log)], capsys)
     assert (code, out) == (1, "") and err.count("\n") == 1
     assert f"no wasm crash trace in {log} (2 lines)" in err
 

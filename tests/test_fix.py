@@ -182,8 +182,11 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def fix_project(p, runtime: str, *extra: str, build: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+    """`fix` on the taskrunner; its async imports go with the binary before asyncify (`--wasm`), the only
+    one they apply to (without it, --imports would be ignored: an error)."""
+    imports = ("--imports", "@imports.list") if "--wasm" in extra else ()
     return p.doctor("fix", "--list", "only.list", "--build", build or p.build_command(), "--test", p.test_command(runtime),
-                    "--imports", "@imports.list", *extra)
+                    *imports, *extra)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 from independent import wasm_tools
 
@@ -29,6 +30,17 @@ PHP_BINARYEN_IMPORTS = ("env.fd_close", "env.js_flock", "*.emscripten_sleep", "*
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "asyncify_doctor", *map(str, args)], capture_output=True, text=True,
                           timeout=300)
+
+
+SCHEMAS = Path(__file__).parent.parent / "docs" / "schemas"
+
+
+def document(out: subprocess.CompletedProcess[str] | str) -> dict:
+    """A command's JSON output, held to its schema (docs/schemas: the `glue` part included)."""
+    doc = json.loads(out if isinstance(out, str) else out.stdout)
+    kind = doc["schema"].split("/")[1]
+    jsonschema.validate(doc, json.loads((SCHEMAS / f"{kind}-1.schema.json").read_text()))
+    return doc
 
 
 def lines(path_or_text: str | Path) -> list[str]:
@@ -91,7 +103,7 @@ def test_analyze_with_glue_lists_what_imports_of_its_async_imports_lists(built: 
     rules = cli("analyze", wasm)
     assert "lock_file" not in lines(rules.stdout) and "reading the JS glue" not in rules.stderr
 
-    data = json.loads(cli("analyze", wasm, "--glue", JSPI_GLUE, "--format", "json").stdout)
+    data = document(cli("analyze", wasm, "--glue", JSPI_GLUE, "--format", "json").stdout)
     glue = data["glue"]
     assert glue["selection"] == "glue" and glue["mode"] == "jspi" and not glue["found_beside_wasm"]
     assert sorted(a["import"] for a in glue["async_imports"]) == sorted(keys)
@@ -136,7 +148,7 @@ def test_imports_against_the_glue(built: dict[str, Path]) -> None:
     assert "--imports pattern(s) match no import" in proc.stderr and "fd_close" in proc.stderr
     assert "the glue takes as async what --imports does not: 1: wasi_snapshot_preview1.fd_close (ASYNCIFY_IMPORTS entry `fd_close`)" in proc.stderr
     assert "the JS glue says emcc also made these imports async by itself: env.emscripten_sleep, wasi_snapshot_preview1.fd_sync" in proc.stderr
-    vs = json.loads(proc.stdout)["glue"]["imports_vs_glue"]
+    vs = document(proc)["glue"]["imports_vs_glue"]
     assert vs["glue_only"] == ["wasi_snapshot_preview1.fd_close"] and vs["imports_only"] == []
     same = cli("analyze", built["plain"], "--imports", "wasi_snapshot_preview1.fd_close,js_flock", "--glue", ASYNCIFY_GLUE)
     assert "--imports and the glue agree on the async imports" in same.stderr
@@ -154,7 +166,7 @@ def test_audit_reports_the_fd_close_mismatch_and_its_fix(built: dict[str, Path],
             "`wasi_snapshot_preview1.fd_close` in ASYNCIFY_IMPORTS (the bare `fd_close` is env.fd_close to Binaryen but any "
             "module's fd_close to the glue; this import is in wasi_snapshot_preview1)") in text.stdout
     assert "async imports, from the JS glue: 4" in text.stdout
-    rep = json.loads(cli("audit", wasm, "--format", "json").stdout)
+    rep = document(cli("audit", wasm, "--format", "json").stdout)
     assert rep["imports_from"] == "glue"
     only = rep["glue"]["vs_binary"]["glue_only"]
     assert [(m["import"], m["fix"], m["callers"]) for m in only] == [("wasi_snapshot_preview1.fd_close",
@@ -168,11 +180,11 @@ def test_audit_reports_the_fd_close_mismatch_and_its_fix(built: dict[str, Path],
     fixed.write_bytes(asyncify(built["plain"].read_bytes(),
                                AsyncifyOptions(imports=PHP_BINARYEN_IMPORTS + (only[0]["fix"],))))
     shutil.copy(ASYNCIFY_GLUE, fixed.with_suffix(".js"))
-    again = json.loads(cli("audit", fixed, "--format", "json").stdout)
+    again = document(cli("audit", fixed, "--format", "json").stdout)
     assert again["glue"]["vs_binary"]["glue_only"] == [] and again["unchecked_calls"] == []
     assert "wasi_snapshot_preview1.fd_close" in again["glue"]["vs_binary"]["agreed"]
     # without the glue the audit takes the build's own async imports, and fd_close is not one of them
-    plain = json.loads(cli("audit", wasm, "--no-glue", "--format", "json").stdout)
+    plain = document(cli("audit", wasm, "--no-glue", "--format", "json").stdout)
     assert plain["imports_from"] == "build" and "glue" not in plain
 
 
@@ -193,7 +205,7 @@ def test_jspi_splits_the_glue_wraps_and_the_missing_one_traps(built: dict[str, P
     assert "missing (can suspend; the glue reads them by name, so JS calls them; not wrapped: SuspendError): 1" in text.stdout
     assert "\n    wasm_trace\n" in text.stdout
     assert "needless (wrapped, never suspend): 1: __errno_location; remove them from JSPI_EXPORTS" in text.stdout
-    data = json.loads(cli("jspi", wasm, "--glue", JSPI_GLUE, "--format", "json").stdout)
+    data = document(cli("jspi", wasm, "--glue", JSPI_GLUE, "--format", "json").stdout)
     wraps = data["glue"]["wraps"]
     assert wraps["missing_wraps"] == ["wasm_trace"] and wraps["needless_wraps"] == ["__errno_location"]
     assert sorted(wraps["wrapped"]) == ["__errno_location", "fflush", "php_wasm_init", "wasm_sleep"]
@@ -244,7 +256,7 @@ def test_minified_names_shown_with_their_real_names(tmp_path: Path) -> None:
     proc = cli("why", wasm, "hb", "--glue", glue)
     assert proc.returncode == 0, proc.stderr
     assert "wasm-function[2] (sqlite3_step) (exported as hb) must be instrumented:\n  wasm-function[2] (sqlite3_step) → a.t (env.ipp_async)" in proc.stdout
-    data = json.loads(cli("analyze", wasm, "--glue", glue, "--format", "json").stdout)
+    data = document(cli("analyze", wasm, "--glue", glue, "--format", "json").stdout)
     assert data["glue"]["real_names"] == {"a.t": "env.ipp_async", "a.b": "env.__syscall_fcntl64",
                                           "wasm-function[2]": "sqlite3_step", "wasm-function[3]": "malloc"}
     assert [a["import"] for a in data["glue"]["async_imports"]] == ["a.t"]
@@ -254,8 +266,10 @@ def test_closure_glue_that_lost_the_names_says_it_cannot_select(tmp_path: Path) 
     wasm = wat(tmp_path, """(module
       (import "a" "f" (func $f (result i32)))
       (func (export "w") (result i32) call $f))""")
-    proc = cli("analyze", wasm, "--glue", FIX / "quickjs_release_asyncify.mjs")
-    assert proc.returncode == 0
+    proc = cli("analyze", wasm, "--glue", FIX / "quickjs_release_asyncify.mjs", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    glue = document(proc)["glue"]
+    assert glue["selection"] == "default" and glue["cannot_select"].startswith("the glue keeps no real name")
     assert ("note: the glue keeps no real name for 1 minified import(s) (a.f; closure): which are async cannot be "
             "read from it; the async imports are chosen as without the glue") in proc.stderr
     assert "whether the glue adds wasm functions to the table cannot be read (closure-compiled): --host-table sound" in proc.stderr
@@ -319,3 +333,21 @@ def test_fix_takes_the_async_imports_from_the_glue(built: dict[str, Path], tmp_p
     assert "JS glue" not in without.stderr and added is not None and "lock_file" not in added.group(1).split(", ")
     assert cli("fix", "--list", tmp_path / "only.list", "--build", "true", "--test", "true",
                "--glue", ASYNCIFY_GLUE).returncode == 2
+
+
+# --- the Python API ----------------------------------------------------------------------------------------
+
+def test_api_takes_the_glue_as_the_cli_does(built: dict[str, Path]) -> None:
+    import asyncify_doctor
+    from asyncify_doctor.errors import InputError
+    wasm = built["plain"]
+    listed = asyncify_doctor.analyze(wasm, glue=JSPI_GLUE)
+    assert listed.names == lines(cli("analyze", wasm, "--glue", JSPI_GLUE).stdout)
+    assert listed.to_json()["glue"]["selection"] == "glue"
+    rep = asyncify_doctor.jspi(wasm, glue=JSPI_GLUE).report
+    assert rep.glue_wraps is not None and rep.glue_wraps.missing == ("wasm_trace",)
+    audit = asyncify_doctor.audit(built["asyncify"], glue=ASYNCIFY_GLUE).report
+    assert audit.glue_vs_binary is not None and [m.fix for m in audit.glue_vs_binary.glue_only] == \
+        ["wasi_snapshot_preview1.fd_close"]
+    with pytest.raises(InputError, match="not Emscripten glue"):
+        asyncify_doctor.analyze(wasm, glue=FIX / "jspi_run.mjs")

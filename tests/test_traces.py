@@ -109,9 +109,9 @@ def test_frames_map_through_the_binary_that_printed_them() -> None:
     log = (f"RuntimeError: unreachable\n    at wasm://wasm/abc:wasm-function[{dispatch.index}]:0x{offset:x}\n"
            f"    0: 0x{offset:x} - <unknown>!<wasm function {dispatch.index}>\n")
     assert FrameMapper(m).map(parse_log(log)[0]).names == ["dispatch"]
-    proc = subprocess.run([PY, "-m", "asyncify_doctor", "parse-trace", "--wasm", str(demo_wasm()), "--format", "json"],
+    proc = subprocess.run([PY, "-m", "asyncify_doctor", "parse-trace", str(demo_wasm()), "--format", "json"],
                           input=log, capture_output=True, text=True)
-    assert proc.returncode == 0 and json.loads(proc.stdout)[0]["frames"] == ["dispatch", "dispatch"]
+    assert proc.returncode == 0 and json.loads(proc.stdout)["crashes"][0]["frames"] == ["dispatch", "dispatch"]
     wrong = log.replace(f":0x{offset:x}\n", ":0x1\n", 1).replace(f"0x{offset:x} - ", "0x1 - ")
     mapped = FrameMapper(m).map(parse_log(wrong)[0])
     assert mapped.names == [] and "not the binary that crashed" in (mapped.reason or "")
@@ -142,7 +142,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, bool], tup
 def parse_trace(p: Project, log: str, *flags: str) -> tuple[int, list[dict]]:
     proc = subprocess.run([PY, "-m", "asyncify_doctor", "parse-trace", "--format", "json", *flags], input=log,
                           capture_output=True, text=True, cwd=p.root)
-    return proc.returncode, [c for c in json.loads(proc.stdout) if c["frames"]]
+    return proc.returncode, [c for c in json.loads(proc.stdout)["crashes"] if c["frames"]]
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

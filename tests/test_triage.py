@@ -297,17 +297,21 @@ def test_json_keeps_the_old_keys_and_adds_groups(cut: Path) -> None:
         assert all(by_name[n]["group"] == g["rank"] for n in g["members"])
 
 
-def test_sarif_carries_group_and_chain(cut: Path) -> None:
+def test_sarif_has_one_result_per_group_with_its_chain_and_members(cut: Path) -> None:
+    """Code scanning gets one result per place the list was cut (not one per missing function): the
+    frontier as the location, the group's chain as the code flow, its members as related locations."""
     sarif = json.loads(cli("audit", str(cut), "--imports", ",".join(IMPORTS), "--format", "sarif").stdout)
     run = sarif["runs"][0]
     results = [r for r in run["results"] if r["ruleId"] == "ASYNCIFY001"]
-    assert len(results) == 11
-    summary = next(r for r in results if r["locations"][0]["logicalLocations"][0]["name"] == "summary")
-    assert summary["properties"]["group"] == 1 and summary["properties"]["frontier"] == "load"
-    flow = summary["codeFlows"][0]["threadFlows"][0]["locations"]
-    assert [loc["location"]["logicalLocations"][0]["name"] for loc in flow] == \
-        ["summary", "load_all", "load", "fetch_twice", "env.fetch_value"]
-    assert [g["frontier"] for g in run["properties"]["groups"]] == ["load", "nap", "guarded", "apply"]
+    assert [r["locations"][0]["logicalLocations"][0]["name"] for r in results] == ["load", "nap", "guarded", "apply"]
+    load = results[0]
+    assert load["properties"]["rank"] == 1 and load["properties"]["functions"] == 4
+    assert load["properties"]["evidence"] == "direct" and load["message"]["text"].startswith("4 function(s) can unwind through load")
+    flow = load["codeFlows"][0]["threadFlows"][0]["locations"]
+    assert [loc["location"]["logicalLocations"][0]["name"] for loc in flow] == ["load", "fetch_twice", "env.fetch_value"]
+    members = {loc["logicalLocations"][0]["name"] for loc in load["relatedLocations"]}
+    assert "summary" in members and "load" in members and len(members) == 4
+    assert sum(r["properties"]["functions"] for r in results) == 11   # every missing function, in one group each
 
 
 def test_api_reports_agree(cut: Path) -> None:
@@ -316,7 +320,7 @@ def test_api_reports_agree(cut: Path) -> None:
     text = report_text(rep)
     assert "in 4 group(s)" in text and "guarded → env.invoke_vi" in text
     assert report_json(rep)["groups"][0]["frontier"] == "load"
-    assert report_sarif(rep, "x")["runs"][0]["properties"]["groups"][2]["evidence"] == "trampoline"
+    assert report_sarif(rep, "x")["runs"][0]["results"][2]["properties"]["evidence"] == "trampoline"
 
 
 PHP_IMPORTS = Path(__file__).parent.parent / "bench" / "php_trace" / "imports.list"

@@ -26,6 +26,7 @@ from ..decode import Module, display_name
 from ..decode import opcodes as op
 from .selection import ImportSelection, Trampolines
 from .recognize import TOPMOST, AsyncifyBuild, instrumented_names, recognize  # noqa: F401  (instrumented_names: API)
+from .thunks import forwarding_thunks
 
 # --- the audit report ---------------------------------------------------------------------------
 
@@ -84,6 +85,7 @@ class AuditReport:
     emscripten_added: dict[str, list[str]] = field(default_factory=dict)
     lists: ListCheck | None = None
     unnamed: int = 0                  # functions without a name in the name section
+    thunks: dict[int, int] = field(default_factory=dict)   # forwarding thunk → its callee (thunks.py): safe
     analysis: Analysis | None = field(default=None, repr=False)
     selection: ImportSelection | None = field(default=None, repr=False)
     triage: "Triage | None" = field(default=None, repr=False)       # see triage_of
@@ -116,11 +118,12 @@ def run_audit(wasm: str | os.PathLike[str] | Module, imports: list[str] | None =
     an = rep.analysis = result.analysis
     needed = set(an.members) - build.helper_functions
     rep.needed = len(needed)
+    rep.thunks = forwarding_thunks(graph, build, needed - build.instrumented)   # e.g. made by -Oz after the pass
     rep.missing = [Finding(f, module.functions[f].name, module.body_size(f), an)
-                   for f in sorted(needed - build.instrumented)]
+                   for f in sorted(needed - build.instrumented - set(rep.thunks))]
     rep.unneeded = [Finding(f, module.functions[f].name, size=module.body_size(f))
                     for f in sorted(build.instrumented - needed)]
-    rep.unchecked_calls = _unchecked_calls(graph.module, graph, build, async_imports)
+    rep.unchecked_calls = _unchecked_calls(graph.module, graph, build, async_imports, rep.thunks)
     rep.unnamed = sum(1 for f in module.functions if not f.imported and not f.has_name)
     _unknown_imports(module, selection, build, result.analysis, async_imports, mode, rep)
     _trampolines(module, selection, build, an, rep)
@@ -133,10 +136,12 @@ def run_audit(wasm: str | os.PathLike[str] | Module, imports: list[str] | None =
     return rep
 
 
-def _unchecked_calls(m: Module, graph: CallGraph, build: AsyncifyBuild, async_imports: list[int]) -> list[UncheckedCall]:
+def _unchecked_calls(m: Module, graph: CallGraph, build: AsyncifyBuild, async_imports: list[int],
+                     thunks: dict[int, int] | None = None) -> list[UncheckedCall]:
     """Calls from instrumented code to what can really unwind in this build, with no check after."""
     rt = build.runtime
     kinds = {**{f: "is an async import" for f in async_imports}, **{f: "is instrumented" for f in build.instrumented},
+             **{f: "forwards to instrumented code" for f in thunks or {}},
              **{f: "starts unwinds itself" for f in (*rt.topmost, *rt.sources)},
              **{f: "starts an unwind" for f, role in build.helpers.items() if role in TOPMOST}}
     out = []

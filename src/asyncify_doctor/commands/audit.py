@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import __version__
+from ..version import __version__
 from ..errors import InputError, UsageError
-from .common import load
-from .common import (add_analysis_args, add_output_arg, check_imports, check_size, glue_for, observed, output, spare,
-                     warn, warn_glue, warn_list_files, warn_unmatched)
+from ..schemas import dumps
+from .common import (add_analysis_args, add_format_arg, add_list_arg, add_output_arg, check_imports, glue_for, load,
+                     observed, only_with, output, spare, warn, warn_glue, warn_list_files, warn_unmatched)
+
+TOP = 10
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,17 +20,18 @@ def run(args: argparse.Namespace) -> int:
     from ..lists import read_list
     if args.top < 0:
         raise UsageError(f"--top must be 0 (everything) or more, not {args.top}")
+    only_with(args.top != TOP, "--top", args.format == "text", "--format text (the other formats hold every finding)")
+    only_with(args.propagate_add, "--propagate-add", bool(args.add_list), "--add-list")
     check_imports(args.imports)
     warn_list_files(args.imports)
-    check_size(args.wasm, args.max_size)
     files = [read_list(f) if f else None for f in (args.list, args.remove_list, args.add_list)]
     for lf in files:
         from ..lists import list_warnings
         for warning in list_warnings(lf) if lf is not None else []:
             warn(f"warning: {warning}")
     lists = BinaryenLists(*(lf.entries if lf is not None else None for lf in files), propagate_add=args.propagate_add)
-    module = load(args.wasm)
-    glue = glue_for(args, module)
+    module = load(args.wasm, args.max_size)
+    glue = glue_for(args, module, args.wasm)
     rep = spare(auditmod.run_audit(module, args.imports, args.indirect, args.host_table, lists=lists,
                                     observed=observed(args), emscripten=args.emscripten,
                                     trampolines=args.trampolines, ignore_imports=args.ignore_imports, glue=glue))
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     if rep.analysis is not None and args.imports:
         warn_unmatched(rep.analysis.module, rep.selection)
     if args.format == "json":
-        text = json.dumps(auditrender.report_json(rep), indent=1, ensure_ascii=False) + "\n"
+        text = dumps(auditrender.report_json(rep))
     elif args.format == "sarif":
         text = json.dumps(auditrender.report_sarif(rep, __version__), indent=1, ensure_ascii=False) + "\n"
     elif args.format == "html":
@@ -58,15 +61,16 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                                    "(size paid for nothing), and, with --list, list entries that match nothing.\n"
                                    "Exit status 1 when anything is missing, so CI can gate a release on it.")
     add_analysis_args(p)
-    p.add_argument("--list", metavar="FILE", help="the onlylist (ASYNCIFY_ONLY) the binary was built with (any layout):\n"
-                   "says which entries had no effect and why")
+    add_list_arg(p, "the onlylist (ASYNCIFY_ONLY) the binary was built with (any layout):\n"
+                    "says which entries had no effect and why")
     p.add_argument("--remove-list", metavar="FILE", help="the removelist (ASYNCIFY_REMOVE) it was built with")
     p.add_argument("--add-list", metavar="FILE", help="the addlist (ASYNCIFY_ADD) it was built with")
     p.add_argument("--propagate-add", action="store_true", help="the build used asyncify-propagate-addlist "
                    "(ASYNCIFY_PROPAGATE_ADD)")
-    p.add_argument("--format", choices=("text", "json", "sarif", "html"), default="text",
-                   help="text: the ranked groups of missing functions, one chain each, and the totals;\n"
-                        "json, sarif: every finding with its chain and group; html: one self-contained page")
-    p.add_argument("--top", type=int, default=10, metavar="N", help="text: show the first N groups (0: all; default 10)")
+    add_format_arg(p, {"text": "the ranked groups of missing functions, one chain each, and the totals",
+                       "json": "a document (schema asyncify-doctor/audit/1): every finding with its chain and group",
+                       "sarif": "SARIF 2.1.0 for code scanning: one result per group of missing functions",
+                       "html": "one self-contained page (-o FILE)"}, "text")
+    p.add_argument("--top", type=int, default=TOP, metavar="N", help=f"text: show the first N groups (0: all; default {TOP})")
     add_output_arg(p)
     p.set_defaults(run=run)

@@ -12,7 +12,7 @@ import sys
 from types import ModuleType
 from typing import Callable
 
-from .. import __version__
+from ..version import __version__
 from ..errors import DoctorError
 from . import common
 

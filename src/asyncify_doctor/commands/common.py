@@ -43,14 +43,51 @@ OUTPUT_HELP = ("write here instead of stdout (`-` is stdout): a file is replaced
                "a symlink's target is replaced and the link kept; a device or FIFO is written, never replaced")
 
 
-def load(path: str) -> "Module":
-    """Decode a binary, with a progress line on a terminal when it takes a while."""
+WASM_HELP = "the .wasm binary (`-`: read it from standard input)"
+NAMES_HELP = " (keep its name section: emcc -g2 or --profiling-funcs, wasm-opt -g)"
+
+
+def load(path: str, max_mb: float = 2048) -> "Module":
+    """Decode a binary (`-`: standard input), with a progress line on a terminal when it takes a while."""
     from ..analysis.pipeline import load_module
+    if path == "-":
+        from ..decode import decode
+        data = sys.stdin.buffer.read(int(max_mb * 1e6) + 1)
+        if len(data) > max_mb * 1e6:
+            raise InputError("<stdin>", None, f"more than --max-size {max_mb:g} MB on standard input")
+        return with_progress("decoding standard input", lambda progress: decode(data, "<stdin>", progress))
+    check_size(path, max_mb)
     return with_progress(f"decoding {Path(path).name}", lambda progress: load_module(path, progress=progress))
+
+
+def add_wasm_arg(p: argparse.ArgumentParser, help: str = WASM_HELP + NAMES_HELP, optional: bool = False) -> None:  # noqa: A002
+    """The binary is the first positional argument of every command that reads one."""
+    if optional:
+        p.add_argument("wasm", nargs="?", metavar="WASM", help=help)
+    else:
+        p.add_argument("wasm", metavar="WASM", help=help)
+
+
+def add_list_arg(p: argparse.ArgumentParser, help: str, required: bool = False) -> None:  # noqa: A002
+    """The list in use is `--list` in every command (`--current` is its older name in analyze and jspi)."""
+    p.add_argument("--list", "--current", dest="list", metavar="LIST", required=required, help=help)
 
 
 def add_output_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help=OUTPUT_HELP)
+
+
+def add_format_arg(p: argparse.ArgumentParser, choices: dict[str, str], default: str) -> None:
+    """`--format`: the same word means the same thing in every command (`text` for people, `json` a
+    versioned document, `list`/`emscripten`/`binaryen` a list for a build tool)."""
+    p.add_argument("--format", choices=tuple(choices), default=default,
+                   help="\n".join(f"{name}: {what}" + (" (default)" if name == default else "") for name, what in choices.items()))
+
+
+def only_with(used: bool, flag: str, applies: bool, needs: str) -> None:
+    """A flag whose condition does not hold would be ignored: an error instead."""
+    if used and not applies:
+        raise UsageError(f"{flag} applies only with {needs}")
 
 
 def check_imports(values: list[str]) -> None:
@@ -85,6 +122,8 @@ def glue_for(args: argparse.Namespace, module: "Module", wasm: str | None = None
     if getattr(args, "no_glue", False):
         return None
     explicit = getattr(args, "glue", None)
+    if not explicit and (wasm or module.path) in ("-", "<stdin>"):
+        return None   # a binary on standard input has no folder to find its glue in
     path = explicit or find_glue(wasm or module.path)
     if path is None:
         return None
@@ -120,8 +159,10 @@ def warn_glue(use: "GlueUse | None", module: "Module", findings: bool = True) ->
             warn(f"note: the glue: {line}")
 
 
-def add_analysis_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("wasm", help="the .wasm binary (with a name section: build with -g2 or --profiling-funcs)")
+def add_analysis_args(p: argparse.ArgumentParser, *, trampolines: bool = True, observed: bool = True) -> None:
+    """The binary and what decides which functions can unwind: the async imports, the --indirect and
+    --host-table modes, observed stacks, Emscripten's and Binaryen's rules."""
+    add_wasm_arg(p)
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN",
                    help="async imports as module.name, `*` wildcards, comma-separated or repeated; "
                         "@FILE reads a list file (one per line, JSON array, or Binaryen commas). "
@@ -131,41 +172,43 @@ def add_analysis_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ignore-imports", action="store_true",
                    help="no import is async (Binaryen's asyncify-ignore-imports): only code that calls the\n"
                         "asyncify.* imports itself (setjmp/longjmp, fibers, coroutines) unwinds")
-    p.add_argument("--observed", action="append", default=[], metavar="STACKS.json",
-                   help="stacks recorded by `trace`: observed frames join the list, observed calls become edges")
+    if observed:
+        p.add_argument("--observed", action="append", default=[], metavar="STACKS.json",
+                       help="stacks recorded by `trace`: observed frames join the list, observed calls become edges")
     p.add_argument("--emscripten", action=argparse.BooleanOptionalAction, default=None,
                    help="apply Emscripten's own import rules: bare names are env.NAME, and the imports emcc\n"
                         "makes async by itself are added (__asyncjs__*, emscripten_sleep, …; printed).\n"
                         "Default: when the binary looks like an Emscripten build")
-    p.add_argument("--trampolines", choices=("typed", "async"), default="typed",
-                   help="Emscripten's invoke_X imports call back into the table:\n"
-                        "  typed (default) they can unwind exactly when a table function of signature X can\n"
-                        "        (under --indirect all they count as async, like any indirect call)\n"
-                        "  async  the old model: async when --imports names them (emcc adds invoke_*\n"
-                        "        unless ASYNCIFY_IGNORE_INDIRECT)")
+    if trampolines:
+        p.add_argument("--trampolines", choices=("typed", "async"), default="typed",
+                       help="Emscripten's invoke_X imports call back into the table:\n"
+                            "  typed (default) they can unwind exactly when a table function of signature X can\n"
+                            "        (under --indirect all they count as async, like any indirect call)\n"
+                            "  async  the old model: async when --imports names them (emcc adds invoke_*\n"
+                            "        unless ASYNCIFY_IGNORE_INDIRECT)")
     p.add_argument("--max-size", type=float, default=2048, metavar="MB",
                    help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
 
 
 def observed(args: argparse.Namespace) -> list[dict] | None:
-    if not args.observed:
+    if not getattr(args, "observed", None):
         return None
     from ..traces.stacks import read_observed
     return [s for path in args.observed for s in read_observed(path)]
 
 
 def analyze_from(args: argparse.Namespace, trampolines: str | None = None, glue_findings: bool = True) -> AnalysisResult:
-    check_size(args.wasm, args.max_size)
     check_imports(args.imports)
     warn_list_files(args.imports)
-    module = load(args.wasm)
-    glue = glue_for(args, module)
+    module = load(args.wasm, args.max_size)
+    glue = glue_for(args, module, args.wasm)
     result = run_analysis(module, args.imports, args.indirect, args.host_table, observed=observed(args),
                           emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
                           ignore_imports=args.ignore_imports, glue=glue)
     warn_glue(glue, module, glue_findings)
     warn_imports(result)
     return spare(result)
+
 
 SPARED: list[object] | None = None   # under `run`: what the process leaves to the OS at exit
 

@@ -5,11 +5,16 @@ import argparse
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import add_glue_args, add_mode_args, check_imports, glue_for, load, warn_glue
+from .common import add_glue_args, add_list_arg, add_mode_args, add_wasm_arg, check_imports, glue_for, load, only_with, warn_glue
 
 
 def run(args: argparse.Namespace) -> int:
     from ..runtime.fixloop import FixConfig, run_fix, undo
+    if args.wasm and args.wasm_flag:
+        raise UsageError("give the binary once: WASM or --wasm (its older spelling)")
+    args.wasm = args.wasm or args.wasm_flag
+    check_imports(args.imports)
+    only_with(bool(args.imports), "--imports", bool(args.wasm), "WASM (the binary before asyncify, whose graph they apply to)")
     if args.undo:
         return undo(Path(args.list))
     if not args.build or not args.test:
@@ -22,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} {value}: no such file")
     imports, emscripten, host_table = args.imports, None, args.host_table or "sound"
     if args.glue and not args.wasm:
-        raise UsageError("--glue needs --wasm: the glue's async imports are used with --wasm's call graph")
+        raise UsageError("--glue needs WASM (the binary before asyncify): the glue's async imports are used with its call graph")
     if args.wasm and not args.no_glue:
         from ..emscripten import find_glue
         # emcc writes the glue beside the binary it ships (--built), not beside the one before asyncify
@@ -46,21 +51,22 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                        description="Run the tests; take every wasm stack in their output (any runtime, any message);\n"
                                    "add the functions they implicate to the list (its own layout, names only, a .bak\n"
                                    "of the original); rebuild; repeat until the tests pass or a round adds nothing.\n"
-                                   "With --wasm (the binary before asyncify), each crash adds every function below the\n"
+                                   "With WASM (the binary before asyncify), each crash adds every function below the\n"
                                    "crashed frames that can reach an async import: the frame that traps is usually\n"
                                    "the caller of the missing function, which a trace alone cannot name.")
-    p.add_argument("--list", required=True, help="the list file to repair (plain, JSON, Binaryen, or inside a Makefile/Dockerfile)")
+    add_wasm_arg(p, "the binary before asyncify (the one Binaryen reads the list for): its call graph\n"
+                    "enables whole-path repairs, and its names are what the list gets", optional=True)
+    add_list_arg(p, "the list file to repair (plain, JSON, Binaryen, or inside a Makefile/Dockerfile)", required=True)
     p.add_argument("--build", metavar="CMD", help="shell command that rebuilds the binary from the list")
     p.add_argument("--test", metavar="CMD", help="shell command that runs the tests (non-zero exit on failure)")
     p.add_argument("--undo", action="store_true", help="put the list back as it was before fix first changed it (from its .bak)")
-    p.add_argument("--wasm", metavar="PRE.wasm", help="the binary before asyncify (the one Binaryen reads the list for):\n"
-                   "its call graph enables whole-path repairs, and its names are what the list gets")
+    p.add_argument("--wasm", dest="wasm_flag", metavar="PRE.wasm", help="the same as WASM (its older spelling)")
     p.add_argument("--built", metavar="OUT.wasm", help="the binary the tests run (after asyncify, perhaps optimised or\n"
-                   "without names): frames without names are read in it, and mapped into --wasm only\n"
+                   "without names): frames without names are read in it, and mapped into WASM only\n"
                    "where the two are shown to number their functions alike")
-    p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with --wasm)")
+    p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with WASM)")
     add_mode_args(p)
-    add_glue_args(p, "with --wasm (the glue beside --wasm, else beside --built)")
+    add_glue_args(p, "with WASM (the glue beside WASM, else beside --built)")
     p.add_argument("--max-rounds", type=int, default=20, metavar="N",
                    help="stop after N rounds of test, add, rebuild (default 20)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per test or build run before it is killed (default 600)")

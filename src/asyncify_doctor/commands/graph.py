@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 
 from ..render import report
-from .common import add_mode_args, add_output_arg, output, spare
+from .common import WASM_HELP, add_format_arg, add_mode_args, add_output_arg, add_wasm_arg, output, spare
 
 
 def run(args: argparse.Namespace) -> int:
     from .common import load
     from ..graph.callgraph import CallGraph
-    g = spare(CallGraph(load(args.wasm), args.host_table or "sound"))
+    g = spare(CallGraph(load(args.wasm, args.max_size), args.host_table or "sound"))
     parts = report.graph_json_parts(g, args.indirect) if args.format == "json" else report.graph_dot_parts(g, args.indirect)
     output(parts, args.output)   # written as it is made: a big graph is never held whole
     return 0
@@ -20,10 +20,12 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
     p = sub.add_parser("graph", formatter_class=fmt, help=summary,
                        description="Every function in index order with its callees under the --indirect mode.\n"
                                    "In `all` mode an indirect call may reach every function in any table.")
-    p.add_argument("wasm", help="the .wasm binary (names come from its name section)")
-    p.add_argument("--format", choices=("json", "dot"), default="json",
-                   help="json: {\"functions\": [{index, name, imported, callees}]} (default)\n"
-                        "dot: graphviz; indirect edges dotted, imports dashed")
+    add_wasm_arg(p, WASM_HELP + " (names come from its name section)")
+    add_format_arg(p, {"json": "a document (schema asyncify-doctor/graph/1): functions with their callees and\n"
+                               "indirect-call sites, the sites with their targets, the entry points",
+                       "dot": "graphviz; indirect edges dotted, imports dashed"}, "json")
+    p.add_argument("--max-size", type=float, default=2048, metavar="MB",
+                   help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
     add_mode_args(p)
     add_output_arg(p)
     p.set_defaults(run=run)

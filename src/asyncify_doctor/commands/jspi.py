@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from .common import load
-from .common import add_analysis_args, add_output_arg, analyze_from, output, warn
+from ..schemas import dumps
+from .common import add_analysis_args, add_format_arg, add_list_arg, add_output_arg, analyze_from, output, warn
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,7 +14,7 @@ def run(args: argparse.Namespace) -> int:
     from ..lists import format_names, read_list
     # jspi finds its own hazards through trampolines; the report says what the glue says
     result = analyze_from(args, trampolines="async", glue_findings=False)
-    current = read_list(args.current).entries if args.current else None
+    current = read_list(args.list).entries if args.list else None
     reenters = tuple(args.reenters) or jspi.DEFAULT_REENTERS
     rep = jspi.jspi_report(result.graph, result.selection.functions, args.indirect, reenters, current)
     if result.selection.glue is not None:
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     if args.asyncify_build:
         rep.migration = jspi.migration(load(args.asyncify_build), result.module)
     if args.format == "json":
-        text = json.dumps(jspirender.report_json(rep), indent=1, ensure_ascii=False) + "\n"
+        text = dumps(jspirender.report_json(rep))
     elif args.format in ("list", "emscripten"):
         text = format_names(rep.suspending_exports, args.format)
         if rep.hazards:
@@ -42,16 +42,17 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                                    "imports that may suspend, and paths on which a suspension would cross a JS frame\n"
                                    "(an import that calls back into wasm, like Emscripten's invoke_* trampolines):\n"
                                    "those work under Asyncify and trap under JSPI. Exit status 1 when there are\n"
-                                   "hazards, or exports missing from the current list (--current) or from the\n"
-                                   "JS glue's wraps.")
-    add_analysis_args(p)
+                                   "hazards, or exports missing from the list in use (--list) or from the JS\n"
+                                   "glue's wraps.")
+    add_analysis_args(p, trampolines=False, observed=False)
     p.add_argument("--reenters", action="append", default=[], metavar="PATTERN",
                    help="imports that call back into wasm (default: env.invoke_*). invoke_X re-enters table\n"
                         "functions of X's signature; others any function in a host-visible table or export")
-    p.add_argument("--current", metavar="FILE", help="the JSPI_EXPORTS list in use: report missing and needless wraps")
+    add_list_arg(p, "the JSPI_EXPORTS list in use (--current is its older name): report missing and needless wraps")
     p.add_argument("--asyncify-build", metavar="WASM", help="the Asyncify build of the same program (WASM is then the\n"
                    "JSPI build): adds a migration summary — what Asyncify instruments and what it costs")
-    p.add_argument("--format", choices=("text", "list", "emscripten", "json"), default="text",
-                   help="text: the report; list/emscripten: just the exports to wrap; json: everything")
+    add_format_arg(p, {"text": "the report", "list": "the exports to wrap, one per line",
+                       "emscripten": "the exports to wrap as a JSON array for -sJSPI_EXPORTS=@file",
+                       "json": "a document (schema asyncify-doctor/jspi/1): everything"}, "text")
     add_output_arg(p)
     p.set_defaults(run=run)

@@ -2,60 +2,67 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from ..errors import InputError
-from .common import warn
+from ..errors import InputError, UsageError
+from ..schemas import dumps
+from .common import WASM_HELP, add_format_arg, add_output_arg, add_wasm_arg, load, output, warn
+
+
+def _read_log(path: str | None) -> tuple[str, str]:
+    """The log's text and how to name it: a file, or standard input (no --log, or `-`)."""
+    if not path or path == "-":
+        return sys.stdin.read(), "standard input"
+    try:
+        return Path(path).read_bytes().decode("utf-8", errors="replace"), path
+    except OSError as exc:
+        raise InputError(path, None, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _check_binary(path: str) -> None:
+    """WASM is the binary; a log given in its place (the old `parse-trace LOG`) is said to be one."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError:
+        return   # the reader reports it
+    if magic != b"\0asm":
+        raise UsageError(f"{path} is not a .wasm binary; give the log with --log {path} (or on standard input)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..render.crashes import crash_records, crashes_json, crashes_text
     from ..traces import FrameMapper, parse_log
-    source = args.log if args.log and args.log != "-" else "standard input"
-    if source == "standard input":
-        text = sys.stdin.read()
-    else:
-        try:
-            text = Path(args.log).read_bytes().decode("utf-8", errors="replace")
-        except OSError as exc:
-            raise InputError(args.log, None, f"cannot read: {exc.strerror or exc}") from None
+    if args.wasm and args.wasm_flag:
+        raise UsageError("give the binary once: WASM or --wasm (its older spelling)")
+    args.wasm = args.wasm or args.wasm_flag
+    if "-" in (args.wasm, args.built) and (not args.log or args.log == "-"):
+        raise UsageError("standard input can hold the binary or the log, not both: give the log with --log FILE")
+    if args.wasm and args.wasm != "-":
+        _check_binary(args.wasm)
+    text, source = _read_log(args.log)
     crashes = parse_log(text)
-    from .common import load
     mapper = FrameMapper(load(args.wasm) if args.wasm else None, load(args.built) if args.built else None)
-    out = []
-    for c in crashes:
-        mp = mapper.map(c)
-        out.append({"message": c.message, "line": c.line, "kind": c.kind, "asyncify_like": c.looks_like_asyncify,
-                    "frames": [name or label for label, name in mp.frames],
-                    "unresolved": [{"frame": label, "reason": why} for label, why in mp.unresolved]})
-    if args.format == "json":
-        print(json.dumps(out, indent=1, ensure_ascii=False))
-    else:
-        for c in out:
-            print(f"line {c['line']}: {c['message']}" + ("" if c["asyncify_like"] else f"  ({c['kind']}: does not look like Asyncify)"))
-            for n in c["frames"]:
-                print(f"    {n}")
-            if c["unresolved"]:
-                print(f"    ({len(c['unresolved'])} frame(s) not named: {c['unresolved'][0]['reason']})")
+    records = crash_records(crashes, mapper)
+    output(dumps(crashes_json(records, source)) if args.format == "json" else crashes_text(records), args.output)
     if not crashes:
         warn(f"no wasm crash trace in {source} ({len(text.splitlines())} lines): no frames from node/V8, a browser, "
-              "vitest/jest, wasmtime, Emscripten's Aborted(...) or any other runtime that names wasm frames")
-    named_all = not (args.wasm or args.built) or not any(c["unresolved"] for c in out)
+             "vitest/jest, wasmtime, Emscripten's Aborted(...) or any other runtime that names wasm frames")
+    named_all = not (args.wasm or args.built) or not any(c["unresolved"] for c in records)
     return 0 if crashes and named_all else 1
 
 
 def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter], summary: str) -> None:
-    p = sub.add_parser("parse-trace", formatter_class=fmt,
-                       help=summary,
+    p = sub.add_parser("parse-trace", formatter_class=fmt, help=summary,
                        description="Print every wasm crash trace in a log with its frames, innermost first, named the\n"
-                                   "way Binaryen matches them (through --wasm/--built when the runtime printed no names).\n"
+                                   "way Binaryen matches them (through WASM/--built when the runtime printed no names).\n"
                                    "Exit status 1 when the log holds no trace, or frames stay unnamed.")
-    p.add_argument("log", nargs="?", help="the log file (default, or -: standard input)")
-    p.add_argument("--wasm", metavar="PRE.wasm", help="name frames as functions of this binary (the one before asyncify);\n"
-                   "without --built, unnamed frames are read in it only if their byte offsets show\n"
-                   "it is the binary that printed them")
+    add_wasm_arg(p, WASM_HELP.replace("(`-`", "before asyncify: frames are named as its functions; without --built,\n"
+                 "unnamed frames are read in it only if their byte offsets show it printed them (`-`"), optional=True)
+    p.add_argument("--log", metavar="FILE", help="the log to read (default, or -: standard input)")
+    p.add_argument("--wasm", dest="wasm_flag", metavar="PRE.wasm", help="the same as WASM (its older spelling)")
     p.add_argument("--built", metavar="OUT.wasm", help="the binary that printed the trace: unnamed frames are read in it")
-    p.add_argument("--format", choices=("text", "json"), default="text",
-                   help="text: one block per crash (default); json: [{message, line, asyncify_like, frames, ...}]")
+    add_format_arg(p, {"text": "one block per crash", "json": "a document (schema asyncify-doctor/parse-trace/1)"}, "text")
+    add_output_arg(p)
     p.set_defaults(run=run)

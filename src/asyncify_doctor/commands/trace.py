@@ -3,10 +3,11 @@ command (node, through a preload), or of a binary's exports on wasmtime (through
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..errors import UsageError
+from ..schemas import dumps
+from ..traces.stacks import stacks_document
 from .common import OUTPUT_HELP, check_imports, output, warn
 
 
@@ -23,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
     if not patterns:
         raise UsageError("trace needs --imports: the imports at which to record stacks")
     run = run_trace(command, patterns, args.timeout)
-    doc = {"tool": "asyncify-doctor trace", "command": command, "imports": patterns, "exit_status": run.returncode,
-           "processes": run.files, "stacks": run.stacks}
-    output(json.dumps(doc, indent=1) + "\n", args.output)
+    doc = stacks_document({"command": command, "imports": patterns, "exit_status": run.returncode,
+                           "processes": run.files}, run.stacks)
+    output(dumps(doc), args.output)
     frames = {f["name"] or f"wasm-function[{f['index']}]" for st in run.stacks for f in st["frames"]}
     status = _exit_status(run.returncode)
     if run.returncode is None:
@@ -68,9 +69,9 @@ def _trace_wasmtime(args: argparse.Namespace) -> int:
             failures[export] = exc.message
             warn(str(exc))
     stacks = tracer.stacks
-    doc = {"tool": "asyncify-doctor trace", "wasmtime": args.wasmtime, "exports": exports, "imports": list(asyncs),
-           "exit_status": 1 if failures else 0, "failures": failures, "processes": 1, "stacks": stacks}
-    output(json.dumps(doc, indent=1) + "\n", args.output)
+    doc = stacks_document({"wasmtime": args.wasmtime, "exports": exports, "imports": list(asyncs),
+                           "exit_status": 1 if failures else 0, "failures": failures, "processes": 1}, stacks)
+    output(dumps(doc), args.output)
     frames = {f["index"] for st in stacks for f in st["frames"]}
     warn(f"recorded {len(stacks)} distinct stacks ({sum(st['count'] for st in stacks)} calls) with {len(frames)} "
           f"distinct functions under wasmtime, the deepest {max((len(st['frames']) for st in stacks), default=0)} frames")
@@ -83,7 +84,8 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                                    "records the whole wasm stack at every call of the matching imports, across child\n"
                                    "processes and worker threads. Feed the result to analyze/why with --observed.")
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="imports to watch (module.name, *, @file)")
-    p.add_argument("-o", "--output", metavar="FILE", help="where to write the stacks (JSON; default stdout). " + OUTPUT_HELP)
+    p.add_argument("-o", "--output", metavar="FILE", help="where to write the stacks (a document, schema asyncify-doctor/stacks/1;\n"
+                   "default stdout). " + OUTPUT_HELP)
     p.add_argument("--timeout", type=float, default=None, help="kill the command (and its children) after this many seconds")
     p.add_argument("--wasmtime", metavar="WASM", help="instead of a command: run WASM's exports on wasmtime with the\n"
                    "standard fixture imports, its stack recorded by a shadow stack written into\n"

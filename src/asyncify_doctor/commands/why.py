@@ -5,7 +5,8 @@ import argparse
 
 from ..errors import UsageError
 from ..render import report
-from .common import add_analysis_args, analyze_from
+from ..schemas import dumps
+from .common import add_analysis_args, add_format_arg, add_output_arg, analyze_from, output
 
 
 def run(args: argparse.Namespace) -> int:
@@ -15,11 +16,15 @@ def run(args: argparse.Namespace) -> int:
         close = report.suggest(result.module, args.function)
         hint = f"; did you mean: {', '.join(close)}?" if close else ""
         raise UsageError(f"no function named {args.function!r} in {result.module.path}{hint}")
+    if args.format == "json":
+        doc = report.why_json(result.analysis, f)
+        output(dumps(doc), args.output)
+        return 0 if doc["member"] else 1
     text, member = report.why_text(result.analysis, f)
-    print(text)
     if result.selection.glue is not None and result.module.functions[f].imported:
         from ..render.glue import why_line
-        print(why_line(result.selection.glue, result.module, f))
+        text += "\n" + why_line(result.selection.glue, result.module, f)
+    output(text + "\n", args.output)
     return 0 if member else 1
 
 
@@ -28,5 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                        description="Explain why FUNCTION must be instrumented (a shortest chain to an async import),\n"
                                    "or why it need not be. Exit status 0 if it is in the list, 1 if not.")
     add_analysis_args(p)
-    p.add_argument("function", help="function name, module.name of an import, or index")
+    p.add_argument("function", help="function name, module.name of an import, export name, index or wasm-function[N]")
+    add_format_arg(p, {"text": "the chain and the explanation", "json": "a document (schema asyncify-doctor/why/1)"}, "text")
+    add_output_arg(p)
     p.set_defaults(run=run)

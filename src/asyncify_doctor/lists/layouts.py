@@ -11,7 +11,7 @@ Layouts read by `parse_list` (auto-detected):
   line; a single line is split on commas, except commas inside brackets `()<>[]{}` (so
   `f(int, char)` stays whole). Binaryen < 117 always splits on commas, even across lines;
 - `embedded`: a bracketed list inside a Makefile, Dockerfile or shell script, e.g.
-  `-sASYNCIFY_ONLY=[...]` or WordPress Playground's `"name",\` continuation lines; only the
+  `-sASYNCIFY_ONLY=[...]` or WordPress Playground's `"name",\\` continuation lines; only the
   bracket's span is ever edited.
 
 Names are kept exactly as written. Binaryen compares entries with the name-section names as they are
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import InputError
+from ..schemas import kind_of
 from .names import _balanced, _split_commas
 
 
@@ -140,7 +141,7 @@ def parse_list(text: str, *, source: str = "<list>") -> ListFile:
             if not _looks_json(stripped):
                 return _parse_plain(text, source)  # a plain list whose first name starts with `[` or `{`
             raise _error(source, text, exc.pos, f"bad JSON list: {exc.msg}") from None
-        if isinstance(data, dict) and isinstance(data.get("functions"), list):  # `analyze --format json`
+        if isinstance(data, dict):
             return _parse_report(text, data, source)
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
             raise _error(source, text, len(text) - len(stripped), "a JSON list must be an array of strings")
@@ -158,6 +159,16 @@ def parse_list(text: str, *, source: str = "<list>") -> ListFile:
 
 
 def _parse_report(text: str, data: dict, source: str) -> ListFile:
+    """The list of an `analyze --format json` document (schema `asyncify-doctor/analyze/1`, or the
+    unversioned report of earlier releases); any other JSON object is not a list (a graph or an audit
+    would read as a few stray names)."""
+    kind = kind_of(data)
+    legacy = "schema" not in data and data.get("tool") == "asyncify-doctor"
+    if not (kind == "analyze" or legacy) or not isinstance(data.get("functions"), list):
+        what = f"an asyncify-doctor {kind} document" if kind else (
+            f"a document of schema {data['schema']!r}" if isinstance(data.get("schema"), str) else "a JSON object")
+        raise _error(source, text, 0, f"{what}, not a list: give a list file, or the output of "
+                                      "`asyncify-doctor analyze --format json`")
     names = [f.get("name") for f in data["functions"] if isinstance(f, dict)]
     if not all(isinstance(n, str) for n in names) or len(names) != len(data["functions"]):
         raise _error(source, text, 0, "a JSON report's functions must each have a string name")

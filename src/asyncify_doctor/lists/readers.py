@@ -7,8 +7,9 @@ import re
 from dataclasses import dataclass
 from itertools import islice
 
-from .layouts import ListFile
-from .names import _BRACKET, _CLOSING, _OPENING, NEWLINE_SPLIT_SINCE, emcc_unmangle, odd_names
+from .formats import format_names
+from .layouts import ListFile, parse_list
+from .names import _BRACKET, _CLOSING, _OPENING, NEWLINE_SPLIT_SINCE, emcc_entry, emcc_unmangle, odd_names
 
 
 _CXX_SPACE = " \t\n\v\f\r\0"
@@ -203,3 +204,28 @@ def _empty_warning(src: str, kind: str) -> str:
     return (f"{src}: the list is empty: Binaryen reads an empty onlylist as no list at all and instruments "
             "every function that can reach an async import (emcc stops on an empty @file); to "
             "instrument nothing, pass --pass-arg=asyncify-removelist@* instead")
+
+
+def written_list_notes(names: list[str], fmt: str, *, binaryen_version: int | None = None, mangle: bool = False,
+                       source: str = "the list", every_name: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """What a list written by `format_names` will mean to its reader where that is not plain: names
+    written as `*` patterns for emcc (and the old Binaryen versions that abort on such a pattern when a
+    function is named exactly its part before the `*`, `every_name` holding the binary's names), and
+    `list_warnings` on the names a reader could misread (`warning_sample`). Each starts with `note:`
+    or `warning:`."""
+    out = []
+    if fmt == "emscripten":
+        patterned = [n for n in names if emcc_entry(n) != n]
+        if patterned:
+            out.append(f"note: {len(patterned)} name(s) are written as `*` patterns that select them, since emcc "
+                       "turns `.`, `#`, `?` into other characters and splits entries on commas: e.g. "
+                       f"{patterned[0]} → {emcc_entry(patterned[0])}")
+            risky = [e for e in map(emcc_entry, patterned) if "*" in e.strip("*") and e.split("*")[0] in every_name]
+            if risky:
+                out.append(f"warning: Binaryen 124 and older abort on a pattern with an inner `*` when a function is "
+                           f"named exactly its part before the `*` (String::wildcardMatch): {', '.join(risky[:3])}; "
+                           "use Binaryen 125+ or pass the list with --pass-arg")
+    consumer = {"binaryen": BINARYEN, "emscripten": EMCC}.get(fmt)
+    written = parse_list(format_names(warning_sample(names), fmt, binaryen_version=binaryen_version, mangle=mangle),
+                         source=source)
+    return out + [f"warning: {w}" for w in list_warnings(written, consumer, binaryen_version=binaryen_version)]

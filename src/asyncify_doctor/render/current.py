@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ..analysis.closure import Analysis
 from ..analysis.current import CurrentDiff
-from .report import format_chain
+from ..decode import display_name
+from ..schemas import document
+from .report import chain_names, format_chain
 
 
 def diff_text(diff: CurrentDiff, an: Analysis, source: str) -> str:
@@ -29,3 +31,14 @@ def diff_text(diff: CurrentDiff, an: Analysis, source: str) -> str:
     if diff.in_sync:
         lines.append("the list is exactly what this binary needs")
     return "\n".join(lines) + "\n"
+
+
+def diff_json(diff: CurrentDiff, an: Analysis, source: str) -> dict:
+    """`analyze --list LIST --format json` (schema `asyncify-doctor/analyze/1`, with a `current` part)."""
+    m = an.module
+    return document("analyze", {
+        "wasm": m.path, "mode": an.mode, "async_imports": [display_name(m, i) for i in an.async_imports],
+        "current": {"list": source, "in_sync": diff.in_sync, "kept": diff.kept,
+                    "add": [{"name": a.name, "index": a.function, "chain": chain_names(an, a.function)} for a in diff.add],
+                    "can_go": [{"entry": r.entry, "bytes": r.bytes, "functions": r.functions} for r in diff.can_go],
+                    "unmatched": list(diff.unmatched)}})

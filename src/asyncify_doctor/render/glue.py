@@ -251,11 +251,11 @@ def audit_json(rep: "AuditReport") -> dict[str, Any] | None:
     module = rep.analysis.module
     out = glue_json(use, module)
     if cmp is not None:
-        def item(m: "ImportMismatch") -> dict[str, Any]:
+        def item(m: "ImportMismatch", fix: bool = False) -> dict[str, Any]:
             return {"import": m.key, "name": m.name, "reasons": [{"kind": r.kind, "entry": r.detail} for r in m.reasons],
-                    "callers": m.callers, "fix": m.fix}
-        out["vs_binary"] = {"glue_states": cmp.glue_states, "glue_only": [item(m) for m in cmp.glue_only],
-                            "binary_only": [item(m) for m in cmp.binary_only],
+                    "callers": m.callers, **({"fix": m.fix} if fix else {})}
+        out["vs_binary"] = {"glue_states": cmp.glue_states, "glue_only": [item(m, True) for m in cmp.glue_only],
+                            "binary_only": [item(m, True) for m in cmp.binary_only],
                             "unconfirmed": [item(m) for m in cmp.unconfirmed], "unknown": [item(m) for m in cmp.unknown],
                             "agreed": [display_name(module, f) for f in cmp.agreed]}
     return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..analysis.jspi import Hazard, JspiReport
 from ..decode import display_name, shown_name
+from ..schemas import document
 from .glue import jspi_json, jspi_lines
 from .report import format_chain
 
@@ -44,12 +45,13 @@ def report_text(rep: JspiReport) -> str:
 
 
 def report_json(rep: JspiReport) -> dict:
+    """`jspi --format json` (schema `asyncify-doctor/jspi/1`)."""
     m = rep.module
-    return {"suspending_exports": rep.suspending_exports,
+    return document("jspi", {"suspending_exports": rep.suspending_exports,
             "suspending_imports": [display_name(m, i) for i in rep.suspending_imports],
             "reentering_imports": [display_name(m, i) for i in rep.reentering_imports],
             "hazards": [{"reenters": display_name(m, h.reenter), "entry": m.functions[h.entry].name,
                          "caller_chain": caller_chain(rep, h), "callee_chain": callee_chain(h)} for h in rep.hazards],
             "missing_wraps": rep.missing_wraps, "needless_wraps": rep.needless_wraps,
             **({"migration": rep.migration} if rep.migration else {}),
-            **({"glue": jspi_json(rep)} if rep.glue is not None else {})}
+            **({"glue": jspi_json(rep)} if rep.glue is not None else {})})

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..analysis.closure import Analysis, ChainStep, analyze, import_contributions
 from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode
 from ..decode import Module, display_name, shown_name
+from ..schemas import document, dumps
+from .glue import glue_json
+
+if TYPE_CHECKING:
+    from ..analysis.glue_imports import GlueUse
 
 
 def chain_parts(analysis: Analysis, steps: Iterable[ChainStep]) -> list[str]:
@@ -108,6 +113,16 @@ def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
     return "\n".join(lines), False
 
 
+def why_json(analysis: Analysis, f: int) -> dict[str, Any]:
+    """`why --format json` (schema `asyncify-doctor/why/1`): the verdict, a shortest chain when `f` is in
+    the list (each step with how it is reached), and the explanation as `why` words it."""
+    text, member = why_text(analysis, f)
+    m = analysis.module
+    return document("why", {"wasm": m.path, "mode": analysis.mode, "function": display_name(m, f), "index": f,
+                            "member": member, "chain": chain_names(analysis, f) if analysis.contains(f) else [],
+                            "explanation": text})
+
+
 def stats(analysis: Analysis, contributions: bool = True) -> dict[str, Any]:
     """Counts for --stats: functions, list size under each mode, and what each async import pulls in.
 
@@ -154,15 +169,18 @@ def stats_text(st: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def json_report(analysis: Analysis, with_stats: bool = True) -> dict[str, Any]:
+def json_report(analysis: Analysis, with_stats: bool = True, glue: "GlueUse | None" = None) -> dict[str, Any]:
+    """`analyze --format json` (schema `asyncify-doctor/analyze/1`): the list, a chain for each entry, stats;
+    with the JS glue, what it said (`glue`, render/glue.py)."""
     m = analysis.module
-    return {
-        "tool": "asyncify-doctor", "wasm": m.path, "mode": analysis.mode,
+    return document("analyze", {
+        "wasm": m.path, "mode": analysis.mode,
         "async_imports": [display_name(m, i) for i in analysis.async_imports],
         "functions": [{"name": m.functions[f].name, "index": f, "named": m.functions[f].has_name,
                        "chain": chain_names(analysis, f)} for f in analysis.listed],
         **({"stats": stats(analysis)} if with_stats else {}),
-    }
+        **({"glue": glue_json(glue, m)} if glue is not None else {}),
+    })
 
 
 def graph_sites(graph: CallGraph, mode: IndirectMode) -> tuple[list[dict[str, Any]], dict[int, list[int]]]:
@@ -212,7 +230,7 @@ def graph_json_parts(graph: CallGraph, mode: IndirectMode, batch: int = 2048) ->
     off, tgt, n, imported = graph.direct.off, graph.direct.tgt, graph.n, m.num_imported_functions
     line = ('  {{"index": {}, "name": {}, "imported": {}, "entry": {}, "callees": {}, "indirect": {}}}').format
     word = {True: "true", False: "false"}.__getitem__
-    yield '{\n "mode": ' + quote(mode) + ',\n "functions": [\n'
+    yield dumps(document("graph", {"mode": mode}))[:-3] + ',\n "functions": [\n'
     for lo in range(0, n, batch):  # column by column, each a loop in C (a list's repr is its JSON)
         hi = min(n, lo + batch)
         names = [display_name(m, f) for f in range(lo, hi)]

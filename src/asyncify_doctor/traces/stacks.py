@@ -8,7 +8,15 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
+from ..schemas import document, kind_of, schema_id
 
+
+
+def stacks_document(run: dict, stacks: list[dict]) -> dict:
+    """What `trace -o FILE` writes (schema `asyncify-doctor/stacks/1`): how the stacks were recorded
+    (`run`: the command or the wasmtime exports, the imports watched, the exit status, the processes),
+    then the stacks, each with its import, module, frames (innermost first), count and runs."""
+    return document("stacks", {**run, "stacks": stacks})
 
 
 def merge(parts: list[list[dict]]) -> list[dict]:
@@ -40,6 +48,8 @@ def read_observed(path: str | os.PathLike[str]) -> list[dict]:
         raise InputError(str(p), exc.start, f"{hint}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise InputError(str(p), None, f"{hint}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if isinstance(data, dict) and "schema" in data and kind_of(data) != "stacks":
+        raise InputError(str(p), None, f"{hint}: its schema is {data['schema']!r}, not {schema_id('stacks')!r}")
     stacks = data.get("stacks") if isinstance(data, dict) else None
     if not isinstance(stacks, list):
         raise InputError(str(p), None, f"{hint}: it has no \"stacks\" list")

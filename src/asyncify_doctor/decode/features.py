@@ -1,0 +1,498 @@
+"""The `--enable-*` flags wasm-opt needs to read a binary: the features it uses, as each Binaryen
+release spells them.
+
+wasm-opt starts from a default feature set — nothing before 111 (`enabledFeatures = FeatureSet::MVP`,
+tools/tool-options.h:190@110), `SignExt | MutableGlobals` since (wasm-features.h `Default`,
+tool-options.h `enabledFeatures = FeatureSet::Default`@111+) — adds what the binary's
+`target_features` custom section says it uses (`readFeatures`, wasm-binary.cpp, '+' used, '=' required
+before 121), and its validator rejects the rest ("memory.fill operations require bulk memory
+[--enable-bulk-memory-opt]"). Emscripten strips `target_features` from its output at -O1 and above
+(`--strip-target-features`, tools/link.py@6.0.8), so a shipped binary usually needs the flags.
+
+Where the features come from:
+- the `target_features` section when there is one: it is what wasm-opt itself reads (no flags needed,
+  but the list says what a stripped copy would need);
+- else the module itself: its types, tables, memories, globals, segments (cheap), and, only when
+  asked (`scan_code=True`), every instruction of every body — a second pass over the code section,
+  so `analyze` pays nothing unless it prints the flags (PHP's 23 MB: see the report).
+
+Feature names are the `target_features` names (tool-conventions, LLVM); `wasm_opt_flags` maps them
+to the flag names of a release: `FeatureSet::toString` in src/wasm-features.h, read at every release
+100–132 (names that came or changed: `multi-memories` → `multimemory` in 115, `typed-function-
+references` folded into `gc` in 111, `typed-continuations` 117 → `stack-switching` 122,
+`bulk-memory-opt` 121, …).
+"""
+from __future__ import annotations
+
+import mmap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .module import Module
+from . import code as codemod
+from . import opcodes as op
+from .reader import Reader
+from ..errors import DoctorError, InputError
+
+# target_features name → Binaryen's name (FeatureSet::toString@132)
+BINARYEN_NAME = {
+    "atomics": "threads", "mutable-globals": "mutable-globals", "nontrapping-fptoint": "nontrapping-float-to-int",
+    "simd128": "simd", "bulk-memory": "bulk-memory", "sign-ext": "sign-ext", "exception-handling": "exception-handling",
+    "tail-call": "tail-call", "reference-types": "reference-types", "multivalue": "multivalue", "gc": "gc",
+    "memory64": "memory64", "relaxed-simd": "relaxed-simd", "extended-const": "extended-const", "strings": "strings",
+    "multimemory": "multimemory", "stack-switching": "stack-switching", "shared-everything": "shared-everything",
+    "fp16": "fp16", "bulk-memory-opt": "bulk-memory-opt", "call-indirect-overlong": "call-indirect-overlong",
+    "custom-descriptors": "custom-descriptors", "acquire-release-atomics": "acquire-release-atomics",
+    "custom-page-sizes": "custom-page-sizes", "multibyte": "multibyte", "wide-arithmetic": "wide-arithmetic",
+    "compact-imports": "compact-imports", "relaxed-atomics": "relaxed-atomics",
+}
+# the first release with each Binaryen flag (toString's cases, release by release)
+SINCE = {"relaxed-simd": 103, "extended-const": 107, "strings": 110, "multimemory": 110, "stack-switching": 117,
+         "shared-everything": 118, "fp16": 119, "bulk-memory-opt": 121, "call-indirect-overlong": 121, "custom-descriptors": 123, "relaxed-atomics": 126,
+         "custom-page-sizes": 127, "multibyte": 129, "wide-arithmetic": 130, "compact-imports": 131,
+         "acquire-release-atomics": 132}
+DEFAULT_SINCE_111 = frozenset({"sign-ext", "mutable-globals"})
+NO_OP = frozenset({"call-indirect-overlong"})   # "Ignored for compatibility as it has no effect on Binaryen"
+
+
+def binaryen_flag(feature: str, version: int) -> list[str]:
+    """The `--enable-*` flag(s) wasm-opt `version` has for a feature ([] when it has none)."""
+    name = BINARYEN_NAME.get(feature)
+    if name is None or version < SINCE.get(feature, 0):
+        if feature == "bulk-memory-opt":      # before 121 memory.copy/fill were plain bulk memory
+            return ["--enable-bulk-memory"]
+        return []
+    if feature == "multimemory" and version < 115:
+        name = "multi-memories"
+    if feature == "stack-switching" and version < 122:
+        name = "typed-continuations"
+    flags = [f"--enable-{name}"]
+    if feature == "gc" and version < 111:     # typed function references were their own feature
+        flags.append("--enable-typed-function-references")
+    return flags
+
+
+class UnsupportedFeature(DoctorError):
+    """The binary uses a feature the chosen wasm-opt release has no flag for."""
+
+
+@dataclass
+class Features:
+    """What a binary uses, and where that was read."""
+
+    used: set[str] = field(default_factory=set)
+    source: str = "module"               # "target_features" | "module" | "module and code"
+    why: dict[str, str] = field(default_factory=dict)   # feature → the first thing seen using it
+
+    def add(self, feature: str, what: str) -> None:
+        if feature not in self.used:
+            self.used.add(feature)
+            self.why[feature] = what
+
+
+def wasm_opt_flags(features: Features, version: int = 132) -> list[str]:
+    """The flags wasm-opt `version` needs for these features: its defaults and no-op features left
+    out; `UnsupportedFeature` (exit 2) for a feature that release cannot read at all."""
+    out: list[str] = []
+    missing = []
+    for feature in sorted(features.used):
+        if feature in NO_OP or (version >= 111 and feature in DEFAULT_SINCE_111):
+            continue
+        flags = binaryen_flag(feature, version)
+        if not flags:
+            missing.append(feature)
+        out += [f for f in flags if f not in out]
+    if missing:
+        raise UnsupportedFeature(f"wasm-opt {version} cannot read this binary: it has no flag for "
+                                 f"{', '.join(missing)} (used: {features.why[missing[0]]})")
+    return out
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def target_features(m: Module) -> dict[str, str] | None:
+    """The `target_features` section: feature → its prefix ('+' used, '-' disallowed, '=' required)."""
+    found = [(pos, size) for name, pos, size in m.custom_sections if name == "target_features"]
+    if not found:
+        return None
+    data = m.span(*found[0])
+    r = Reader(data, 0, len(data), m.path)
+    out: dict[str, str] = {}
+    for _ in range(r.u32()):
+        prefix = chr(r.u8())
+        out[r.name()] = prefix
+    return out
+
+
+def features_of(m: Module, scan_code: bool = False) -> Features:
+    """The features to give wasm-opt: the `target_features` section's used ones when present, else
+    what the module uses (`module_features`)."""
+    section = target_features(m)
+    if section is not None:
+        feats = Features(source="target_features")
+        for name, prefix in section.items():
+            if prefix in "+=":
+                feats.add(name, f"the target_features section lists {prefix}{name}")
+        return feats
+    return module_features(m, scan_code)
+
+
+@contextmanager
+def _bytes(m: Module) -> Iterator[bytes]:
+    if m.data:
+        yield m.data
+        return
+    try:
+        with open(m.path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            if len(mapped) != m.size:
+                raise InputError(m.path, None, "the file changed while it was being read")
+            yield mapped   # type: ignore[misc]
+    except OSError as exc:
+        raise InputError(m.path, None, f"cannot read again: {exc.strerror or exc}") from None
+
+
+def module_features(m: Module, scan_code: bool = False) -> Features:
+    """What the module uses, from its sections; with `scan_code` also from every instruction."""
+    feats = Features(source="module and code" if scan_code else "module")
+    _types(m, feats)
+    with _bytes(m) as data:
+        r = Reader(data, 8, len(data), m.path)
+        while not r.at_end():
+            sid = r.u8()
+            sec = r.sub(r.u32())
+            reader = {2: _imports, 4: _tables, 5: _memories, 6: _globals, 9: _elements, 11: _data,
+                      13: _tags}.get(sid)
+            if reader is not None:
+                reader(m, sec, feats)
+            elif sid == 10 and scan_code:
+                _code(m, sec, feats)
+    if sum(1 for _ in m.exports if _.kind == "global" and m.globals[_.index].mutable):
+        feats.add("mutable-globals", "an exported mutable global")
+    return feats
+
+
+def _valtype(code: int, heap: int | None, feats: Features, where: str) -> None:
+    if code == 0x7B:
+        feats.add("simd128", f"a v128 {where}")
+    elif code in (0x70, 0x6F) or (code in (0x63, 0x64) and heap in (-0x10, -0x11)):   # funcref externref
+        feats.add("reference-types", f"a {'funcref' if code == 0x70 else 'reference'} {where}")
+    elif code == 0x69 or heap == -0x17:                                     # exnref
+        feats.add("exception-handling", f"an exnref {where}")
+    elif code in (0x63, 0x64) or code in codemod.ABSTRACT_HEAP_BYTES:
+        feats.add("gc", f"a typed or GC reference {where}")
+
+
+def _types(m: Module, feats: Features) -> None:
+    used = {f.type_index for f in m.functions}
+    for i, t in enumerate(m.types):
+        if t.form in ("struct", "array"):
+            feats.add("gc", f"type {i} is a {t.form}")
+        elif t.form == "cont":
+            feats.add("stack-switching", f"type {i} is a continuation")
+        if t.supertypes or not t.final:
+            feats.add("gc", f"type {i} has subtyping")
+        if t.shared:
+            feats.add("shared-everything", f"type {i} is shared")
+        if i in used:
+            if len(t.results) > 1:
+                feats.add("multivalue", f"a function returns {len(t.results)} values (type {i})")
+            for v in (*t.params, *t.results):
+                _valtype(v.code, v.heap, feats, f"in a function signature (type {i})")
+    if any(n > 1 for _, n in m.rec_groups):
+        feats.add("gc", "a recursion group of several types")
+
+
+def _limits(r: Reader, feats: Features, what: str) -> None:
+    flags = r.u8()
+    r.u64()
+    if flags & 1:
+        r.u64()
+    if flags & 2:
+        feats.add("atomics" if what == "memory" else "shared-everything", f"a shared {what}")
+    if flags & 4:
+        feats.add("memory64", f"a 64-bit {what}")
+    if flags & 8:
+        r.u32()
+        feats.add("custom-page-sizes", "a custom page size")
+
+
+def _table_type(m: Module, r: Reader, feats: Features) -> None:
+    at = r.pos
+    code = codemod.read_valtype(r)
+    heap = None
+    if code in (0x63, 0x64):
+        r.pos = at + 1
+        heap = codemod.read_heaptype(r)[0]
+    if code != 0x70:
+        _valtype(code, heap, feats, "table")
+    _limits(r, feats, "table")
+
+
+def _imports(m: Module, r: Reader, feats: Features) -> None:
+    for _ in range(r.u32()):
+        r.name()
+        r.name()
+        kind = r.u8()
+        if kind == 0:
+            r.u32()
+        elif kind == 1:
+            _table_type(m, r, feats)
+        elif kind == 2:
+            _limits(r, feats, "memory")
+        elif kind == 3:
+            at = r.pos
+            code = codemod.read_valtype(r)
+            heap = None
+            if code in (0x63, 0x64):
+                r.pos = at + 1
+                heap = codemod.read_heaptype(r)[0]
+            _valtype(code, heap, feats, "imported global")
+            if r.u8() & 1:
+                feats.add("mutable-globals", "an imported mutable global")
+        elif kind == 4:
+            r.u8()
+            r.u32()
+            feats.add("exception-handling", "an imported tag")
+
+
+def _tables(m: Module, r: Reader, feats: Features) -> None:
+    n = r.u32()
+    if n + sum(1 for t in m.tables if t.import_key) > 1:
+        feats.add("reference-types", "more than one table")
+    for _ in range(n):
+        if r.pos < r.end and r.data[r.pos] == 0x40:   # a table with an initializer expression
+            r.pos += 2
+            feats.add("gc", "a table with an initializer")
+            _table_type(m, r, feats)
+            _expr(m, r, feats, const=True)
+        else:
+            _table_type(m, r, feats)
+
+
+def _memories(m: Module, r: Reader, feats: Features) -> None:
+    if m.memories > 1:
+        feats.add("multimemory", f"{m.memories} memories")
+    for _ in range(r.u32()):
+        _limits(r, feats, "memory")
+
+
+def _globals(m: Module, r: Reader, feats: Features) -> None:
+    for _ in range(r.u32()):
+        at = r.pos
+        code = codemod.read_valtype(r)
+        heap = None
+        if code in (0x63, 0x64):
+            r.pos = at + 1
+            heap = codemod.read_heaptype(r)[0]
+        _valtype(code, heap, feats, "global")
+        if r.u8() & 2:
+            feats.add("shared-everything", "a shared global")
+        _expr(m, r, feats, const=True)
+
+
+def _elements(m: Module, r: Reader, feats: Features) -> None:
+    for _ in range(r.u32()):
+        flags = r.u32()
+        if flags & 1:
+            feats.add("bulk-memory" if not flags & 2 else "reference-types",
+                      "a passive element segment" if not flags & 2 else "a declarative element segment")
+        elif flags & 2 and r.u32() != 0:
+            feats.add("reference-types", "an element segment for a table other than 0")
+        if not flags & 1:
+            _expr(m, r, feats, const=True)
+        if flags & 4:
+            feats.add("reference-types", "an element segment of expressions")
+            if flags & 3:
+                at = r.pos
+                code = codemod.read_valtype(r)
+                if code in (0x63, 0x64):
+                    r.pos = at + 1
+                    heap = codemod.read_heaptype(r)[0]
+                    _valtype(code, heap, feats, "element segment")
+            for _ in range(r.u32()):
+                _expr(m, r, feats, const=True)
+        else:
+            if flags & 3:
+                r.u8()
+            for _ in range(r.u32()):
+                r.u32()
+
+
+def _data(m: Module, r: Reader, feats: Features) -> None:
+    for _ in range(r.u32()):
+        flags = r.u32()
+        if flags == 1:
+            feats.add("bulk-memory", "a passive data segment")
+        else:
+            if flags == 2 and r.u32() != 0:
+                feats.add("multimemory", "a data segment for memory other than 0")
+            _expr(m, r, feats, const=True)
+        size = r.u32()
+        r.pos += size
+
+
+def _tags(m: Module, r: Reader, feats: Features) -> None:
+    if r.u32():
+        feats.add("exception-handling", "a tag section")
+
+
+def _code(m: Module, r: Reader, feats: Features) -> None:
+    for i in range(r.u32()):
+        body = r.sub(r.u32())
+        for _ in range(body.u32()):
+            body.u32()
+            at = body.pos
+            code = codemod.read_valtype(body)
+            heap = None
+            if code in (0x63, 0x64):
+                body.pos = at + 1
+                heap = codemod.read_heaptype(body)[0]
+            _valtype(code, heap, feats, f"local (function {m.num_imported_functions + i})")
+        _expr(m, body, feats)
+
+
+# base opcode → (feature, what)
+_BASE = {0x06: "exception-handling", 0x07: "exception-handling", 0x08: "exception-handling",
+         0x09: "exception-handling", 0x0A: "exception-handling", 0x18: "exception-handling",
+         0x19: "exception-handling", 0x1F: "exception-handling", 0x12: "tail-call", 0x13: "tail-call",
+         0x15: "tail-call", 0x14: "gc", 0xD3: "gc", 0xD4: "gc", 0xD5: "gc", 0xD6: "gc",
+         0xD0: "reference-types", 0xD1: "reference-types", 0xD2: "reference-types", 0x1C: "reference-types",
+         0x25: "reference-types", 0x26: "reference-types",
+         **{c: "sign-ext" for c in range(0xC0, 0xC5)}, **{c: "stack-switching" for c in range(0xE0, 0xE7)}}
+_EXTENDED_CONST = frozenset((0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E))
+
+
+def _prefixed(code: int, sub: int) -> tuple[str, ...]:
+    if code == 0xFC:
+        if sub <= 7:
+            return ("nontrapping-fptoint",)
+        if sub in (10, 11):
+            return ("bulk-memory-opt",)
+        if sub in (8, 9, 12, 13, 14):
+            return ("bulk-memory",)
+        if sub in (15, 16):
+            return ("reference-types",)
+        if sub == 17:
+            return ("bulk-memory", "reference-types")
+        if 0x13 <= sub <= 0x16:
+            return ("wide-arithmetic",)
+        return ("memory-control",)
+    if code == 0xFD:
+        return ("simd128", "relaxed-simd") if sub >= 0x100 else ("simd128",)
+    if code == 0xFE:
+        return ("atomics",) if sub < 0x4F else ("shared-everything", "gc")
+    if sub >= 0x22:
+        return ("custom-descriptors", "gc")
+    return ("gc",)
+
+
+_OP_NAMES = {0xFC: "0xfc", 0xFD: "SIMD", 0xFE: "atomic", 0xFB: "GC"}
+
+
+def _expr(m: Module, r: Reader, feats: Features, const: bool = False) -> None:
+    """Walk one expression (a body, or a constant expression) to its closing `end`, noting features."""
+    data = r.data
+    kinds, prefix_tables = op.BASE_KINDS, op.PREFIX_TABLES
+    ctx = codemod._Ctx(r, 1 << 32, 1 << 32)
+    depth = 1
+    base = _BASE
+    while True:
+        start = r.pos
+        if start >= r.end:
+            raise r.error("expression ends without its final `end`")
+        code = data[start]
+        r.pos = start + 1
+        kind = kinds[code]
+        if code in base:
+            feats.add(base[code], f"opcode 0x{code:02x}")
+        if const and code in _EXTENDED_CONST:
+            feats.add("extended-const", f"opcode 0x{code:02x} in a constant expression")
+        if code >= 0xFB and code in prefix_tables:
+            sub = r.u32()
+            pk = prefix_tables[code][0]
+            if sub >= len(pk) or pk[sub] == op.ILLEGAL:
+                raise r.error(f"unknown opcode 0x{code:02x} 0x{sub:x}", start)
+            kind = pk[sub]
+            for feature in _prefixed(code, sub):
+                feats.add(feature, f"{_OP_NAMES[code]} opcode 0x{code:02x} 0x{sub:x}")
+        elif kind == op.ILLEGAL:
+            raise r.error(f"unknown opcode 0x{code:02x}", start)
+        if kind == op.NONE:
+            if code == 0x0B:
+                depth -= 1
+                if depth == 0:
+                    return
+        elif kind == op.U32:
+            imm = r.u32()
+            if code == 0x18:            # delegate closes a try
+                depth -= 1
+                if depth == 0:
+                    return
+            elif code in (0x3F, 0x40) and imm:
+                feats.add("multimemory", "memory.size/grow of memory other than 0")
+        elif kind == op.I32:
+            r.sleb(5, 32)
+        elif kind == op.MEMARG or kind == op.MEMARG_LANE:
+            if r.u32() & 0x40 and r.u32():
+                feats.add("multimemory", "a memory access to memory other than 0")
+            r.u64()
+            if kind == op.MEMARG_LANE:
+                r.u8()
+        elif kind in (op.BLOCK, op.TRY_TABLE):
+            _blocktype(m, r, feats)
+            if kind == op.TRY_TABLE:
+                r.pos = start + 1
+                codemod._try_table(r)
+            depth += 1
+        elif kind == op.U32X2 and code in (0x11, 0x13):
+            r.u32()
+            if r.u32():
+                feats.add("reference-types", "call_indirect of a table other than 0")
+        elif kind == op.HEAPTYPE and code == 0xD0:   # ref.null of a heap type
+            _valtype(0x63, codemod.read_heaptype(r)[0], feats, "ref.null")
+        elif kind == op.SELECT_T:
+            for _ in range(r.u32()):
+                at = r.pos
+                vcode = codemod.read_valtype(r)
+                heap = None
+                if vcode in (0x63, 0x64):
+                    r.pos = at + 1
+                    heap = codemod.read_heaptype(r)[0]
+                _valtype(vcode, heap, feats, "typed select")
+        else:
+            codemod._immediates(ctx, kind, op.EV_NONE, start)
+
+
+def _blocktype(m: Module, r: Reader, feats: Features) -> None:
+    b = r.data[r.pos] if r.pos < r.end else r.u8()
+    if b == 0x40:
+        r.pos += 1
+    elif b & 0xC0 == 0x40:
+        at = r.pos
+        code = codemod.read_valtype(r)
+        heap = None
+        if code in (0x63, 0x64):
+            r.pos = at + 1
+            heap = codemod.read_heaptype(r)[0]
+        _valtype(code, heap, feats, "block result")
+    else:
+        t = r.s33()
+        if 0 <= t < len(m.types) and (m.types[t].params or len(m.types[t].results) > 1):
+            feats.add("multivalue", "a block with parameters or several results")
+
+
+def flags_note(m: Module, version: int = 132) -> str:
+    """The stderr line `analyze --format binaryen` (and `fix`) would print next to the list: the flags
+    to give wasm-opt with it, and where they come from. With a target_features section wasm-opt needs
+    none; the flags a copy without the section would need come from the code (the section lists what
+    the compiler enabled, which can be more than the code uses)."""
+    code = module_features(m, scan_code=True)
+    flags = wasm_opt_flags(code, version)
+    if target_features(m) is not None:
+        return (f"note: wasm-opt {version} reads this binary's target_features section itself, no flag needed; "
+                f"a copy without the section would need: {' '.join(flags) or 'none'}")
+    if not flags:
+        return f"note: wasm-opt {version} needs no --enable-* flag for this binary (it uses only {version}'s defaults)"
+    return (f"note: give wasm-opt {version} these flags with the list (the code uses those features and the "
+            f"binary has no target_features section): {' '.join(flags)}")
