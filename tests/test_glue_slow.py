@@ -274,14 +274,19 @@ def test_cli_quickjs_debug_glue_decides_host_table_module(tmp_path: Path) -> Non
     and the same list as --host-table module with the glue's async imports."""
     build = rb.BY_KEY["quickjs-debug"]
     glue, wasm = files(build.package, "package/dist/emscripten-module.mjs", build.member)
-    proc = cli("analyze", wasm, "--glue", glue, "-o", tmp_path / "glue.list")
+    proc = cli("analyze", wasm, "--glue", glue, "--format", "json", "-o", tmp_path / "glue.json")
+    assert proc.returncode == 0, proc.stderr
     assert "the glue never adds wasm functions to the table" in proc.stderr and "--host-table module" in proc.stderr
     keys = glue_async_keys_any(glue.read_text(), rb.module_facts(wasm.read_bytes()))
     assert set(keys) == set(build.async_imports or ())
     same = cli("analyze", wasm, "--no-glue", "--no-emscripten", "--imports", ",".join(keys), "--host-table", "module",
-               "-o", tmp_path / "imports.list")
-    assert same.returncode == 0
-    assert (tmp_path / "glue.list").read_text() == (tmp_path / "imports.list").read_text()
+               "--format", "json", "-o", tmp_path / "imports.json")
+    sound = cli("analyze", wasm, "--glue", glue, "--host-table", "sound", "--format", "json", "-o", tmp_path / "sound.json")
+    assert same.returncode == sound.returncode == 0
+    listed = {name: [f["index"] for f in json.loads((tmp_path / f"{name}.json").read_text())["functions"]]
+              for name in ("glue", "imports", "sound")}
+    assert listed["glue"] == listed["imports"] and set(listed["glue"]) <= set(listed["sound"])
+    assert json.loads((tmp_path / "glue.json").read_text())["glue"]["host_table"]["used"] == "module"
 
 
 def glue_async_keys_any(text: str, mf: rb.ModuleFacts) -> list[str]:

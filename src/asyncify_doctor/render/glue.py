@@ -22,12 +22,12 @@ def _names(items: list[str], limit: int = 8) -> str:
     return ", ".join(items[:limit]) + (f", … ({len(items) - limit} more)" if len(items) > limit else "")
 
 
-def describe(use: "GlueUse") -> str:
+def describe(use: GlueUse) -> str:
     """`php_8_3.js (JSPI glue, Emscripten 3.1.61 or later)`."""
     return f"{use.glue.path} ({kind(use)})"
 
 
-def kind(use: "GlueUse") -> str:
+def kind(use: GlueUse) -> str:
     """`JSPI glue, Emscripten 3.1.61 or later`: the era is the releases whose code the glue's constructs match."""
     g = use.glue
     era = ""
@@ -38,7 +38,7 @@ def kind(use: "GlueUse") -> str:
     return f"{MODE[g.mode]} glue{version}{', closure-compiled' if g.closure else ''}"
 
 
-def reason_text(r: "Reason") -> str:
+def reason_text(r: Reason) -> str:
     if r.kind == "pattern":
         return f"ASYNCIFY_IMPORTS entry `{r.detail}`"
     if r.kind == "emcc":
@@ -46,7 +46,7 @@ def reason_text(r: "Reason") -> str:
     return f"{r.detail}.isAsync (a JS library function marked async)"
 
 
-def reasons_text(use: "GlueUse", f: int) -> str:
+def reasons_text(use: GlueUse, f: int) -> str:
     """Why the glue takes import `f` as async, in words ('' when it does not)."""
     words = [reason_text(r) for r in use.reasons(f)]
     if f in use.suspends_not_listed:
@@ -56,7 +56,7 @@ def reasons_text(use: "GlueUse", f: int) -> str:
     return "; ".join(words)
 
 
-def _selection_counts(use: "GlueUse") -> str:
+def _selection_counts(use: GlueUse) -> str:
     kinds: dict[str, int] = {}
     for f in use.async_imports:
         rs = use.reasons(f)
@@ -67,12 +67,12 @@ def _selection_counts(use: "GlueUse") -> str:
     return ", ".join(f"{n} {words[k]}" for k, n in kinds.items())
 
 
-def reading_line(use: "GlueUse", module: Module) -> str:
+def reading_line(use: GlueUse, module: Module) -> str:
     how = f"found beside {_base(module.path)}; --no-glue to skip it" if use.found else "given with --glue"
     return f"reading the JS glue {use.path}: {kind(use)} ({how})"
 
 
-def stderr_lines(use: "GlueUse", module: Module) -> list[str]:
+def stderr_lines(use: GlueUse, module: Module) -> list[str]:
     """How the glue was used: what it decided, what could not be read."""
     lines = []
     if use.selects:
@@ -98,7 +98,7 @@ def stderr_lines(use: "GlueUse", module: Module) -> list[str]:
     return lines
 
 
-def finding_lines(use: "GlueUse", module: Module, indent: str = "") -> list[str]:
+def finding_lines(use: GlueUse, module: Module, indent: str = "") -> list[str]:
     """What the glue says that asks for a change: imports that unwind though nothing lists them,
     --imports against the glue, list entries that match nothing."""
     lines = []
@@ -128,7 +128,7 @@ def _base(path: str) -> str:
 
 # --- audit: the glue against the binary's instrumentation -----------------------------------------
 
-def audit_lines(rep: "AuditReport", short: bool = False) -> list[str]:
+def audit_lines(rep: AuditReport, short: bool = False) -> list[str]:
     """The glue's async imports against the binary's checks: where they disagree, with the fix."""
     use, cmp = rep.glue, rep.glue_vs_binary
     if use is None:
@@ -164,7 +164,7 @@ def audit_lines(rep: "AuditReport", short: bool = False) -> list[str]:
     return lines
 
 
-def _bare_note(m: "ImportMismatch") -> str:
+def _bare_note(m: ImportMismatch) -> str:
     """The fd_close case: a bare list entry means env.NAME to Binaryen (emcc's get_full_import_name,
     tools/link.py:1742-1747@6.0.8) but NAME in any module to the glue (libasync.js:55@6.0.8)."""
     bare = [r.detail for r in m.reasons if r.kind == "pattern" and "." not in r.detail]
@@ -181,7 +181,7 @@ def _more(shown: int, total: int) -> list[str]:
 
 # --- jspi: the glue's wraps against what can suspend -----------------------------------------------
 
-def jspi_lines(rep: "JspiReport") -> list[str]:
+def jspi_lines(rep: JspiReport) -> list[str]:
     use, w = rep.glue, rep.glue_wraps
     if use is None:
         return []
@@ -211,7 +211,7 @@ def jspi_lines(rep: "JspiReport") -> list[str]:
 
 # --- JSON ----------------------------------------------------------------------------------------------
 
-def glue_json(use: "GlueUse", module: Module) -> dict[str, Any]:
+def glue_json(use: GlueUse, module: Module) -> dict[str, Any]:
     """Everything the glue said and decided, for `"glue": …` in every command's JSON."""
     g = use.glue
     facts = use.facts
@@ -244,14 +244,14 @@ def glue_json(use: "GlueUse", module: Module) -> dict[str, Any]:
     return out
 
 
-def audit_json(rep: "AuditReport") -> dict[str, Any] | None:
+def audit_json(rep: AuditReport) -> dict[str, Any] | None:
     use, cmp = rep.glue, rep.glue_vs_binary
     if use is None or rep.analysis is None:
         return None
     module = rep.analysis.module
     out = glue_json(use, module)
     if cmp is not None:
-        def item(m: "ImportMismatch", fix: bool = False) -> dict[str, Any]:
+        def item(m: ImportMismatch, fix: bool = False) -> dict[str, Any]:
             return {"import": m.key, "name": m.name, "reasons": [{"kind": r.kind, "entry": r.detail} for r in m.reasons],
                     "callers": m.callers, **({"fix": m.fix} if fix else {})}
         out["vs_binary"] = {"glue_states": cmp.glue_states, "glue_only": [item(m, True) for m in cmp.glue_only],
@@ -261,7 +261,7 @@ def audit_json(rep: "AuditReport") -> dict[str, Any] | None:
     return out
 
 
-def jspi_json(rep: "JspiReport") -> dict[str, Any] | None:
+def jspi_json(rep: JspiReport) -> dict[str, Any] | None:
     use, w = rep.glue, rep.glue_wraps
     if use is None:
         return None
@@ -274,7 +274,7 @@ def jspi_json(rep: "JspiReport") -> dict[str, Any] | None:
     return out
 
 
-def why_line(use: "GlueUse", module: Module, f: int) -> str:
+def why_line(use: GlueUse, module: Module, f: int) -> str:
     """For `why IMPORT`: what the glue says of it."""
     words = reasons_text(use, f)
     if words:
