@@ -4,8 +4,10 @@ out of the text with a plain regular expression, imports and exports read by ben
 reader (bench/real_binaries.py `module_facts`), and bench's ground truth for each build."""
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -186,3 +188,114 @@ def test_quickjs_0_23_glue_with_a_nul_byte_parses_whole() -> None:
     assert b"\0" in glue.read_bytes()
     g = read_glue(glue)
     assert g.unread == () and g.era == ("3.1.35", "3.1.37") and len(g.exports) > 90
+
+
+# --- through the real CLI (issue 22, phase 2) -----------------------------------------------------------
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "asyncify_doctor", *map(str, args)], capture_output=True, text=True,
+                          timeout=900)
+
+
+def glue_async_keys(text: str, mf: rb.ModuleFacts) -> list[str]:
+    """The binary's imports the glue takes as async, without the reader: the field matches the
+    `importPattern` literal, or its JS function (`_` + field) is marked `.isAsync = true`."""
+    pattern = re.compile("^(" + "|".join(plain_alternatives(text, "importPattern")) + ")$")
+    marked = {f[1:] for f in re.findall(r"(_[\w$]+)\.isAsync\s*=\s*true", text)}
+    return [imp for imp in mf.func_imports if imp.split(".", 1)[0] in ("env", "wasi_snapshot_preview1")
+            and (pattern.match(imp.split(".", 1)[1]) or imp.split(".", 1)[1] in marked)]
+
+
+def test_cli_analyze_jspi_with_its_glue_lists_what_imports_of_the_glue_lists(tmp_path: Path) -> None:
+    """`analyze JSPI.wasm --glue jspi/php_8_3.js` lists exactly what `--imports` of the glue's async
+    imports lists; with no flags the glue (one directory up, naming the .wasm) is found and used."""
+    glue, wasm = files(*PHP["8.3", "jspi"])
+    keys = glue_async_keys(glue.read_text(), rb.module_facts(wasm.read_bytes()))
+    assert len(keys) == 15 and "env.js_flock" in keys and "wasi_snapshot_preview1.fd_sync" in keys
+    runs = {"glue": ("--glue", glue), "auto": (), "imports": ("--imports", ",".join(keys), "--no-glue", "--no-emscripten"),
+            "imports+glue": ("--imports", ",".join(keys))}
+    out = {}
+    for name, extra in runs.items():
+        proc = cli("analyze", wasm, *extra, "-o", tmp_path / f"{name}.list")
+        assert proc.returncode == 0, proc.stderr
+        out[name] = (tmp_path / f"{name}.list").read_text().splitlines()
+        if name == "auto":
+            assert f"reading the JS glue {glue}: JSPI glue, Emscripten 3.1.61 or later (found beside php_8_3.wasm" in proc.stderr
+            assert "async imports: the 15 the glue takes as async" in proc.stderr
+        if name == "imports+glue":
+            assert "--imports and the glue agree on the async imports" in proc.stderr
+    assert out["glue"] == out["auto"] == out["imports"] == out["imports+glue"] and len(out["glue"]) > 10_000
+    # emcc's rules without the glue add what this glue does not mark async (_dlopen_js, __syscall_poll)
+    rules = cli("analyze", wasm, "--imports", ",".join(keys), "--no-glue", "-o", tmp_path / "rules.list")
+    assert rules.returncode == 0 and len((tmp_path / "rules.list").read_text().splitlines()) > len(out["glue"])
+
+
+@pytest.mark.parametrize("version", ["8.3", "8.4"])
+def test_cli_audit_of_the_asyncify_build_reports_fd_close(version: str) -> None:
+    glue, wasm = files(*PHP[version, "asyncify"])
+    proc = cli("audit", wasm, "--format", "json")
+    assert proc.returncode == 1 and f"reading the JS glue {glue}" in proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["imports_from"] == "glue"
+    vs = rep["glue"]["vs_binary"]
+    assert [(m["import"], m["fix"], m["callers"], m["reasons"]) for m in vs["glue_only"]] == [
+        ("wasi_snapshot_preview1.fd_close", "wasi_snapshot_preview1.fd_close", 3, [{"kind": "pattern", "entry": "fd_close"}])]
+    assert vs["binary_only"] == [] and len(rep["glue"]["unmatched_entries"]) == 31
+    assert {u["callee"] for u in rep["unchecked_calls"]} == {"wasi_snapshot_preview1.fd_close"}
+    text = cli("audit", wasm).stdout
+    assert "fix: put `wasi_snapshot_preview1.fd_close` in ASYNCIFY_IMPORTS" in text
+
+
+@pytest.mark.parametrize("indirect", ["typed", "ignore"])
+def test_cli_jspi_splits_the_glue_wraps(indirect: str) -> None:
+    """`jspi` with the JSPI glue: wrapped / missing / needless, `__errno_location` needless. Missing is
+    checked against an independent read: exports that can suspend (the report's own list), that the
+    glue reads by name (`wasmExports["x"]` in its text), and that its exportPattern does not match."""
+    glue, wasm = files(*PHP["8.3", "jspi"])
+    proc = cli("jspi", wasm, "--indirect", indirect, "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    rep = json.loads(proc.stdout)
+    wraps = rep["glue"]["wraps"]
+    text = glue.read_text()
+    pattern = re.compile("^(" + "|".join(plain_alternatives(text, "exportPattern")) + ")$")
+    read_by_name = set(re.findall(r"wasmExports\[\s*[\"']([^\"']+)[\"']\s*\]", text))
+    suspending = set(rep["suspending_exports"])
+    wrapped = set(wraps["wrapped"])
+    assert len(wrapped) == 15 and all(pattern.match(e) for e in wrapped)
+    assert set(wraps["missing_wraps"]) == {e for e in suspending & read_by_name if not pattern.match(e)}
+    assert set(wraps["needless_wraps"]) == wrapped - suspending and "__errno_location" in wraps["needless_wraps"]
+    assert set(wraps["not_called_from_js"]) == suspending - wrapped - read_by_name
+    words = cli("jspi", wasm, "--indirect", indirect).stdout
+    assert re.search(r"needless \(wrapped, never suspend\): \d+: .*__errno_location", words)
+
+
+def test_cli_quickjs_debug_glue_decides_host_table_module(tmp_path: Path) -> None:
+    """quickjs's debug Asyncify glue never adds a wasm function to the table: --host-table module, said,
+    and the same list as --host-table module with the glue's async imports."""
+    build = rb.BY_KEY["quickjs-debug"]
+    glue, wasm = files(build.package, "package/dist/emscripten-module.mjs", build.member)
+    proc = cli("analyze", wasm, "--glue", glue, "--format", "json", "-o", tmp_path / "glue.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "the glue never adds wasm functions to the table" in proc.stderr and "--host-table module" in proc.stderr
+    keys = glue_async_keys_any(glue.read_text(), rb.module_facts(wasm.read_bytes()))
+    assert set(keys) == set(build.async_imports or ())
+    same = cli("analyze", wasm, "--no-glue", "--no-emscripten", "--imports", ",".join(keys), "--host-table", "module",
+               "--format", "json", "-o", tmp_path / "imports.json")
+    sound = cli("analyze", wasm, "--glue", glue, "--host-table", "sound", "--format", "json", "-o", tmp_path / "sound.json")
+    assert same.returncode == sound.returncode == 0
+    listed = {name: [f["index"] for f in json.loads((tmp_path / f"{name}.json").read_text())["functions"]]
+              for name in ("glue", "imports", "sound")}
+    assert listed["glue"] == listed["imports"] and set(listed["glue"]) <= set(listed["sound"])
+    assert json.loads((tmp_path / "glue.json").read_text())["glue"]["host_table"]["used"] == "module"
+
+
+def glue_async_keys_any(text: str, mf: rb.ModuleFacts) -> list[str]:
+    """As glue_async_keys, for glue whose list is `importPattern` or the older `importPatterns = [/^a$/, …]`."""
+    m = re.search(r"importPatterns?\s*=\s*(\[.*?\]|/\^\(.*?\)\$/)\s*;", text, re.DOTALL)
+    assert m is not None
+    alternatives = re.findall(r"/\^(.*?)\$/", m.group(1)) if m.group(1).startswith("[") else \
+        m.group(1)[3:-3].split("|")
+    pattern = re.compile("^(" + "|".join(alternatives) + ")$")
+    marked = {f[1:] for f in re.findall(r"(_[\w$]+)\.isAsync\s*=\s*true", text)}
+    return [imp for imp in mf.func_imports if imp.split(".", 1)[0] in ("env", "wasi_snapshot_preview1")
+            and (pattern.match(imp.split(".", 1)[1]) or imp.split(".", 1)[1] in marked)]

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Union
+from typing import TYPE_CHECKING, Any, Iterable, Union
 
 from .analysis.audit import AuditReport, run_audit
 from .analysis.binaryen_lists import BinaryenLists
 from .analysis.closure import Analysis
-from .analysis.jspi import DEFAULT_REENTERS, JspiReport, jspi_report, migration
+from .analysis.jspi import DEFAULT_REENTERS, JspiReport, jspi_report, migration, with_glue
 from .analysis.pipeline import AnalysisResult, load_module, prepare, run_analysis
 from .decode import Module, decode, display_name
-from .errors import UsageError
+from .errors import InputError, UsageError
 from .graph.callgraph import HostTable, IndirectMode
 from .lists import format_names, read_list
 from .render import report
@@ -35,6 +35,9 @@ from .render.audit import report_sarif, report_text
 from .render.jspi import report_json as jspi_json
 from .render.jspi import report_text as jspi_text
 from .traces.stacks import read_observed
+
+if TYPE_CHECKING:
+    from .analysis.glue_imports import GlueUse
 
 Binary = Union[str, "os.PathLike[str]", bytes, Module]
 __all__ = ["AuditResult", "Binary", "JspiResult", "ListResult", "analyze", "audit", "jspi", "load"]
@@ -128,7 +131,7 @@ class ListResult:
 
     def to_json(self) -> dict[str, Any]:
         """`analyze --format json` (schema `asyncify-doctor/analyze/1`)."""
-        return report.json_report(self.analysis)
+        return report.json_report(self.analysis, glue=self.result.selection.glue)
 
 
 @dataclass
@@ -194,50 +197,75 @@ class JspiResult:
 
 
 def analyze(wasm: Binary, *, imports: Iterable[str] | None = None, indirect: IndirectMode = "typed",
-            host_table: HostTable = "sound", observed: Iterable[str | os.PathLike[str] | dict] | None = None,
-            emscripten: bool | None = None, trampolines: str = "typed", ignore_imports: bool = False) -> ListResult:
+            host_table: HostTable | None = None, observed: Iterable[str | os.PathLike[str] | dict] | None = None,
+            emscripten: bool | None = None, trampolines: str = "typed", ignore_imports: bool = False,
+            glue: str | os.PathLike[str] | None = None) -> ListResult:
     """The functions that can be on the stack when an async import is called (`asyncify-doctor analyze`).
 
     `imports`: `module.name` patterns with `*` (or `@file`); None means Binaryen's default, every
     import (for an Emscripten build, the imports emcc makes async by itself). `observed`: stacks files
-    written by `trace`, or their stacks."""
+    written by `trace`, or their stacks. `glue`: the build's Emscripten JS glue (docs/glue.md): without
+    `imports` its async imports are the selection, and without `host_table` it decides that (else
+    `sound`); `result.analysis`'s selection keeps what it said (`selection.glue`)."""
     imports = list(imports) if imports is not None else None
     if imports is not None and not imports and not ignore_imports:
         raise UsageError("imports=[] names no import; pass None to treat every import as async (Binaryen's default)")
-    return ListResult(run_analysis(load(wasm), imports, indirect, host_table, observed=_stacks(observed),
+    module = load(wasm)
+    return ListResult(run_analysis(module, imports, indirect, host_table, observed=_stacks(observed),
                                    emscripten=emscripten, trampolines=trampolines,  # type: ignore[arg-type]
-                                   ignore_imports=ignore_imports))
+                                   ignore_imports=ignore_imports, glue=_glue(glue, module)))
 
 
 def audit(wasm: Binary, *, imports: Iterable[str] | None = None, list: str | os.PathLike[str] | Iterable[str] | None = None,  # noqa: A002
           remove_list: str | os.PathLike[str] | Iterable[str] | None = None,
           add_list: str | os.PathLike[str] | Iterable[str] | None = None, propagate_add: bool = False,
-          indirect: IndirectMode = "typed", host_table: HostTable = "sound",
+          indirect: IndirectMode = "typed", host_table: HostTable | None = None,
           observed: Iterable[str | os.PathLike[str] | dict] | None = None, emscripten: bool | None = None,
-          trampolines: str = "typed", ignore_imports: bool = False) -> AuditResult:
+          trampolines: str = "typed", ignore_imports: bool = False,
+          glue: str | os.PathLike[str] | None = None) -> AuditResult:
     """Read an asyncified binary and compare what it instrumented with what can unwind (`asyncify-doctor
     audit`). Without `imports`, the async imports are the ones the build itself treated as async. The
-    lists (onlylist, removelist, addlist) are files in any layout, or the entries themselves."""
+    lists (onlylist, removelist, addlist) are files in any layout, or the entries themselves. `glue`:
+    the build's JS glue: its async imports (without `imports`), compared with the binary's checks."""
     lists = BinaryenLists(_entries(list), _entries(remove_list), _entries(add_list), propagate_add)
-    return AuditResult(run_audit(load(wasm), list_or_none(imports), indirect, host_table, lists=lists,
+    module = load(wasm)
+    return AuditResult(run_audit(module, list_or_none(imports), indirect, host_table, lists=lists,
                                  observed=_stacks(observed), emscripten=emscripten,
-                                 trampolines=trampolines, ignore_imports=ignore_imports))  # type: ignore[arg-type]
+                                 trampolines=trampolines, ignore_imports=ignore_imports,  # type: ignore[arg-type]
+                                 glue=_glue(glue, module)))
 
 
 def jspi(wasm: Binary, *, imports: Iterable[str] | None = None, indirect: IndirectMode = "typed",
-         host_table: HostTable = "sound", reenters: Iterable[str] | None = None,
+         host_table: HostTable | None = None, reenters: Iterable[str] | None = None,
          list: str | os.PathLike[str] | Iterable[str] | None = None, asyncify_build: Binary | None = None,  # noqa: A002
-         emscripten: bool | None = None) -> JspiResult:
+         emscripten: bool | None = None, glue: str | os.PathLike[str] | None = None) -> JspiResult:
     """What a JSPI build must wrap with `WebAssembly.promising`, the imports that may suspend, and the
     paths on which a suspension would cross a JS frame (`asyncify-doctor jspi`). `list`: the
     JSPI_EXPORTS in use (missing and needless wraps); `asyncify_build`: the Asyncify build of the same
-    program, for a migration summary."""
-    module, selection, graph = prepare(load(wasm), list_or_none(imports), indirect, host_table,
-                                       emscripten=emscripten, trampolines="async")
+    program, for a migration summary; `glue`: the build's JS glue, whose wraps are split into wrapped,
+    missing and needless (`report.glue_wraps`)."""
+    use = _glue(glue, module := load(wasm))
+    module, selection, graph = prepare(module, list_or_none(imports), indirect, host_table,
+                                       emscripten=emscripten, trampolines="async", glue=use)
     rep = jspi_report(graph, selection.functions, indirect, tuple(reenters or DEFAULT_REENTERS), _entries(list))
+    if use is not None:
+        with_glue(rep, use)
     if asyncify_build is not None:
         rep.migration = migration(load(asyncify_build), module)
     return JspiResult(rep)
+
+
+def _glue(path: str | os.PathLike[str] | None, module: Module) -> "GlueUse | None":
+    """The JS glue at `path` joined with `module`; InputError (a GlueError) when it cannot be read or is
+    not this binary's glue, as `--glue` on the command line."""
+    if path is None:
+        return None
+    from .analysis.glue_imports import glue_use
+    from .emscripten import read_glue
+    use = glue_use(read_glue(path), module, found=False)
+    if use.unusable is not None:
+        raise InputError(str(path), None, f"cannot be read as the JS glue of {module.path}: {use.unusable}")
+    return use
 
 
 def list_or_none(items: Iterable[str] | None) -> list[str] | None:

@@ -19,6 +19,8 @@ from .binaryen_lists import BinaryenLists, ListCheck, check_lists
 from ..graph.callgraph import CallGraph, HostTable, IndirectMode
 
 if TYPE_CHECKING:
+    from ..emscripten import AsyncComparison
+    from .glue_imports import GlueUse
     from .triage import Triage
 from ..decode import Module, display_name
 from ..decode import opcodes as op
@@ -74,7 +76,7 @@ class AuditReport:
     unchecked_calls: list[UncheckedCall] = field(default_factory=list)
     list_not_in_binary: list[str] = field(default_factory=list)
     list_not_instrumented: list[str] = field(default_factory=list)
-    imports_from: str = "build"                       # "build" (read from the binary) or "--imports"
+    imports_from: str = "build"                       # "build" (read from the binary), "--imports" or "glue"
     async_imports: list[str] = field(default_factory=list)
     disagreements: list[ImportVerdict] = field(default_factory=list)
     unknown_imports: list[str] = field(default_factory=list)   # the binary does not say
@@ -87,6 +89,8 @@ class AuditReport:
     analysis: Analysis | None = field(default=None, repr=False)
     selection: ImportSelection | None = field(default=None, repr=False)
     triage: "Triage | None" = field(default=None, repr=False)       # see triage_of
+    glue: "GlueUse | None" = field(default=None, repr=False)        # the build's JS glue, read with it
+    glue_vs_binary: "AsyncComparison | None" = None   # the glue's async imports against the binary's checks
 
     @property
     def unneeded_bytes(self) -> int:
@@ -94,15 +98,21 @@ class AuditReport:
 
 
 def run_audit(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None, mode: IndirectMode = "typed",
-              host_table: HostTable = "sound", *, lists: BinaryenLists | None = None, observed: list[dict] | None = None,
-              emscripten: bool | None = None, trampolines: Trampolines = "typed", ignore_imports: bool = False) -> AuditReport:
-    """Audit a binary. Without `imports`, the async imports are the ones the build treated as async."""
+              host_table: HostTable | None = "sound", *, lists: BinaryenLists | None = None, observed: list[dict] | None = None,
+              emscripten: bool | None = None, trampolines: Trampolines = "typed", ignore_imports: bool = False,
+              glue: "GlueUse | None" = None) -> AuditReport:
+    """Audit a binary. Without `imports`, the async imports are the ones its JS `glue` takes as async
+    (`glue_imports`), else the ones the build treated as async. With the glue, its async imports are
+    compared with what the binary's instrumentation says (`emscripten.compare_async`)."""
     module, selection, graph = prepare(wasm, imports, mode, host_table, emscripten=emscripten, trampolines=trampolines,
-                                       ignore_imports=ignore_imports)
+                                       ignore_imports=ignore_imports, glue=glue)
     build = recognize(graph)
-    rep = AuditReport(module.path, build, mode, 0, selection=selection)
+    rep = AuditReport(module.path, build, mode, 0, selection=selection, glue=glue)
     if not build.asyncified:
         return rep
+    if glue is not None:
+        from ..emscripten import compare_async
+        rep.glue_vs_binary = compare_async(glue.facts, build.checked, build.unchecked)
     async_imports = _async_imports(module, selection, build, bool(imports) or ignore_imports, mode, rep)
     result = analyze_prepared(module, selection, graph, async_imports, mode, observed=observed, runtime=build.runtime)
     an = rep.analysis = result.analysis
@@ -130,7 +140,7 @@ def _unchecked_calls(m: Module, graph: CallGraph, build: AsyncifyBuild, async_im
                      thunks: dict[int, int] | None = None) -> list[UncheckedCall]:
     """Calls from instrumented code to what can really unwind in this build, with no check after."""
     rt = build.runtime
-    kinds = {**{f: "an async import" for f in async_imports}, **{f: "instrumented" for f in build.instrumented},
+    kinds = {**{f: "is an async import" for f in async_imports}, **{f: "is instrumented" for f in build.instrumented},
              **{f: "forwards to instrumented code" for f in thunks or {}},
              **{f: "starts unwinds itself" for f in (*rt.topmost, *rt.sources)},
              **{f: "starts an unwind" for f, role in build.helpers.items() if role in TOPMOST}}
@@ -169,7 +179,10 @@ def _async_imports(module: Module, selection: ImportSelection, build: AsyncifyBu
                    rep: AuditReport) -> list[int]:
     """The user's --imports when given (with where they and the build disagree), else the build's."""
     modelled = set(selection.trampolines)
-    if not given:
+    if selection.glue is not None and selection.glue.selects:   # where the glue and the build differ: rep.glue_vs_binary
+        chosen = selection.functions
+        rep.imports_from = "glue"
+    elif not given:
         chosen = [f for f in build.async_imports(module) if f not in modelled]
         rep.imports_from = "build"
     else:

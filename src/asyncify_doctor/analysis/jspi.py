@@ -16,11 +16,16 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .closure import UNREACHED, Analysis, ChainStep, analyze, bfs
 from ..graph.callgraph import CallGraph, IndirectMode
 from ..decode import Module
 from .selection import import_matches
+
+if TYPE_CHECKING:
+    from ..emscripten import WrapComparison
+    from .glue_imports import GlueUse
 
 DEFAULT_REENTERS = ("env.invoke_*",)
 
@@ -46,6 +51,24 @@ class JspiReport:
     needless_wraps: list[str] = field(default_factory=list)
     missing_wraps: list[str] = field(default_factory=list)
     migration: dict | None = None
+    glue: "GlueUse | None" = None
+    glue_wraps: "WrapComparison | None" = None   # the glue's WebAssembly.promising wraps against what can suspend
+
+    @property
+    def failing(self) -> bool:
+        """Something traps: a JS-frame hazard, or an export that can suspend and is not wrapped."""
+        return bool(self.hazards or self.missing_wraps or (self.glue_wraps is not None and self.glue_wraps.missing))
+
+
+def with_glue(rep: JspiReport, use: "GlueUse") -> JspiReport:
+    """What the build's JS glue wraps (JSPI glue only: an Asyncify build's wraps nothing): wrapped,
+    missing (can suspend, the glue reads it by name, so JS calls it: SuspendError), needless (never
+    suspends), and the exports that can suspend but only wasm calls (side modules, the table)."""
+    from ..emscripten import compare_wraps
+    rep.glue = use
+    if use.glue.jspi:
+        rep.glue_wraps = compare_wraps(use.facts, rep.suspending_exports)
+    return rep
 
 
 def migration(am: Module, jspi_module: Module) -> dict:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .closure import Analysis, analyze
 from ..graph.callgraph import CallGraph, HostTable, IndirectMode
 from ..decode import Module, read_module
 from .selection import ImportSelection, Trampolines, expand_args, select_imports
 from .recognize import RuntimeCalls, runtime_calls
+
+if TYPE_CHECKING:
+    from .glue_imports import GlueUse
 
 
 def load_module(path: str | os.PathLike[str], accelerate: bool = True, progress: Callable[[int, int], None] | None = None) -> Module:
@@ -51,30 +54,54 @@ def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, st
 
 
 def prepare(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None, mode: IndirectMode = "typed",
-            host_table: HostTable = "sound", *, emscripten: bool | None = None,
-            trampolines: Trampolines = "typed", ignore_imports: bool = False) -> tuple[Module, ImportSelection, CallGraph]:
+            host_table: HostTable | None = "sound", *, emscripten: bool | None = None,
+            trampolines: Trampolines = "typed", ignore_imports: bool = False,
+            glue: "GlueUse | None" = None) -> tuple[Module, ImportSelection, CallGraph]:
     """Decode (unless given a Module), choose the async imports, build the call graph (with the
-    trampolines the selection models as re-entries)."""
+    trampolines the selection models as re-entries). With the JS `glue` (`glue_imports.glue_use` of
+    this module), its async imports are the selection unless `imports` are given, and `host_table`
+    None is what the glue shows of the table (None without a glue: sound)."""
     module = wasm if isinstance(wasm, Module) else load_module(wasm)
+    if glue is not None:
+        from .glue_imports import decide_host_table
+        host_table = decide_host_table(glue, host_table)
+        if glue.aliases:
+            module.aliases = glue.aliases
     selection = select_imports(module, expand_args(imports or []), emscripten_rules=emscripten,
-                               trampolines=trampolines, mode=mode, ignore_imports=ignore_imports)
-    return module, selection, CallGraph(module, host_table, trampolines=selection.trampolines)
+                               trampolines=trampolines, mode=mode, ignore_imports=ignore_imports, glue=glue)
+    return module, selection, CallGraph(module, host_table or "sound", trampolines=selection.trampolines)
+
+
+def glue_fix_inputs(use: "GlueUse", module: Module, imports: list[str],
+                    host_table: HostTable | None) -> tuple[list[str], bool | None, HostTable]:
+    """For `fix`, which reruns the analysis from patterns every round: the glue's async imports as exact
+    `module.name` patterns when `imports` is empty (emcc's rules off: the glue says what emcc added),
+    else `imports` as given; and the host table the glue decides. Also fills in `use` (where the
+    selection comes from, --imports against the glue) for the commands to say."""
+    from .glue_imports import decide_host_table
+    select_imports(module, expand_args(imports), glue=use)
+    table = decide_host_table(use, host_table)
+    if use.selects:
+        return [module.functions[f].import_key or "" for f in use.async_imports], False, table
+    return imports, None, table
 
 
 def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None,
-                 mode: IndirectMode = "typed", host_table: HostTable = "sound",
+                 mode: IndirectMode = "typed", host_table: HostTable | None = "sound",
                  extra_edges: dict[int, set[int]] | None = None, observed: list[dict] | None = None, *,
                  emscripten: bool | None = None, trampolines: Trampolines = "typed",
-                 removed: dict[int, str] | None = None, ignore_imports: bool = False) -> AnalysisResult:
+                 removed: dict[int, str] | None = None, ignore_imports: bool = False,
+                 glue: "GlueUse | None" = None) -> AnalysisResult:
     """Decode, build the call graph and compute the async closure.
 
     `imports` are `module.name` patterns (with `*`), or `@file` references; None or [] means every
     import is async, as in Binaryen without `asyncify-imports` (for an Emscripten build: the
     imports emcc makes async by itself). Code that calls the `asyncify.*` imports follows Binaryen's
     runtime rules (`recognize.runtime_calls`); `removed` functions (a removelist) are barriers.
+    `glue`: the build's JS glue (see `prepare`).
     """
     module, selection, graph = prepare(wasm, imports, mode, host_table, emscripten=emscripten, trampolines=trampolines,
-                                       ignore_imports=ignore_imports)
+                                       ignore_imports=ignore_imports, glue=glue)
     return analyze_prepared(module, selection, graph, selection.functions, mode, extra_edges, observed, removed=removed)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..emscripten import rules as emscripten
 from ..graph.callgraph import is_trampoline_name
@@ -14,6 +14,9 @@ from ..decode import Module
 from ..errors import UsageError
 from ..lists import read_list
 from ..lists.wildcard import matches
+
+if TYPE_CHECKING:
+    from .glue_imports import GlueUse
 
 Trampolines = Literal["typed", "async"]
 TRAMPOLINE_MODES = ("typed", "async")
@@ -50,6 +53,7 @@ class ImportSelection:
     trampolines: list[int] = field(default_factory=list)        # modelled as typed re-entries, not async
     listed_trampolines: list[int] = field(default_factory=list)  # … of those, the ones the user's patterns name
     runtime_imports: list[int] = field(default_factory=list)    # asyncify.* imports: never async themselves
+    glue: "GlueUse | None" = None                               # the JS glue read with the binary
 
 
 def _suggest(pattern: str, keys: list[str]) -> list[str]:
@@ -62,9 +66,12 @@ def _suggest(pattern: str, keys: list[str]) -> list[str]:
 
 
 def select_imports(module: Module, patterns: list[str] | None, *, emscripten_rules: bool | None = None,
-                   trampolines: Trampolines = "typed", mode: str = "typed", ignore_imports: bool = False) -> ImportSelection:
+                   trampolines: Trampolines = "typed", mode: str = "typed", ignore_imports: bool = False,
+                   glue: "GlueUse | None" = None) -> ImportSelection:
     """No patterns → every import is async (Binaryen's default), or for an Emscripten build the
-    imports emcc makes async by itself. `emscripten_rules` None means: when the binary is one.
+    imports emcc makes async by itself, or, with its JS `glue`, what the glue takes as async (then
+    emcc's rules are not used: the glue says what emcc added). `emscripten_rules` None means: when the
+    binary is one.
     `trampolines` "typed": Emscripten's invoke_* are calls back into the table of their signature
     (in `--indirect all` they count as async, as any indirect call does there); "async": the old
     model, async exactly when a pattern names them. `ignore_imports` is Binaryen's
@@ -78,11 +85,15 @@ def select_imports(module: Module, patterns: list[str] | None, *, emscripten_rul
     tramps = [f.index for f in candidates if is_trampoline_name(f.import_name or "")
               and module.func_type(f.index).params[:1] and str(module.func_type(f.index).params[0]) in ("i32", "i64")]
     typed = trampolines == "typed"
-    sel = ImportSelection([], [], False, emscripten=signs, runtime_imports=runtime)
+    sel = ImportSelection([], [], False, emscripten=signs, runtime_imports=runtime, glue=glue)
     user = [emscripten.qualify(p) for p in patterns or []] if signs else list(patterns or [])
     chosen: set[int] = set()
+    selecting = glue if glue is not None and glue.cannot_select is None and not ignore_imports else None
     if ignore_imports:
         signs = sel.emscripten = []
+    elif selecting is not None and not patterns:
+        signs = sel.emscripten = []
+        chosen = set(selecting.async_imports) - set(runtime)
     elif not patterns and not signs:
         sel.all_by_default = True
         chosen = {f.index for f in candidates}
@@ -95,7 +106,14 @@ def select_imports(module: Module, patterns: list[str] | None, *, emscripten_rul
             close = _suggest(original, [f.import_key or "" for f in candidates])
             if close:
                 sel.suggestions[original] = close
-    if signs:
+    if glue is not None:
+        glue.source = "none" if ignore_imports else "--imports" if patterns else "glue" if selecting else "default"
+    if selecting is not None and patterns:
+        from .glue_imports import compare_selection, emcc_added
+        sel.added = selecting.emcc_added = emcc_added(selecting, chosen)
+        chosen.update(f for fs in sel.added.values() for f in fs)
+        compare_selection(selecting, chosen)
+    elif signs:
         for pat in emscripten.added_patterns(trampolines_async=not typed and mode != "ignore"):
             hits = [f.index for f in candidates if import_matches(pat, f.import_key or "") and f.index not in chosen]
             if hits:

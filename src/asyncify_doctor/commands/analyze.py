@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
              f"written as wasm-function[N], which Binaryen cannot match; rebuild with names "
              f"(emcc -g2 or --profiling-funcs; wasm-ld without --strip-all)")
     if args.format == "json":
-        text = dumps(report.json_report(an, with_stats=True))
+        text = dumps(report.json_report(an, with_stats=True, glue=result.selection.glue))
     else:
         from ..lists import format_names, written_list_notes
         # names only: what made the list is said here, on stderr, since Binaryen reads every line of a

@@ -7,8 +7,8 @@ import json
 from ..version import __version__
 from ..errors import InputError, UsageError
 from ..schemas import dumps
-from .common import (add_analysis_args, add_format_arg, add_list_arg, add_output_arg, check_imports, load, observed, only_with,
-                     output, spare, warn, warn_list_files, warn_unmatched)
+from .common import (add_analysis_args, add_format_arg, add_list_arg, add_output_arg, check_imports, glue_for, load,
+                     observed, only_with, output, spare, warn, warn_glue, warn_list_files, warn_unmatched)
 
 TOP = 10
 
@@ -30,9 +30,12 @@ def run(args: argparse.Namespace) -> int:
         for warning in list_warnings(lf) if lf is not None else []:
             warn(f"warning: {warning}")
     lists = BinaryenLists(*(lf.entries if lf is not None else None for lf in files), propagate_add=args.propagate_add)
-    rep = spare(auditmod.run_audit(load(args.wasm, args.max_size), args.imports, args.indirect, args.host_table, lists=lists,
+    module = load(args.wasm, args.max_size)
+    glue = glue_for(args, module, args.wasm)
+    rep = spare(auditmod.run_audit(module, args.imports, args.indirect, args.host_table, lists=lists,
                                     observed=observed(args), emscripten=args.emscripten,
-                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports))
+                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports, glue=glue))
+    warn_glue(glue, module, findings=False)   # the report says what the glue and the binary disagree on
     if rep.info.problems:
         raise InputError(args.wasm, None, f"looks asyncified but cannot be audited: {rep.info.problems[0]}")
     if rep.analysis is not None and args.imports:

@@ -13,6 +13,7 @@ from ..render import report
 from ..system.progress import with_progress
 
 if TYPE_CHECKING:
+    from ..analysis.glue_imports import GlueUse
     from ..analysis.selection import ImportSelection
     from ..decode import Module
 
@@ -29,7 +30,14 @@ INDIRECT_HELP = """how indirect calls (call_indirect, call_ref) count:
 HOST_TABLE_HELP = """what an imported or exported table may hold (Emscripten always exports its table):
   sound  (default) the host may put there any exported or address-taken function.
   module only what the module itself puts there (element segments, table.set/init/copy);
-         right when JS never adds this module's own functions (addFunction) to the table."""
+         right when JS never adds this module's own functions (addFunction) to the table.
+  Default with the JS glue: module when the glue shows it never does, else sound."""
+
+GLUE_HELP = """the build's Emscripten JS glue (the .js/.mjs/.cjs emcc wrote): the imports it takes
+as async (ASYNCIFY_IMPORTS as its code matches them, JS functions marked async, emcc's own
+entries) are the async imports when --imports is not given; it decides --host-table, gives
+minified names back, and what it says against the binary is reported.
+Default: STEM.js/.mjs/.cjs beside the .wasm (or one directory up, naming the .wasm)"""
 
 OUTPUT_HELP = ("write here instead of stdout (`-` is stdout): a file is replaced atomically, keeping its mode;\n"
                "a symlink's target is replaced and the link kept; a device or FIFO is written, never replaced")
@@ -95,7 +103,60 @@ def check_imports(values: list[str]) -> None:
 
 def add_mode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
-    p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+    # None: not given (the glue may decide; else sound)
+    p.add_argument("--host-table", choices=("sound", "module"), default=None, help=HOST_TABLE_HELP)
+
+
+def add_glue_args(p: argparse.ArgumentParser, where: str = "") -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--glue", metavar="FILE", help=GLUE_HELP + (f";\n{where}" if where else ""))
+    g.add_argument("--no-glue", action="store_true", help="do not read the JS glue found beside the .wasm")
+
+
+def glue_for(args: argparse.Namespace, module: "Module", wasm: str | None = None) -> "GlueUse | None":
+    """The JS glue to read with `module`: `--glue FILE`, else the one beside the .wasm. A `--glue` that
+    cannot be read or is not this binary's glue is an error (one line, exit 2); a file found beside
+    it that is not is said to be ignored, and the analysis goes on without it."""
+    from ..analysis.glue_imports import glue_use
+    from ..emscripten import GlueError, find_glue, read_glue
+    if getattr(args, "no_glue", False):
+        return None
+    explicit = getattr(args, "glue", None)
+    if not explicit and (wasm or module.path) in ("-", "<stdin>"):
+        return None   # a binary on standard input has no folder to find its glue in
+    path = explicit or find_glue(wasm or module.path)
+    if path is None:
+        return None
+    try:
+        glue = read_glue(path)
+    except GlueError as e:
+        if explicit:
+            raise
+        warn(f"note: ignored {path}, found beside {Path(wasm or module.path).name}: {e.message}")
+        return None
+    use = glue_use(glue, module, found=not explicit)
+    if use.unusable is not None:
+        if explicit:
+            raise InputError(str(path), None, f"cannot be read as the JS glue of {Path(module.path).name}: {use.unusable}")
+        warn(f"note: ignored {path}, found beside {Path(wasm or module.path).name} (--glue FILE names the glue): "
+             f"{use.unusable}")
+        return None
+    from ..render.glue import reading_line
+    warn(reading_line(use, module))
+    return spare(use)
+
+
+def warn_glue(use: "GlueUse | None", module: "Module", findings: bool = True) -> None:
+    """How the glue was read and used; with `findings`, also what it says to act on (analyze, why: they
+    have no report of their own to say it in)."""
+    if use is None:
+        return
+    from ..render import glue as gluerender
+    for line in gluerender.stderr_lines(use, module):
+        warn(line)
+    if findings:
+        for line in gluerender.finding_lines(use, module):
+            warn(f"note: the glue: {line}")
 
 
 def add_analysis_args(p: argparse.ArgumentParser, *, trampolines: bool = True, observed: bool = True) -> None:
@@ -107,6 +168,7 @@ def add_analysis_args(p: argparse.ArgumentParser, *, trampolines: bool = True, o
                         "@FILE reads a list file (one per line, JSON array, or Binaryen commas). "
                         "Default: every import is async (Binaryen's default; rarely what you want)")
     add_mode_args(p)
+    add_glue_args(p)
     p.add_argument("--ignore-imports", action="store_true",
                    help="no import is async (Binaryen's asyncify-ignore-imports): only code that calls the\n"
                         "asyncify.* imports itself (setjmp/longjmp, fibers, coroutines) unwinds")
@@ -135,12 +197,15 @@ def observed(args: argparse.Namespace) -> list[dict] | None:
     return [s for path in args.observed for s in read_observed(path)]
 
 
-def analyze_from(args: argparse.Namespace, trampolines: str | None = None) -> AnalysisResult:
+def analyze_from(args: argparse.Namespace, trampolines: str | None = None, glue_findings: bool = True) -> AnalysisResult:
     check_imports(args.imports)
     warn_list_files(args.imports)
-    result = run_analysis(load(args.wasm, args.max_size), args.imports, args.indirect, args.host_table, observed=observed(args),
+    module = load(args.wasm, args.max_size)
+    glue = glue_for(args, module, args.wasm)
+    result = run_analysis(module, args.imports, args.indirect, args.host_table, observed=observed(args),
                           emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
-                          ignore_imports=args.ignore_imports)
+                          ignore_imports=args.ignore_imports, glue=glue)
+    warn_glue(glue, module, glue_findings)
     warn_imports(result)
     return spare(result)
 
@@ -177,7 +242,11 @@ def warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
                           for p in sel.unmatched[:8]) + (f", … ({len(sel.unmatched) - 8} more)" if len(sel.unmatched) > 8 else "")
         warn(f"warning: {len(sel.unmatched)} --imports pattern(s) match no import of {module.path} "
               f"(typos, or imports this build does not have): {shown}")
-    if sel.emscripten and sel.added:
+    if sel.glue is not None and sel.glue.emcc_added:
+        added = [report.display_name(module, f) for fs in sel.added.values() for f in fs]
+        warn(f"note: the JS glue says emcc also made these imports async by itself: {', '.join(added[:10])}"
+             f"{', …' if len(added) > 10 else ''}")
+    elif sel.emscripten and sel.added:
         added = [report.display_name(module, f) for fs in sel.added.values() for f in fs]
         warn(f"note: an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off): emcc also makes these "
               f"imports async by itself: {', '.join(added[:10])}{', …' if len(added) > 10 else ''}")
@@ -203,8 +272,9 @@ def warn_imports(result: AnalysisResult) -> None:
     if sel.listed_trampolines:
         an = result.analysis
         idle = [report.display_name(result.module, f) for f in sel.listed_trampolines if not an.reached(f)]
+        named = "the JS glue takes as async" if sel.glue is not None and sel.glue.selects else "named in --imports"
         if idle:
-            warn(f"note: {len(idle)} trampoline(s) named in --imports can never unwind (no table function of their "
+            warn(f"note: {len(idle)} trampoline(s) {named} can never unwind (no table function of their "
                   f"signature can reach an async import; --trampolines async for the old model): {', '.join(idle[:8])}"
                   + (", …" if len(idle) > 8 else ""))
     if sel.emscripten and not sel.all_by_default and not sel.added and not sel.functions and not sel.unmatched:

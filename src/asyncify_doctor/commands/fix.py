@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import add_list_arg, add_mode_args, add_wasm_arg, check_imports, only_with
+from .common import add_glue_args, add_list_arg, add_mode_args, add_wasm_arg, check_imports, glue_for, load, only_with, warn_glue
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,9 +25,24 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--wasm", args.wasm), ("--built", args.built)):
         if value and not Path(value).is_file():
             raise UsageError(f"{flag} {value}: no such file")
+    imports, emscripten, host_table = args.imports, None, args.host_table or "sound"
+    if args.glue and not args.wasm:
+        raise UsageError("--glue needs WASM (the binary before asyncify): the glue's async imports are used with its call graph")
+    if args.wasm and not args.no_glue:
+        from ..emscripten import find_glue
+        # emcc writes the glue beside the binary it ships (--built), not beside the one before asyncify
+        beside = args.built if args.built and not args.glue and find_glue(args.wasm) is None else args.wasm
+        if args.glue or find_glue(beside):
+            from ..analysis.pipeline import glue_fix_inputs
+            module = load(args.wasm)
+            use = glue_for(args, module, beside)
+            if use is not None:
+                imports, emscripten, host_table = glue_fix_inputs(use, module, args.imports, args.host_table)
+                warn_glue(use, module)
     cfg = FixConfig(Path(args.list), args.build, args.test, wasm=Path(args.wasm) if args.wasm else None,
-                    imports=args.imports, indirect=args.indirect, max_rounds=args.max_rounds, timeout=args.timeout,
-                    dry_run=args.dry_run, built=Path(args.built) if args.built else None, host_table=args.host_table)
+                    imports=imports, indirect=args.indirect, max_rounds=args.max_rounds, timeout=args.timeout,
+                    dry_run=args.dry_run, built=Path(args.built) if args.built else None, host_table=host_table,
+                    emscripten=emscripten)
     return run_fix(cfg)
 
 
@@ -51,6 +66,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                    "where the two are shown to number their functions alike")
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with WASM)")
     add_mode_args(p)
+    add_glue_args(p, "with WASM (the glue beside WASM, else beside --built)")
     p.add_argument("--max-rounds", type=int, default=20, metavar="N",
                    help="stop after N rounds of test, add, rebuild (default 20)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per test or build run before it is killed (default 600)")

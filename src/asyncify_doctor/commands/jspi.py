@@ -12,10 +12,13 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis import jspi
     from ..render import jspi as jspirender
     from ..lists import format_names, read_list
-    result = analyze_from(args, trampolines="async")   # jspi finds its own hazards through trampolines
+    # jspi finds its own hazards through trampolines; the report says what the glue says
+    result = analyze_from(args, trampolines="async", glue_findings=False)
     current = read_list(args.list).entries if args.list else None
     reenters = tuple(args.reenters) or jspi.DEFAULT_REENTERS
     rep = jspi.jspi_report(result.graph, result.selection.functions, args.indirect, reenters, current)
+    if result.selection.glue is not None:
+        jspi.with_glue(rep, result.selection.glue)
     if args.asyncify_build:
         rep.migration = jspi.migration(load(args.asyncify_build), result.module)
     if args.format == "json":
@@ -24,10 +27,13 @@ def run(args: argparse.Namespace) -> int:
         text = format_names(rep.suspending_exports, args.format)
         if rep.hazards:
             warn(f"warning: {len(rep.hazards)} JS-frame hazard(s): run with --format text to see them")
+        if rep.glue_wraps is not None and (rep.glue_wraps.missing or rep.glue_wraps.needless):
+            warn(f"warning: the JS glue leaves {len(rep.glue_wraps.missing)} export(s) that can suspend unwrapped and "
+                 f"wraps {len(rep.glue_wraps.needless)} that never do: run with --format text to see them")
     else:
         text = jspirender.report_text(rep)
     output(text, args.output)
-    return 1 if rep.hazards or rep.missing_wraps else 0
+    return 1 if rep.failing else 0
 
 
 def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter], summary: str) -> None:
@@ -36,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                                    "imports that may suspend, and paths on which a suspension would cross a JS frame\n"
                                    "(an import that calls back into wasm, like Emscripten's invoke_* trampolines):\n"
                                    "those work under Asyncify and trap under JSPI. Exit status 1 when there are\n"
-                                   "hazards or, with --list, exports missing from the list in use.")
+                                   "hazards, or exports missing from the list in use (--list) or from the JS\n"
+                                   "glue's wraps.")
     add_analysis_args(p, trampolines=False, observed=False)
     p.add_argument("--reenters", action="append", default=[], metavar="PATTERN",
                    help="imports that call back into wasm (default: env.invoke_*). invoke_X re-enters table\n"

@@ -21,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
         output(dumps(doc), args.output)
         return 0 if doc["member"] else 1
     text, member = report.why_text(result.analysis, f)
+    if result.selection.glue is not None and result.module.functions[f].imported:
+        from ..render.glue import why_line
+        text += "\n" + why_line(result.selection.glue, result.module, f)
     output(text + "\n", args.output)
     return 0 if member else 1
 

@@ -213,6 +213,7 @@ class Module:
     code: codemod.CodeScan | None = None
     accelerated: bool = False
     data: bytes = field(default=b"", repr=False)   # the binary, when decoded from bytes (else read again: `span`)
+    aliases: dict[int, str] = field(default_factory=dict, repr=False, compare=False)   # real names of minified ones (`shown_name`)
     _file: BinaryIO | None = field(default=None, init=False, repr=False, compare=False)   # open under `rereading`
 
     def func_type(self, func: int) -> SubType:
@@ -868,10 +869,17 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
 
 
 __all__ = ["Module", "Function", "Table", "Global", "ElementSegment", "Export", "Import", "SubType",
-           "ValType", "decode", "read_module", "placeholder_name", "display_name", "DecodeError"]
+           "ValType", "decode", "read_module", "placeholder_name", "display_name", "shown_name", "DecodeError"]
 
 
 def display_name(module: Module, f: int) -> str:
     """Imports show as `module.name` (what `--imports` matches), others by their function name."""
     func = module.functions[f]
     return func.import_key if func.imported else func.name  # type: ignore[return-value]
+
+
+def shown_name(module: Module, f: int) -> str:
+    """`display_name`, with the real name after it where the binary's is minified and something outside
+    it (Emscripten's JS glue) keeps the real one: `a.t (env.ipp_async)`, `wasm-function[12] (malloc)`."""
+    alias = module.aliases.get(f)
+    return f"{display_name(module, f)} ({alias})" if alias else display_name(module, f)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..analysis.audit import AuditReport, Finding, triage_of
 from ..analysis.triage import EVIDENCE_TEXT, Triage, short_chain
-from ..decode import Module, display_name
+from ..decode import Module, display_name, shown_name
 from ..schemas import header
+from .glue import audit_json as glue_json
+from .glue import audit_lines as glue_lines
 from .report import ChainWords, chain_parts, format_chain
 
 
@@ -27,7 +29,13 @@ def build_lines(rep: AuditReport, module: Module | None = None, short: bool = Fa
              f"data global {b.data_global}.",
              f"instrumented: {len(b.instrumented)} functions; {rep.needed} can be on the stack when an unwind "
              f"starts (--indirect {rep.mode})."]
-    if rep.imports_from == "build":
+    if rep.imports_from == "glue":
+        tramps = len(rep.selection.listed_trampolines) if rep.selection is not None else 0
+        lines.append(f"async imports, from the JS glue: {len(rep.async_imports)}"
+                     + (f": {_names(_shown(rep, rep.async_imports))}" if rep.async_imports else "")
+                     + (f" (and {tramps} invoke_* trampolines it lists, modelled as calls back into the table)"
+                        if tramps else ""))
+    elif rep.imports_from == "build":
         lines.append(f"async imports, read from the build (instrumented code checks for an unwind after them): "
                      f"{len(rep.async_imports)}" + (f": {_names(rep.async_imports)}" if rep.async_imports else ""))
     else:
@@ -58,7 +66,17 @@ def build_lines(rep: AuditReport, module: Module | None = None, short: bool = Fa
         if not verdict.startswith("needed"):
             lines.append(f"trampoline {name}: {verdict}")
     lines += [f"note: {n}" for n in b.notes]
+    lines += glue_lines(rep, short)
     return lines
+
+
+def _shown(rep: AuditReport, names: list[str]) -> list[str]:
+    """Import names with their real names where the binary's are minified (`a.t (env.ipp_async)`)."""
+    m = rep.analysis.module if rep.analysis is not None else None
+    if m is None or not m.aliases:
+        return names
+    real = {display_name(m, f): shown_name(m, f) for f in m.aliases}
+    return [real.get(n, n) for n in names]
 
 
 SHORT = 3   # lines per secondary section of the text report when --top is set: it fits on a screen
@@ -219,6 +237,9 @@ def report_json(rep: AuditReport) -> dict:
            "list_fatal": rep.lists.fatal if rep.lists else [], "notes": info.notes, "unnamed": rep.unnamed,
            "thunks": [{"name": _fname(rep, f), "index": f, "callee": c, "verdict": "forwarding thunk, safe"}
                       for f, c in sorted(rep.thunks.items())]}
+    glue = glue_json(rep)
+    if glue is not None:
+        out["glue"] = glue
     if tri is not None:
         m = tri.analysis.module
         out["groups"] = [_group_json(tri, g, words) for g in tri.groups]

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from ..analysis.jspi import Hazard, JspiReport
-from ..decode import display_name
+from ..decode import display_name, shown_name
 from ..schemas import document
+from .glue import jspi_json, jspi_lines
 from .report import format_chain
 
 
 def caller_chain(rep: JspiReport, h: Hazard) -> str:
     """`export → … → caller → env.invoke_X`."""
-    return " → ".join(display_name(rep.module, f) for f in [*h.caller_path, h.reenter])
+    return " → ".join(shown_name(rep.module, f) for f in [*h.caller_path, h.reenter])
 
 
 def callee_chain(h: Hazard) -> str:
@@ -22,10 +23,11 @@ def report_text(rep: JspiReport) -> str:
     lines = [f"exports to wrap with WebAssembly.promising (JSPI_EXPORTS): {len(rep.suspending_exports)}"]
     lines += [f"  {n}" for n in rep.suspending_exports]
     lines.append(f"imports that may suspend (wrap with WebAssembly.Suspending; JSPI_IMPORTS): {len(rep.suspending_imports)}")
-    lines += [f"  {display_name(m, i)}" for i in rep.suspending_imports]
+    lines += [f"  {shown_name(m, i)}" for i in rep.suspending_imports]
     if rep.missing_wraps or rep.needless_wraps:
         lines.append(f"missing from the current list (they trap with SuspendError): {', '.join(rep.missing_wraps) or 'none'}")
         lines.append(f"wrapped needlessly (never suspend): {', '.join(rep.needless_wraps) or 'none'}")
+    lines += jspi_lines(rep)
     lines.append(f"JS-frame hazards (work under Asyncify, trap under JSPI): {len(rep.hazards)}")
     for h in rep.hazards:
         lines.append(f"  {caller_chain(rep, h)} → (JS trampoline re-enters wasm) {callee_chain(h)}")
@@ -51,4 +53,5 @@ def report_json(rep: JspiReport) -> dict:
             "hazards": [{"reenters": display_name(m, h.reenter), "entry": m.functions[h.entry].name,
                          "caller_chain": caller_chain(rep, h), "callee_chain": callee_chain(h)} for h in rep.hazards],
             "missing_wraps": rep.missing_wraps, "needless_wraps": rep.needless_wraps,
-            **({"migration": rep.migration} if rep.migration else {})})
+            **({"migration": rep.migration} if rep.migration else {}),
+            **({"glue": jspi_json(rep)} if rep.glue is not None else {})})

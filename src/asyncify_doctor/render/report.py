@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..analysis.closure import Analysis, ChainStep, analyze, import_contributions
 from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode
-from ..decode import Module, display_name
+from ..decode import Module, display_name, shown_name
 from ..schemas import document, dumps
+from .glue import glue_json
+
+if TYPE_CHECKING:
+    from ..analysis.glue_imports import GlueUse
 
 
 class ChainWords:
@@ -32,7 +36,7 @@ class ChainWords:
     def part(self, step: ChainStep) -> str:
         key = (step.function, id(step.via) if step.via else -1, step.observed)
         if key not in self._parts:
-            name = display_name(self.module, step.function)
+            name = shown_name(self.module, step.function)   # a minified name with its real one from the glue
             via = self._via_text(step)
             if via:
                 name = f"({via}) {name}"
@@ -118,7 +122,7 @@ def suggest(module: Module, name: str) -> list[str]:
 def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
     """The explanation `why` prints, and whether `f` is in the list."""
     m, g = analysis.module, analysis.graph
-    name = display_name(m, f) + export_note(m, f)
+    name = shown_name(m, f) + export_note(m, f)
     if f in analysis.barriers:
         return f"{name} is never instrumented: it {analysis.barriers[f].removeprefix('calls ')}.", False
     if f in analysis.roots:
@@ -209,8 +213,9 @@ def stats_text(st: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def json_report(analysis: Analysis, with_stats: bool = True) -> dict[str, Any]:
-    """`analyze --format json` (schema `asyncify-doctor/analyze/1`): the list, a chain for each entry, stats."""
+def json_report(analysis: Analysis, with_stats: bool = True, glue: "GlueUse | None" = None) -> dict[str, Any]:
+    """`analyze --format json` (schema `asyncify-doctor/analyze/1`): the list, a chain for each entry, stats;
+    with the JS glue, what it said (`glue`, render/glue.py)."""
     m = analysis.module
     return document("analyze", {
         "wasm": m.path, "mode": analysis.mode,
@@ -218,6 +223,7 @@ def json_report(analysis: Analysis, with_stats: bool = True) -> dict[str, Any]:
         "functions": [{"name": m.functions[f].name, "index": f, "named": m.functions[f].has_name,
                        "chain": chain_names(analysis, f)} for f in analysis.listed],
         **({"stats": stats(analysis)} if with_stats else {}),
+        **({"glue": glue_json(glue, m)} if glue is not None else {}),
     })
 
 

@@ -46,6 +46,7 @@ class FixConfig:
     dry_run: bool = False
     built: Path | None = None       # the binary the tests ran (after asyncify): whose frames they print
     host_table: str = "sound"
+    emscripten: bool | None = None  # emcc's import rules (None: when the binary is an Emscripten build; False with the glue's imports)
 
 
 @dataclass
@@ -97,7 +98,7 @@ def implicated(crashes: list[Crash], cfg: FixConfig, entries: list[str]) -> Plan
         return Plan(new, "frames of the crash traces", mapped)
     from ..analysis.pipeline import run_analysis
 
-    res = run_analysis(cfg.wasm, cfg.imports, cfg.indirect, cfg.host_table)  # type: ignore[arg-type]
+    res = run_analysis(cfg.wasm, cfg.imports, cfg.indirect, cfg.host_table, emscripten=cfg.emscripten)  # type: ignore[arg-type]
     g, an, m = res.graph, res.analysis, res.module
     mapper = FrameMapper(m, crashed, g)
     mapped = [(c, mapper.map(c)) for c in crashes]
