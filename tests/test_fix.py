@@ -17,7 +17,7 @@ import pytest
 from asyncify_doctor.commands.demo import demo_wasm
 from asyncify_doctor.lists import binaryen_reads, read_list
 from asyncify_doctor.runtime.toolchain import compile_c
-from proof import EXPECTS, SRC, cli_list
+from proof import ASYNC, EXPECTS, SRC, cli_list
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "taskrunner"))
 from taskrunner_project import HERE as TASKRUNNER, RUNTIMES, project  # noqa: E402
@@ -60,7 +60,7 @@ def test_converges_from_an_empty_list_with_wasm(name: str, tmp_path: Path) -> No
     wasm = compile_c(SRC / f"{name}.c", tmp_path / f"{name}.wasm")
     build, out = setup(tmp_path, wasm)
     proc = fix(tmp_path, "--build", build, "--test", check(out, "node", name), "--wasm", "in.wasm", "--built", out,
-               "--imports", "env.sleep_ms,env.fetch_value")
+               "--imports", ",".join(ASYNC))
     assert proc.returncode == 0, proc.stderr[-3000:]
     # one round per independent path: the test stops at its first failing export, and two_exports
     # has two exports whose paths share nothing but the import
@@ -182,8 +182,9 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def fix_project(p, runtime: str, *extra: str, build: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+    imports = ("--imports", "@imports.list") if "--wasm" in extra else ()   # --imports needs WASM
     return p.doctor("fix", "--list", "only.list", "--build", build or p.build_command(), "--test", p.test_command(runtime),
-                    "--imports", "@imports.list", *extra)
+                    *imports, *extra)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

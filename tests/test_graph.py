@@ -84,7 +84,7 @@ def test_graph_json_exact_shape(features_wasm: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "asyncify_doctor", "graph", str(features_wasm), "--format", "json"],
                          check=True, capture_output=True, text=True).stdout
     data = json.loads(out)
-    assert list(data) == ["mode", "functions", "indirect_sites", "entry_points"] and data["mode"] == "typed"
+    assert list(data) == ["schema", "tool", "mode", "functions", "indirect_sites", "entry_points"] and data["mode"] == "typed"
     funcs = data["functions"]
     assert [f["index"] for f in funcs] == list(range(len(funcs)))
     assert all(list(f) == ["index", "name", "imported", "entry", "callees", "indirect"] for f in funcs)

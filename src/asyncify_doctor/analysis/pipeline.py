@@ -4,14 +4,18 @@ are the caller's (the commands print them)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING
 
-from .closure import Analysis, analyze
-from ..graph.callgraph import CallGraph, HostTable, IndirectMode
 from ..decode import Module, read_module
-from .selection import ImportSelection, Trampolines, expand_args, select_imports
+from ..graph.callgraph import CallGraph, HostTable, IndirectMode
+from .closure import Analysis, analyze
 from .recognize import RuntimeCalls, runtime_calls
+from .selection import ImportSelection, Trampolines, expand_args, select_imports
+
+if TYPE_CHECKING:
+    from ..graph.values import HostMemory
 
 
 def load_module(path: str | os.PathLike[str], accelerate: bool = True, progress: Callable[[int, int], None] | None = None) -> Module:
@@ -52,36 +56,43 @@ def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, st
 
 def prepare(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None, mode: IndirectMode = "typed",
             host_table: HostTable = "sound", *, emscripten: bool | None = None,
-            trampolines: Trampolines = "typed", ignore_imports: bool = False) -> tuple[Module, ImportSelection, CallGraph]:
+            trampolines: Trampolines = "typed", ignore_imports: bool = False,
+            host_memory: HostMemory = "sound") -> tuple[Module, ImportSelection, CallGraph]:
     """Decode (unless given a Module), choose the async imports, build the call graph (with the
     trampolines the selection models as re-entries)."""
     module = wasm if isinstance(wasm, Module) else load_module(wasm)
     selection = select_imports(module, expand_args(imports or []), emscripten_rules=emscripten,
                                trampolines=trampolines, mode=mode, ignore_imports=ignore_imports)
-    return module, selection, CallGraph(module, host_table, trampolines=selection.trampolines)
+    return module, selection, CallGraph(module, host_table, trampolines=selection.trampolines, host_memory=host_memory)
 
 
 def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None,
                  mode: IndirectMode = "typed", host_table: HostTable = "sound",
                  extra_edges: dict[int, set[int]] | None = None, observed: list[dict] | None = None, *,
                  emscripten: bool | None = None, trampolines: Trampolines = "typed",
-                 removed: dict[int, str] | None = None, ignore_imports: bool = False) -> AnalysisResult:
+                 removed: dict[int, str] | None = None, ignore_imports: bool = False,
+                 host_memory: HostMemory = "sound", async_when: list[str] | None = None) -> AnalysisResult:
     """Decode, build the call graph and compute the async closure.
 
     `imports` are `module.name` patterns (with `*`), or `@file` references; None or [] means every
     import is async, as in Binaryen without `asyncify-imports` (for an Emscripten build: the
     imports emcc makes async by itself). Code that calls the `asyncify.*` imports follows Binaryen's
     runtime rules (`recognize.runtime_calls`); `removed` functions (a removelist) are barriers.
+    `host_memory="module"` trusts the host never to write memory the module's own code cannot write
+    (loads of constant data can then narrow `call_indirect` targets; see `graph.values`). `async_when`:
+    `IMPORT:ARG=V[,V…]` statements that an async import suspends only for those values of one argument
+    (`async_when`); calls proven to pass other values do not make their caller async.
     """
     module, selection, graph = prepare(wasm, imports, mode, host_table, emscripten=emscripten, trampolines=trampolines,
-                                       ignore_imports=ignore_imports)
-    return analyze_prepared(module, selection, graph, selection.functions, mode, extra_edges, observed, removed=removed)
+                                       ignore_imports=ignore_imports, host_memory=host_memory)
+    return analyze_prepared(module, selection, graph, selection.functions, mode, extra_edges, observed, removed=removed,
+                            async_when=async_when)
 
 
 def analyze_prepared(module: Module, selection: ImportSelection, graph: CallGraph, async_imports: list[int],
                      mode: IndirectMode = "typed", extra_edges: dict[int, set[int]] | None = None,
                      observed: list[dict] | None = None, runtime: RuntimeCalls | None = None,
-                     removed: dict[int, str] | None = None) -> AnalysisResult:
+                     removed: dict[int, str] | None = None, async_when: list[str] | None = None) -> AnalysisResult:
     """The closure on an already built graph, from `async_imports` and the runtime calls."""
     runtime = runtime if runtime is not None else runtime_calls(graph)
     seen = observed_edges(module, observed or [])
@@ -89,7 +100,14 @@ def analyze_prepared(module: Module, selection: ImportSelection, graph: CallGrap
     for caller, callees in seen.items():
         edges[caller] = edges.get(caller, set()) | set(callees)
     barriers = {**runtime.bottommost, **(removed or {})}
+    pruning = None
+    if async_when:
+        from .async_when import parse_async_when, prune
+        statements = parse_async_when(module, async_when, async_imports)
+        pruning = prune(graph, mode, async_imports, statements, edges, roots=runtime.topmost, barriers=barriers,
+                        sources=runtime.sources)
     analysis = analyze(graph, async_imports, mode, edges, roots=runtime.topmost, barriers=barriers,
-                       sources=runtime.sources)
+                       sources=runtime.sources, pruned=pruning.edges if pruning else None)
+    analysis.pruning = pruning
     analysis.origins = {(caller, callee): where for caller, callees in seen.items() for callee, where in callees.items()}
     return AnalysisResult(module, graph, selection, analysis, runtime)

@@ -28,8 +28,18 @@ INDIRECT_HELP = """how indirect calls (call_indirect, call_ref) count:
 
 HOST_TABLE_HELP = """what an imported or exported table may hold (Emscripten always exports its table):
   sound  (default) the host may put there any exported or address-taken function.
-  module only what the module itself puts there (element segments, table.set/init/copy);
-         right when JS never adds this module's own functions (addFunction) to the table."""
+  module only what the module itself puts there, in the slots it puts it (element segments,
+         table.set/init/copy); right when JS never writes the table (addFunction, Table.set)."""
+
+HOST_MEMORY_HELP = """what the host may write in an imported or exported memory:
+  sound  (default) anything: loads from it are never taken as known
+  module trust it to write only where the module's own code may write too (buffers
+         it hands out): loads of data no store can reach are then known. Unsound if
+         the host writes the module's static data"""
+
+ASYNC_WHEN_HELP = """the async import suspends only when its argument ARG (from 0) is one of the values,
+e.g. env.__syscall_fcntl64:1=14 (F_SETLKW): calls proven to pass other values do
+not make their caller async; unknown ones still do (repeatable)"""
 
 OUTPUT_HELP = ("write here instead of stdout (`-` is stdout): a file is replaced atomically, keeping its mode;\n"
                "a symlink's target is replaced and the link kept; a device or FIFO is written, never replaced")
@@ -96,6 +106,7 @@ def check_imports(values: list[str]) -> None:
 def add_mode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
     p.add_argument("--host-table", choices=("sound", "module"), default="sound", help=HOST_TABLE_HELP)
+    p.add_argument("--host-memory", choices=("sound", "module"), default="sound", help=HOST_MEMORY_HELP)
 
 
 def add_analysis_args(p: argparse.ArgumentParser, *, trampolines: bool = True, observed: bool = True) -> None:
@@ -124,6 +135,7 @@ def add_analysis_args(p: argparse.ArgumentParser, *, trampolines: bool = True, o
                             "        (under --indirect all they count as async, like any indirect call)\n"
                             "  async  the old model: async when --imports names them (emcc adds invoke_*\n"
                             "        unless ASYNCIFY_IGNORE_INDIRECT)")
+    p.add_argument("--async-when", action="append", default=[], metavar="IMPORT:ARG=V[,V...]", help=ASYNC_WHEN_HELP)
     p.add_argument("--max-size", type=float, default=2048, metavar="MB",
                    help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
 
@@ -140,7 +152,8 @@ def analyze_from(args: argparse.Namespace, trampolines: str | None = None) -> An
     warn_list_files(args.imports)
     result = run_analysis(load(args.wasm, args.max_size), args.imports, args.indirect, args.host_table, observed=observed(args),
                           emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
-                          ignore_imports=args.ignore_imports)
+                          ignore_imports=args.ignore_imports, host_memory=args.host_memory,
+                          async_when=args.async_when)
     warn_imports(result)
     return spare(result)
 

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Any, Iterable, Iterator
 
+from ..analysis.async_when import prune, why_lines
 from ..analysis.closure import Analysis, ChainStep, analyze, import_contributions
 from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode
 from ..decode import Module, display_name
@@ -88,25 +90,48 @@ def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
     if analysis.contains(f):
         steps = analysis.chain(f)
         reasons = [g.table_reason(s.via.table, s.function) for s in steps if s.via and s.via.table is not None]
+        reasons += index_notes(analysis, steps)
         return (f"{name} must be instrumented:\n  " + format_chain(analysis, steps)
-                + "".join(f"\n  where {r}" for r in reasons if r)), True
-    callees = g.callees(f, analysis.mode)
+                + "".join(f"\n  where {r}" for r in reasons if r)
+                + "".join("\n" + line for line in why_lines(analysis, f))), True
+    proven = {w for u, w in analysis.pruned if u == f}
+    callees = [c for c in g.callees(f, analysis.mode) if c not in proven]
     lines = [f"{name} is not in the list: no path from it reaches an async import "
-             f"(--indirect {analysis.mode})."]
+             f"(--indirect {analysis.mode}{', calls proven never to suspend aside' if proven else ''})."]
     if callees:
         shown = ", ".join(display_name(m, c) for c in callees[:8]) + (", …" if len(callees) > 8 else "")
-        lines.append(f"  It calls {len(callees)} function(s), none of which can reach one: {shown}")
-    else:
+        lines.append(f"  It calls {len(callees)} {'other ' if proven else ''}function(s), none of which can reach one: {shown}")
+    elif not proven:
         lines.append("  It calls no functions.")
     if g.has_indirect(f) and analysis.mode != "typed":
         lines.append("  It contains indirect calls" + (" (ignored in this mode)." if analysis.mode == "ignore" else "."))
+    lines += why_lines(analysis, f)
     for other in INDIRECT_MODES:
         if other != analysis.mode:
+            pr = analysis.pruning
+            pruned = prune(g, other, analysis.async_imports, pr.statements, roots=analysis.roots,  # type: ignore[arg-type]
+                           barriers=analysis.barriers).edges if pr is not None else None
             alt = analyze(g, analysis.async_imports, other, roots=analysis.roots,  # type: ignore[arg-type]
-                          barriers=analysis.barriers)
+                          barriers=analysis.barriers, pruned=pruned)
             if alt.contains(f):
                 lines.append(f"  Under --indirect {other} it would be in the list:\n    {format_chain(alt, alt.chain(f))}")
     return "\n".join(lines), False
+
+
+def index_notes(analysis: Analysis, steps: list[ChainStep]) -> list[str]:
+    """For each `call_indirect` hop of a chain whose table has known slots but whose index was not
+    narrowed, why not (`values.refine_indirect`)."""
+    g, m = analysis.graph, analysis.module
+    notes = getattr(g, "index_notes", {})
+    out = []
+    for prev, step in pairwise(steps):
+        via = step.via
+        if via is None or via.table is None or via.index is not None:
+            continue
+        note = notes.get((prev.function, via.type_index, via.table)) or getattr(g, "table_notes", {}).get(via.table)
+        if note:
+            out.append(f"{display_name(m, prev.function)}'s call_indirect (table {via.table}) may use any slot: {note}")
+    return out
 
 
 def why_json(analysis: Analysis, f: int) -> dict[str, Any]:
@@ -130,8 +155,12 @@ def stats(analysis: Analysis, contributions: bool = True) -> dict[str, Any]:
     for caller, callee in analysis.origins:
         extra.setdefault(caller, set()).add(callee)
     defined = len(m.functions) - m.num_imported_functions
-    by_mode = {mode: len(analyze(g, analysis.async_imports, mode, extra).members) if mode != analysis.mode  # type: ignore[arg-type]
-               else len(analysis.members) for mode in INDIRECT_MODES}
+    pr = analysis.pruning
+
+    def pruned(mode: str) -> set[tuple[int, int]] | None:   # --async-when's proof holds per mode
+        return prune(g, mode, analysis.async_imports, pr.statements, extra).edges if pr else None  # type: ignore[arg-type]
+    by_mode = {mode: len(analyze(g, analysis.async_imports, mode, extra, pruned=pruned(mode)).members)  # type: ignore[arg-type]
+               if mode != analysis.mode else len(analysis.members) for mode in INDIRECT_MODES}
     out: dict[str, Any] = {
         "functions": len(m.functions), "defined_functions": defined, "imported_functions": m.num_imported_functions,
         "async_imports": len(analysis.async_imports), "instrumented": len(analysis.members),
@@ -140,7 +169,7 @@ def stats(analysis: Analysis, contributions: bool = True) -> dict[str, Any]:
         "unnamed_in_list": len(analysis.unnamed_members()),
     }
     if contributions:
-        contrib = import_contributions(g, analysis.async_imports, analysis.mode, extra)
+        contrib = import_contributions(g, analysis.async_imports, analysis.mode, extra, analysis.pruned)
         out["per_import"] = {display_name(m, i): n for i, n in sorted(contrib.items(), key=lambda kv: (-kv[1], kv[0]))}
         if analysis.mode == "all":
             out["in_every_import_list"] = len(analyze(g, [], "all", extra).members)
@@ -194,7 +223,8 @@ def graph_sites(graph: CallGraph, mode: IndirectMode) -> tuple[list[dict[str, An
         return [site], {f: [0] for f in graph.indirect_sites}
     sites = [{"site": i, "call": "call_ref" if s.table is None else "call_indirect", "type": s.type_index,
               "signature": m.types[s.type_index].signature() if s.type_index < len(m.types) else None,
-              "table": s.table, "targets": graph.site_targets(graph.n + i)} for i, s in enumerate(graph.sites)]
+              "table": s.table, **({"index": s.index, "proof": s.proof} if s.index is not None else {}),
+              "targets": graph.site_targets(graph.n + i)} for i, s in enumerate(graph.sites)]
     return sites, {f: [node - graph.n for node in nodes] for f, nodes in graph.indirect_sites.items()}
 
 
