@@ -6,6 +6,7 @@ hosts by test_proof.py; here they are also compared with the list the same build
 value analysis."""
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -415,6 +416,12 @@ def test_async_when_cli_and_why(built: dict[str, Path]) -> None:
     assert "Its calls to env.lock_ctl never suspend" in out.stdout and "argument 1 is {2}" in out.stdout
     out = subprocess.run([*base, "why", str(wasm), "ctl", *args], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "ctl → my_fcntl → env.lock_ctl" in out.stdout
+    out = subprocess.run([*base, "analyze", str(wasm), *args], capture_output=True, text=True, check=True)
+    assert "note: --async-when left out 2 call(s) proven never to suspend" in out.stderr and "--observed" in out.stderr
+    (stacks := Path(wasm).with_suffix(".stacks.json")).write_text(json.dumps({"stacks": [
+        {"import": "env.lock_ctl", "frames": [{"name": "set_cloexec"}, {"name": "open_file"}, {"name": "run"}], "count": 1}]}))
+    out = subprocess.run([*base, "analyze", str(wasm), *args, "--observed", str(stacks)], capture_output=True, text=True, check=True)
+    assert "note: --async-when" not in out.stderr and "set_cloexec" in out.stdout.split()
     out = subprocess.run([*base, "analyze", str(wasm), *args, "--async-when", "env.lock_ctl:2=1"],
                          capture_output=True, text=True, check=False)
     assert out.returncode == 2 and "named twice" in out.stderr and "Traceback" not in out.stderr
@@ -449,6 +456,64 @@ def test_async_when_keeps_what_a_trace_saw(built: dict[str, Path]) -> None:
                "import": "env.lock_ctl"}]
     res = run_analysis(wasm, list(ASYNC), observed=stacks, async_when=["env.lock_ctl:1=14"])
     assert {"get_flags", "open_file"} <= set(res.analysis.names())
+
+
+def test_constant_conditions_take_one_way(tmp_path: Path) -> None:
+    """`if`, `br_if` and `select` on a constant take only the way it goes: the dead arm's values never
+    join (each export's call_indirect index is then one slot: the fetching function is out of reach)."""
+    wat = """(module
+      (import "env" "fetch_value" (func $fetch (param i32) (result i32)))
+      (type $u (func (param i32) (result i32)))
+      (table 3 funcref) (elem (i32.const 0) $op_fetch $op_double $op_inc)
+      (func $op_fetch (type $u) (call $fetch (local.get 0)))
+      (func $op_double (type $u) (i32.mul (local.get 0) (i32.const 2)))
+      (func $op_inc (type $u) (i32.add (local.get 0) (i32.const 1)))
+      (func (export "by_if") (param i32) (result i32) (local $k i32)
+        (local.set $k (i32.const 0))
+        (if (i32.eq (i32.const 2) (i32.const 3)) (then (local.set $k (i32.const 0))) (else (local.set $k (i32.const 1))))
+        (if (i32.const 1) (then (nop)) (else (local.set $k (i32.const 0))))
+        (call_indirect (type $u) (local.get 0) (local.get $k)))
+      (func (export "by_br_if") (param i32) (result i32) (local $k i32)
+        (local.set $k (i32.const 2))
+        (block $b (br_if $b (i32.const 0)) (local.set $k (i32.const 1)))
+        (block $c (br_if $c (i32.const 7)) (local.set $k (i32.const 0)))
+        (call_indirect (type $u) (local.get 0) (local.get $k)))
+      (func (export "by_select") (param i32) (result i32)
+        (call_indirect (type $u) (local.get 0) (select (i32.const 2) (i32.const 0) (i32.const 1)))))"""
+    (tmp_path / "c.wat").write_text(wat)
+    subprocess.run([wasm_tools(), "parse", str(tmp_path / "c.wat"), "-o", str(tmp_path / "c.wasm")], check=True)
+    res = run_analysis(tmp_path / "c.wasm", ["env.fetch_value"])
+    assert res.analysis.names() == ["op_fetch"]
+    g, m = res.graph, res.module
+    export = {e.index: e.name for e in m.exports if e.kind == "func"}
+    index = {export[f]: {g.sites[s - g.n].index for s in ss} for f, ss in g.indirect_sites.items()}
+    assert index == {"by_if": {"{1}"}, "by_br_if": {"{1}"}, "by_select": {"{2}"}}
+
+
+def test_instrumented_code_is_read_in_the_normal_state(built: dict[str, Path]) -> None:
+    """After Binaryen's asyncify pass my_fcntl's rewind prelude restores its locals from Asyncify's
+    buffer (unknown) and an arm no state takes leaves them 0: read as it is, its call of lock_ctl
+    passes `one of param 1, a load, 0`, so audit would keep every caller. Read in the normal state
+    (as audit does, `CallGraph.read_as_asyncified`), it passes param 1: conditional again."""
+    from asyncify_doctor.analysis.recognize import recognize
+    from asyncify_doctor.runtime.binaryen import AsyncifyOptions, asyncify
+    wasm = built["lock_ctl"].with_name("lock_ctl.normal.async.wasm")
+    wasm.write_bytes(asyncify(built["lock_ctl"].read_bytes(), AsyncifyOptions(onlylist=tuple(sorted(EXPECTS["lock_ctl"].instrument)),
+                                                                              imports=ASYNC)))
+    m = read_module(wasm)
+    sel = select_imports(m, list(ASYNC))
+    g = CallGraph(m, trampolines=sel.trampolines)
+    build = recognize(g)
+    my_fcntl, lock = m.function_named("my_fcntl").index, m.function_named("lock_ctl").index  # type: ignore[union-attr]
+    assert my_fcntl in build.instrumented
+    arg = next(c[2][1] for c in g.values.summary(my_fcntl).calls if c[1] == lock)  # type: ignore[union-attr]
+    assert g.values.value(arg) is None and "i32.load" in g.values.explain(arg)
+    g.read_as_asyncified(build.state_global, build.instrumented)  # type: ignore[arg-type]
+    arg = next(c[2][1] for c in g.values.summary(my_fcntl).calls if c[1] == lock)  # type: ignore[union-attr]
+    assert arg == (V.PARAM, my_fcntl, 1)
+    assert g.values.written_ranges() is None   # its saves write the buffer: no load of memory is known
+    res = analyze_prepared(m, sel, g, sel.functions, runtime=build.runtime, async_when=["env.lock_ctl:1=14"])
+    assert set(res.analysis.names()) == EXPECTS["lock_ctl"].instrument
 
 
 def test_long_chains_and_deep_calls_stay_sound(tmp_path: Path) -> None:

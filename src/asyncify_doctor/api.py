@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Union
+from typing import TYPE_CHECKING, Any, Iterable, Union
 
 from .analysis.audit import AuditReport, run_audit
 from .analysis.binaryen_lists import BinaryenLists
@@ -35,6 +35,9 @@ from .render.audit import report_sarif, report_text
 from .render.jspi import report_json as jspi_json
 from .render.jspi import report_text as jspi_text
 from .traces.stacks import read_observed
+
+if TYPE_CHECKING:
+    from .graph.values import HostMemory
 
 Binary = Union[str, "os.PathLike[str]", bytes, Module]
 __all__ = ["AuditResult", "Binary", "JspiResult", "ListResult", "analyze", "audit", "jspi", "load"]
@@ -195,18 +198,23 @@ class JspiResult:
 
 def analyze(wasm: Binary, *, imports: Iterable[str] | None = None, indirect: IndirectMode = "typed",
             host_table: HostTable = "sound", observed: Iterable[str | os.PathLike[str] | dict] | None = None,
-            emscripten: bool | None = None, trampolines: str = "typed", ignore_imports: bool = False) -> ListResult:
+            emscripten: bool | None = None, trampolines: str = "typed", ignore_imports: bool = False,
+            host_memory: HostMemory = "sound", async_when: Iterable[str] | None = None) -> ListResult:
     """The functions that can be on the stack when an async import is called (`asyncify-doctor analyze`).
 
     `imports`: `module.name` patterns with `*` (or `@file`); None means Binaryen's default, every
     import (for an Emscripten build, the imports emcc makes async by itself). `observed`: stacks files
-    written by `trace`, or their stacks."""
+    written by `trace`, or their stacks. `host_memory="module"`: trust the host not to write the
+    module's static data (loads of it may then prove a call_indirect's index). `async_when`:
+    `IMPORT:ARG=V[,V…]` statements that an async import suspends only for those values of one argument
+    (e.g. `env.__syscall_fcntl64:1=14`): calls proven to pass other values do not make their caller async."""
     imports = list(imports) if imports is not None else None
     if imports is not None and not imports and not ignore_imports:
         raise UsageError("imports=[] names no import; pass None to treat every import as async (Binaryen's default)")
     return ListResult(run_analysis(load(wasm), imports, indirect, host_table, observed=_stacks(observed),
                                    emscripten=emscripten, trampolines=trampolines,  # type: ignore[arg-type]
-                                   ignore_imports=ignore_imports))
+                                   ignore_imports=ignore_imports, host_memory=host_memory,
+                                   async_when=list_or_none(async_when)))
 
 
 def audit(wasm: Binary, *, imports: Iterable[str] | None = None, list: str | os.PathLike[str] | Iterable[str] | None = None,  # noqa: A002
@@ -214,26 +222,30 @@ def audit(wasm: Binary, *, imports: Iterable[str] | None = None, list: str | os.
           add_list: str | os.PathLike[str] | Iterable[str] | None = None, propagate_add: bool = False,
           indirect: IndirectMode = "typed", host_table: HostTable = "sound",
           observed: Iterable[str | os.PathLike[str] | dict] | None = None, emscripten: bool | None = None,
-          trampolines: str = "typed", ignore_imports: bool = False) -> AuditResult:
+          trampolines: str = "typed", ignore_imports: bool = False, host_memory: HostMemory = "sound",
+          async_when: Iterable[str] | None = None) -> AuditResult:
     """Read an asyncified binary and compare what it instrumented with what can unwind (`asyncify-doctor
     audit`). Without `imports`, the async imports are the ones the build itself treated as async. The
-    lists (onlylist, removelist, addlist) are files in any layout, or the entries themselves."""
+    lists (onlylist, removelist, addlist) are files in any layout, or the entries themselves.
+    `host_memory` and `async_when` as for `analyze`: give the ones the list was made with."""
     lists = BinaryenLists(_entries(list), _entries(remove_list), _entries(add_list), propagate_add)
     return AuditResult(run_audit(load(wasm), list_or_none(imports), indirect, host_table, lists=lists,
                                  observed=_stacks(observed), emscripten=emscripten,
-                                 trampolines=trampolines, ignore_imports=ignore_imports))  # type: ignore[arg-type]
+                                 trampolines=trampolines, ignore_imports=ignore_imports,  # type: ignore[arg-type]
+                                 host_memory=host_memory, async_when=list_or_none(async_when)))
 
 
 def jspi(wasm: Binary, *, imports: Iterable[str] | None = None, indirect: IndirectMode = "typed",
          host_table: HostTable = "sound", reenters: Iterable[str] | None = None,
          list: str | os.PathLike[str] | Iterable[str] | None = None, asyncify_build: Binary | None = None,  # noqa: A002
-         emscripten: bool | None = None) -> JspiResult:
+         emscripten: bool | None = None, host_memory: HostMemory = "sound") -> JspiResult:
     """What a JSPI build must wrap with `WebAssembly.promising`, the imports that may suspend, and the
     paths on which a suspension would cross a JS frame (`asyncify-doctor jspi`). `list`: the
     JSPI_EXPORTS in use (missing and needless wraps); `asyncify_build`: the Asyncify build of the same
-    program, for a migration summary."""
+    program, for a migration summary. No `async_when`: under JSPI every call of a suspending import
+    suspends (the JS API awaits even a plain value)."""
     module, selection, graph = prepare(load(wasm), list_or_none(imports), indirect, host_table,
-                                       emscripten=emscripten, trampolines="async")
+                                       emscripten=emscripten, trampolines="async", host_memory=host_memory)
     rep = jspi_report(graph, selection.functions, indirect, tuple(reenters or DEFAULT_REENTERS), _entries(list))
     if asyncify_build is not None:
         rep.migration = migration(load(asyncify_build), module)

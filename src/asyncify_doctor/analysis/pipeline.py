@@ -57,13 +57,15 @@ def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, st
 def prepare(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None, mode: IndirectMode = "typed",
             host_table: HostTable = "sound", *, emscripten: bool | None = None,
             trampolines: Trampolines = "typed", ignore_imports: bool = False,
-            host_memory: HostMemory = "sound") -> tuple[Module, ImportSelection, CallGraph]:
+            host_memory: HostMemory = "sound", index_values: bool = True) -> tuple[Module, ImportSelection, CallGraph]:
     """Decode (unless given a Module), choose the async imports, build the call graph (with the
-    trampolines the selection models as re-entries)."""
+    trampolines the selection models as re-entries; `index_values=False`: every call_indirect typed,
+    for a caller that narrows them itself later, as audit does)."""
     module = wasm if isinstance(wasm, Module) else load_module(wasm)
     selection = select_imports(module, expand_args(imports or []), emscripten_rules=emscripten,
                                trampolines=trampolines, mode=mode, ignore_imports=ignore_imports)
-    return module, selection, CallGraph(module, host_table, trampolines=selection.trampolines, host_memory=host_memory)
+    return module, selection, CallGraph(module, host_table, trampolines=selection.trampolines, host_memory=host_memory,
+                                        index_values=index_values)
 
 
 def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None,

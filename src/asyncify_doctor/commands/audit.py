@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     lists = BinaryenLists(*(lf.entries if lf is not None else None for lf in files), propagate_add=args.propagate_add)
     rep = spare(auditmod.run_audit(load(args.wasm, args.max_size), args.imports, args.indirect, args.host_table, lists=lists,
                                     observed=observed(args), emscripten=args.emscripten,
-                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports))
+                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports,
+                                    host_memory=args.host_memory, async_when=args.async_when))
     if rep.info.problems:
         raise InputError(args.wasm, None, f"looks asyncified but cannot be audited: {rep.info.problems[0]}")
     if rep.analysis is not None and args.imports:

@@ -135,9 +135,13 @@ def add_analysis_args(p: argparse.ArgumentParser, *, trampolines: bool = True, o
                             "        (under --indirect all they count as async, like any indirect call)\n"
                             "  async  the old model: async when --imports names them (emcc adds invoke_*\n"
                             "        unless ASYNCIFY_IGNORE_INDIRECT)")
-    p.add_argument("--async-when", action="append", default=[], metavar="IMPORT:ARG=V[,V...]", help=ASYNC_WHEN_HELP)
+    add_async_when_arg(p)
     p.add_argument("--max-size", type=float, default=2048, metavar="MB",
                    help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
+
+
+def add_async_when_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--async-when", action="append", default=[], metavar="IMPORT:ARG=V[,V...]", help=ASYNC_WHEN_HELP)
 
 
 def observed(args: argparse.Namespace) -> list[dict] | None:

@@ -5,7 +5,14 @@ import argparse
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import add_list_arg, add_mode_args, add_wasm_arg, check_imports, only_with
+from .common import (
+    add_async_when_arg,
+    add_list_arg,
+    add_mode_args,
+    add_wasm_arg,
+    check_imports,
+    only_with,
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,7 +21,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give the binary once: WASM or --wasm (its older spelling)")
     args.wasm = args.wasm or args.wasm_flag
     check_imports(args.imports)
-    only_with(bool(args.imports), "--imports", bool(args.wasm), "WASM (the binary before asyncify, whose graph they apply to)")
+    for flag, used in (("--imports", bool(args.imports)), ("--async-when", bool(args.async_when)),
+                       ("--host-memory module", args.host_memory != "sound")):
+        only_with(used, flag, bool(args.wasm), "WASM (the binary before asyncify, whose graph they apply to)")
     if args.undo:
         return undo(Path(args.list))
     if not args.build or not args.test:
@@ -27,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} {value}: no such file")
     cfg = FixConfig(Path(args.list), args.build, args.test, wasm=Path(args.wasm) if args.wasm else None,
                     imports=args.imports, indirect=args.indirect, max_rounds=args.max_rounds, timeout=args.timeout,
-                    dry_run=args.dry_run, built=Path(args.built) if args.built else None, host_table=args.host_table)
+                    dry_run=args.dry_run, built=Path(args.built) if args.built else None, host_table=args.host_table,
+                    host_memory=args.host_memory, async_when=args.async_when)
     return run_fix(cfg)
 
 
@@ -51,6 +61,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                    "where the two are shown to number their functions alike")
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with WASM)")
     add_mode_args(p)
+    add_async_when_arg(p)
     p.add_argument("--max-rounds", type=int, default=20, metavar="N",
                    help="stop after N rounds of test, add, rebuild (default 20)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per test or build run before it is killed (default 600)")

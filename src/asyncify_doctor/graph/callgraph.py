@@ -317,7 +317,7 @@ class CallGraph:
 
     def _build(self, module: Module, host_table: HostTable, trampolines: list[int], host_memory: HostMemory,
                index_values: bool = True) -> None:
-        from .values import Values, refine_indirect
+        from .values import Values
         self.module = module
         self.host_table = host_table
         self.host_memory = host_memory
@@ -333,9 +333,22 @@ class CallGraph:
         self._fcanon: list[int] | None = None
         gf = self.gathered
         self.direct = Rows(*csr(gf.call_src, gf.call_dst, self.n))   # callees of each function, ascending
+        self._facts: dict[int, FunctionFacts] = {}
+        self.values = Values(self, host_memory)   # abstract values of operands, computed on demand
+        self._index_sites(trampolines, index_values)
+
+    def _index_sites(self, trampolines: list[int], index_values: bool) -> None:
+        """The site nodes: each function's `call_indirect`/`call_ref` sites (narrowed by their index
+        values where `values.refine_indirect` proves them), then the trampolines' re-entries."""
+        from .values import refine_indirect
+        gf, module = self.gathered, self.module
+        self.sites = []
+        self._site_index = {}
+        self._site_targets = []
+        self.__dict__.pop("_refined_index", None)
+        self._reverse: dict[str, Rows] = {}
         self.table_notes: dict[int, str | None] = {}               # why a table's slots are not known
         self.index_notes: dict[tuple[int, int, int], str] = {}    # why a function's call_indirect index is not
-        self.values = Values(self, host_memory)   # abstract values of operands, computed on demand
         refined = refine_indirect(self, self.values) if gf.indirect and index_values else {}
         keys = chain.from_iterable(gf.indirect.values()) if not refined else \
             (k for f, sites in gf.indirect.items() for k in sites if (f, *k) not in refined)
@@ -348,8 +361,17 @@ class CallGraph:
             self.trampolines[imp] = self.n + len(self.sites)
             self.sites.append(Site(module.functions[imp].type_index, None, imp))
             self._site_targets.append(self.reentry_targets(imp))
-        self._facts: dict[int, FunctionFacts] = {}
-        self._reverse: dict[str, Rows] = {}
+
+    def read_as_asyncified(self, state_global: int, instrumented: set[int], hosted_buffer: bool = False) -> None:
+        """An asyncified binary (`analysis.recognize`): read its instrumented functions as they run in
+        Asyncify's normal state (`values.Values`, `asyncified`) and find the index values of every
+        call_indirect again with that. Without it their indices, restored from Asyncify's buffer
+        while rewinding, are never known, so what audit recomputes is wider than what analyze said.
+        `hosted_buffer`: Asyncify's buffer is the host's (see `Values`)."""
+        from .values import Values
+        self.values = Values(self, self.host_memory, asyncified=(state_global, frozenset(instrumented)),
+                             hosted_buffer=hosted_buffer)
+        self._index_sites(list(self.trampolines), True)
 
     # what may be in tables / referenced
     def _address_taken(self) -> set[int]:

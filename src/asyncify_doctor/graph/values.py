@@ -887,8 +887,12 @@ def _join_states(states: list[tuple]) -> tuple:
     return locs, vals, cells, pc
 
 
-def interpret(m: Module, f: int, body: Body, forward_stores: bool) -> Summary:
-    """One forward pass over a body: each operand as a node (see the module docstring)."""
+def interpret(m: Module, f: int, body: Body, forward_stores: bool, normal_state: int | None = None) -> Summary:
+    """One forward pass over a body: each operand as a node (see the module docstring).
+
+    A test whose condition is a constant takes only the way it goes (`if`, `br_if`, `select`).
+    `normal_state`: f was instrumented by Asyncify and this is its state global: read as 0 (normal),
+    so the rewind prelude and unwind paths are not taken (see `Values`)."""
     ft = m.types[m.functions[f].type_index]
     nparams = len(ft.params)
     s = Summary(f)
@@ -979,9 +983,14 @@ def interpret(m: Module, f: int, body: Body, forward_stores: bool) -> Summary:
             stack.append(fold_un(c, a) if type(a) is int else (UN, c, a))
         elif c == 0x0D:   # br_if
             cond = stack.pop()
-            taken, fall = _refine(cond, pc, params)
-            branch(frames[-1 - imm], taken)
-            pc = fall
+            if type(cond) is int:   # a constant: never taken, or a plain br
+                if cond:
+                    branch(frames[-1 - imm])
+                    live = False
+            else:
+                taken, fall = _refine(cond, pc, params)
+                branch(frames[-1 - imm], taken)
+                pc = fall
         elif c == 0x02 or c == 0x03 or c == 0x04:
             np_, nr = imm
             if c == 0x04:
@@ -995,6 +1004,12 @@ def interpret(m: Module, f: int, body: Body, forward_stores: bool) -> Summary:
                 cells.clear()
                 if np_:
                     stack[len(stack) - np_:] = [None] * np_
+            elif c == 0x04 and type(cond) is int:   # a constant: only one arm runs (entry None: not the else)
+                if cond:
+                    fr.entry = None
+                else:
+                    fr.entry = (list(locs), stack[len(stack) - np_:] if np_ else [], dict(cells), dict(pc))
+                    live = False
             elif c == 0x04:
                 taken, fall = _refine(cond, pc, params)
                 fr.entry = (list(locs), stack[len(stack) - np_:] if np_ else [], dict(cells), fall)
@@ -1016,7 +1031,10 @@ def interpret(m: Module, f: int, body: Body, forward_stores: bool) -> Summary:
                 continue
             if c == 0x05:
                 fr.has_else = True
-                assert fr.entry is not None
+                if fr.entry is None:   # the condition was a constant true: the else arm never runs
+                    live = False
+                    i += 1
+                    continue
                 locs, vals, cells, pc = list(fr.entry[0]), fr.entry[1], dict(fr.entry[2]), dict(fr.entry[3])
                 del stack[fr.height:]
                 stack.extend(vals)
@@ -1056,14 +1074,14 @@ def interpret(m: Module, f: int, body: Body, forward_stores: bool) -> Summary:
             else:
                 stack.extend([None] * len(sig.results))
         elif c == 0x23:
-            stack.append((GLOBAL, imm))
+            stack.append(0 if imm == normal_state else (GLOBAL, imm))
         elif c == 0x24:
             s.global_sets.append((imm, stack.pop()))
         elif c == 0x1B or c == 0x1C:
-            stack.pop()
+            cond = stack.pop()
             b = stack.pop()
             a = stack.pop()
-            stack.append(_join_nodes([a, b]))
+            stack.append((a if cond else b) if type(cond) is int else _join_nodes([a, b]))
         elif c == 0x0C:
             branch(frames[-1 - imm])
             live = False
@@ -1171,12 +1189,31 @@ def _param_test(cond: tuple, params: list) -> tuple[int | None, int, bool]:
 class Values:
     """Summaries of the functions asked about, and the values of their nodes, each computed once.
     `host_memory="module"` trusts the host never to write the module's memory (as `--host-table
-    module` trusts it never to write the table); the default does not, for an exported memory."""
+    module` trusts it never to write the table); the default does not, for an exported memory.
 
-    def __init__(self, graph: Graph, host_memory: HostMemory = "sound") -> None:
+    `asyncified=(state global, instrumented functions)`: a binary after Binaryen's asyncify pass,
+    whose instrumented functions read the state global (0 normal, 1 unwinding, 2 rewinding) to skip
+    code while rewinding and to save their locals while unwinding. They are read as they run in the
+    normal state. Sound for what is asked here (which values reach a call or a call_indirect): a
+    rewind only replays the calls that were running at the unwind, into the same callees, with the
+    locals saved then (Asyncify.cpp@version_132 `makeCallSupport`: a call runs when the state is
+    normal or it is the call being rewound, 1218-1226; the locals are loaded under the Rewinding
+    check, 1540-1541; the same in version_116 at 1178-1186 and 1414-1415), so every value a rewind
+    passes was passed first in the normal state. Their saves write the buffer at addresses not known,
+    so no load of memory is known in such a binary, unless `hosted_buffer`: the buffer is one the host
+    hands out (`asyncify_start_unwind(ptr)` called by the host only, and `host_memory="module"`
+    trusts it not to be the module's static data). Functions that set the state themselves
+    (inlined runtime code) are read as they are."""
+
+    def __init__(self, graph: Graph, host_memory: HostMemory = "sound",
+                 asyncified: tuple[int, frozenset[int]] | None = None, hosted_buffer: bool = False) -> None:
         self.graph = graph
         self.module = graph.module
         self.host_memory = host_memory
+        state, instrumented = asyncified or (None, frozenset())
+        self.normal_state = state
+        self.instrumented = instrumented - set(graph.global_writers(state)) if state is not None else frozenset()
+        self.hosted_buffer = hosted_buffer
         self._summaries: dict[int, Summary | None] = {}
         self.unsupported: dict[int, str] = {}
         self._memo: dict[int, AbsVal] = {}
@@ -1222,7 +1259,10 @@ class Values:
                 return None   # not kept: without the limit, a later question may read it
             self.decoded += m.body_size(f)
             try:
-                s = interpret(m, f, decode_body(m, f), self.forward_stores)
+                normal = f in self.instrumented
+                s = interpret(m, f, decode_body(m, f), self.forward_stores, self.normal_state if normal else None)
+                if normal and not self.hosted_buffer:   # its unwinds save locals in Asyncify's buffer
+                    s.stores.append((None, 0, 4))
             except Unsupported as exc:
                 self.unsupported[f] = str(exc)
             except (IndexError, KeyError, AssertionError, ValueError, TypeError) as exc:   # defensive: never guess
@@ -1473,6 +1513,12 @@ class Values:
         return (lo + off, hi + off + int(width))  # type: ignore[call-overload]
 
     # words ---------------------------------------------------------------------------------------
+    def _host_writes(self) -> str:
+        m = self.module
+        if self.host_memory == "module" and any(e.kind == "memory" and e.index == 0 for e in m.exports):
+            return "is trusted not to write (--host-memory module)"
+        return "cannot write"
+
     def explain(self, node: Node, depth: int = 0) -> str:
         """A node in words, with what is known of its value where that matters (for `why`)."""
         if node is None:
@@ -1503,7 +1549,7 @@ class Values:
                 segs = sorted({s for x in a if (s := self.data_segment_at(x + off)) is not None})
                 text += (f" = {show(v)}, from data segment{'s' if len(segs) > 1 else ''} "
                          f"{', '.join(map(str, segs))}" if segs else f" = {show(v)}, zero-initialised memory") + \
-                    " that no store can reach and the host cannot write"
+                    f" that no store can reach and the host {self._host_writes()}"
             elif id(node) in self.load_unknown:
                 text += f" (not known: {self.load_unknown[id(node)]})"
             return text

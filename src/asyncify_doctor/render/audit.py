@@ -6,7 +6,7 @@ from ..analysis.audit import AuditReport, Finding, triage_of
 from ..analysis.triage import EVIDENCE_TEXT, Triage, short_chain
 from ..decode import Module, display_name
 from ..schemas import header
-from .report import chain_parts, format_chain
+from .report import chain_parts, format_chain, step_json
 
 
 def finding_chain(f: Finding) -> str:
@@ -158,9 +158,7 @@ def _groups_text(rep: AuditReport, tri: "Triage", head: str, top: int) -> list[s
 def _steps_json(tri: "Triage", steps: list) -> list[dict]:
 
     m = tri.analysis.module
-    return [{"function": display_name(m, s.function), "index": s.function,
-             **({"via": s.via.describe(m)} if s.via else {}),
-             **({"observed": s.observed} if s.observed is not None else {})} for s in steps]
+    return [step_json(m, s) for s in steps]
 
 
 def _group_json(tri: "Triage", g) -> dict:  # noqa: ANN001 - a triage.Group

@@ -38,10 +38,19 @@ def format_chain(analysis: Analysis, steps: Iterable[ChainStep]) -> str:
     return " → ".join(chain_parts(analysis, steps))
 
 
+def step_json(m: Module, s: ChainStep) -> dict[str, Any]:
+    """One chain step as JSON documents carry it: `via` in words; for a call_indirect whose index was
+    proven, `index_values` (the slots) and `index_proof` (why) too; `observed` where a trace saw it."""
+    via = s.via
+    return {"function": display_name(m, s.function), "index": s.function,
+            **({"via": via.describe(m)} if via else {}),
+            **({"index_values": via.index, "index_proof": via.proof} if via and via.index is not None else {}),
+            **({"observed": s.observed} if s.observed is not None else {})}
+
+
 def chain_names(analysis: Analysis, f: int) -> list[dict[str, Any]]:
     m = analysis.module
-    return [{"function": display_name(m, s.function), "index": s.function,
-             **({"via": s.via.describe(m)} if s.via else {})} for s in analysis.chain(f)]
+    return [step_json(m, s) for s in analysis.chain(f)]
 
 
 def find_function(module: Module, name: str) -> int | None:
@@ -141,7 +150,22 @@ def why_json(analysis: Analysis, f: int) -> dict[str, Any]:
     m = analysis.module
     return document("why", {"wasm": m.path, "mode": analysis.mode, "function": display_name(m, f), "index": f,
                             "member": member, "chain": chain_names(analysis, f) if analysis.contains(f) else [],
-                            "explanation": text})
+                            "explanation": text, **async_when_json(analysis, f)})
+
+
+def async_when_json(analysis: Analysis, f: int) -> dict[str, Any]:
+    """With --async-when: f's calls proven never to suspend (`never_suspends`: callee, index, proof)
+    and, when f itself can suspend only for some values of a parameter, `suspends_only_when`."""
+    pr = analysis.pruning
+    if pr is None or not pr.statements:
+        return {}
+    m = analysis.module
+    out: dict[str, Any] = {"never_suspends": [{"callee": display_name(m, w), "index": w, "proof": proof}
+                                              for (u, w), proof in sorted(pr.proofs.items()) if u == f]}
+    if f in pr.conditions:
+        k, values = pr.conditions[f]
+        out["suspends_only_when"] = {"argument": k, "values": sorted(values), "why": pr.reasons.get(f, "")}
+    return out
 
 
 def stats(analysis: Analysis, contributions: bool = True) -> dict[str, Any]:

@@ -46,6 +46,8 @@ class FixConfig:
     dry_run: bool = False
     built: Path | None = None       # the binary the tests ran (after asyncify): whose frames they print
     host_table: str = "sound"
+    host_memory: str = "sound"
+    async_when: list[str] = field(default_factory=list)   # IMPORT:ARG=V statements (analysis.async_when)
 
 
 @dataclass
@@ -97,7 +99,8 @@ def implicated(crashes: list[Crash], cfg: FixConfig, entries: list[str]) -> Plan
         return Plan(new, "frames of the crash traces", mapped)
     from ..analysis.pipeline import run_analysis
 
-    res = run_analysis(cfg.wasm, cfg.imports, cfg.indirect, cfg.host_table)  # type: ignore[arg-type]
+    res = run_analysis(cfg.wasm, cfg.imports, cfg.indirect, cfg.host_table,  # type: ignore[arg-type]
+                       host_memory=cfg.host_memory, async_when=cfg.async_when)  # type: ignore[arg-type]
     g, an, m = res.graph, res.analysis, res.module
     mapper = FrameMapper(m, crashed, g)
     mapped = [(c, mapper.map(c)) for c in crashes]
