@@ -449,6 +449,28 @@ def test_async_when_path_conditions(tmp_path: Path) -> None:
     assert res.analysis.pruning.conditions[fcntl] == (1, frozenset({14, 1030}))  # type: ignore[union-attr]
 
 
+def test_async_when_drops_calls_that_never_run(tmp_path: Path) -> None:
+    """musl's socketpair as emcc compiles it: the retry's fcntl calls follow a `br_if` on a constant
+    (the inlined socketcall always fails), so they never run, whatever they pass."""
+    wat = """(module
+      (import "env" "lock_ctl" (func $lock (param i32 i32 i32) (result i32)))
+      (func $pair (export "pair") (param $fd i32) (param $cmd i32) (result i32)
+        (block $out (br_if $out (i32.const 1)) (drop (call $lock (local.get $fd) (local.get $cmd) (i32.const 0))))
+        (if (i32.eqz (i32.const 1)) (then (drop (call $lock (local.get $fd) (local.get $cmd) (i32.const 0)))))
+        (i32.const -1))
+      (func $live (export "live") (param $fd i32) (param $cmd i32) (result i32)
+        (block $out (br_if $out (local.get $fd)) (drop (call $lock (local.get $fd) (local.get $cmd) (i32.const 0))))
+        (i32.const 0)))"""
+    (tmp_path / "d.wat").write_text(wat)
+    subprocess.run([wasm_tools(), "parse", str(tmp_path / "d.wat"), "-o", str(tmp_path / "d.wasm")], check=True)
+    res = run_analysis(tmp_path / "d.wasm", ["env.lock_ctl"], async_when=["env.lock_ctl:1=14"])
+    assert res.analysis.names() == ["live"]
+    assert run_analysis(tmp_path / "d.wasm", ["env.lock_ctl"]).analysis.names() == ["pair", "live"]
+    from asyncify_doctor.render.report import why_text
+    pair = res.module.function_named("pair") or next(f for f in res.module.functions if f.index == 1)
+    assert "every call of it is in code that never runs" in why_text(res.analysis, pair.index)[0]
+
+
 def test_async_when_keeps_what_a_trace_saw(built: dict[str, Path]) -> None:
     """An edge seen at run time is never pruned: the recording outranks the statement."""
     wasm = built["lock_ctl"]

@@ -269,10 +269,10 @@ def _edges(graph: CallGraph, solver: _Solver, out: Pruning, rev, extra: dict[int
                     if c is not None:
                         break
                     texts.append(f"the call at byte 0x{call[0]:x}: {text}")
-            else:
-                if texts:
-                    out.edges.add((u, w))
-                    out.proofs[(u, w)] = "; ".join(dict.fromkeys(texts))
+            else:   # no call of w that can run (each after a branch always taken): never made
+                out.edges.add((u, w))
+                out.proofs[(u, w)] = "; ".join(dict.fromkeys(texts)) if texts else \
+                    "every call of it is in code that never runs (after a branch that is always taken)"
 
 
 def condition_text(module: Module, pruning: Pruning, f: int) -> str | None:
