@@ -2,7 +2,9 @@
 Studying the Challenges of Call Graph Construction for WebAssembly" (Lehmann, Thalakottur, Tip,
 Pradel; ISSTA 2023; github.com/sola-st/wasm-call-graphs, Apache-2.0), each a small binary with a
 hand-written precise call graph. The paper's soundness criterion (its `evaluation/scripts/analysis.py`):
-every function reachable in the precise graph must be reachable in the tool's graph.
+every function reachable in the precise graph must be reachable in the tool's graph. Precise: exactly
+those are (the two `*-offset-imported-global` programs cannot be: where their segment lands is the
+host's choice).
 
 Reachable in ours: the closure over `asyncify-doctor graph --format json` (direct callees and the
 targets of each indirect site a function uses) from its
@@ -86,8 +88,9 @@ def evaluate(wasm: Path, truth: dict) -> dict:
     graph, roots = precise(truth, module)
     want = closure(graph, roots)
     reach, reach_basic = closure(ours, entries), closure(ours, basic)
-    return {"truth": sorted(want), "ours": sorted(reach), "sound": want <= reach,
-            "sound_exports_start_only": want <= reach_basic, "missing": sorted(want - reach)}
+    return {"truth": sorted(want), "ours": sorted(reach), "sound": want <= reach, "precise": want == reach,
+            "sound_exports_start_only": want <= reach_basic, "missing": sorted(want - reach),
+            "extra": sorted(reach - want)}
 
 
 def run(repo: str | None = None) -> dict[str, dict]:
@@ -101,12 +104,13 @@ def main() -> int:
     ap.add_argument("--repo", help="a checkout or bare git directory of sola-st/wasm-call-graphs")
     args = ap.parse_args()
     results = run(args.repo)
-    print(f"{'microbenchmark':52s} {'precise':>7s} {'ours':>5s}  {'sound':>5s}  {'exports+start only':>18s}")
+    print(f"{'microbenchmark':52s} {'truth':>5s} {'ours':>5s}  {'sound':>5s}  {'precise':>7s}  {'exports+start only':>18s}")
     for name, r in results.items():
-        print(f"{name:52s} {len(r['truth']):7d} {len(r['ours']):5d}  {'yes' if r['sound'] else 'NO':>5s}  "
-              f"{'yes' if r['sound_exports_start_only'] else 'NO':>18s}")
+        print(f"{name:52s} {len(r['truth']):5d} {len(r['ours']):5d}  {'yes' if r['sound'] else 'NO':>5s}  "
+              f"{'yes' if r['precise'] else 'no':>7s}  {'yes' if r['sound_exports_start_only'] else 'NO':>18s}")
     n = len(results)
     print(f"sound with entry points: {sum(r['sound'] for r in results.values())} of {n}; "
+          f"precise (exactly the reachable functions): {sum(r['precise'] for r in results.values())} of {n}; "
           f"with exports and start only: {sum(r['sound_exports_start_only'] for r in results.values())} of {n}")
     return 0 if all(r["sound"] for r in results.values()) else 1
 

@@ -13,7 +13,7 @@ from asyncify_doctor.runtime.host import AsyncifyRunError, node_host, wasmtime_h
 from asyncify_doctor.lists import read_list
 
 SRC = Path(__file__).parent / "fixtures" / "src"
-ASYNC = ("env.sleep_ms", "env.fetch_value")
+ASYNC = ("env.sleep_ms", "env.fetch_value", "env.lock_ctl")
 HOSTS = {"wasmtime": wasmtime_host.run, "node": node_host.run}
 
 
@@ -26,6 +26,10 @@ class Expect:
     exports: dict[str, int] = field(default_factory=dict)
     suspensions: dict[str, int] = field(default_factory=dict)
     prints: dict[str, list[int]] = field(default_factory=dict)
+    analyze: list[str] = field(default_factory=list)   # extra `analyze` arguments the list is made with
+    before: set[str] | None = None   # the list without the value analysis (`values`), when it differs
+    traced: set[str] | None = None   # what `trace` sees when it differs: it records every call of an
+    calls: dict[str, int] = field(default_factory=dict)   # async import, also those that do not suspend
 
 
 def parse_expect(path: Path) -> Expect:
@@ -40,6 +44,15 @@ def parse_expect(path: Path) -> Expect:
             exp.not_instrumented = set(value.split())
         elif key == "runtime":
             exp.runtime = set(value.split())
+        elif key == "analyze":
+            exp.analyze = value.split()
+        elif key == "before":
+            exp.before = set(value.split())
+        elif key == "traced":
+            exp.traced = set(value.split())
+        elif key == "calls":
+            name, n = value.split()
+            exp.calls[name] = int(n)
         elif key == "export":
             name, _, result = value.partition("->")
             exp.exports[name.strip()] = int(result)

@@ -83,3 +83,27 @@ def test_the_package_imports_its_api_only_when_asked() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['asyncify_doctor', 'asyncify_doctor.version']"
     assert asyncify_doctor.__version__ and callable(asyncify_doctor.analyze)
+
+
+def test_async_when_and_host_memory_as_the_commands_take_them(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """`async_when=` and `host_memory=` give what the command lines give: the lock_ctl fixture's list
+    (calls proven never to suspend left out) and dispatch_table's (loads of its table known), and audit
+    of binaries built with those lists finds nothing missing when given the same arguments."""
+    from proof import ASYNC, EXPECTS, SRC
+
+    from asyncify_doctor.runtime.toolchain import compile_c
+    for name, kwargs in (("lock_ctl", {"async_when": ["env.lock_ctl:1=14"]}), ("dispatch_table", {"host_memory": "module"})):
+        exp = EXPECTS[name]
+        wasm = compile_c(SRC / f"{name}.c", tmp_path / f"{name}.wasm")
+        result = asyncify_doctor.analyze(wasm, imports=ASYNC, **kwargs)
+        assert set(result.names) == exp.instrument and set(asyncify_doctor.analyze(wasm, imports=ASYNC).names) == exp.before
+        assert result.to_json() == cli_json("analyze", str(wasm), "--imports", ",".join(ASYNC), *exp.analyze) | {"wasm": str(wasm)}
+        built = tmp_path / f"{name}.async.wasm"
+        built.write_bytes(asyncify(wasm.read_bytes(), AsyncifyOptions(onlylist=tuple(result.names), imports=ASYNC)))
+        assert asyncify_doctor.audit(built, imports=ASYNC, **kwargs).ok
+        assert asyncify_doctor.audit(built, imports=ASYNC).missing   # without them, what the proofs left out is missing
+    lock = asyncify_doctor.analyze(tmp_path / "lock_ctl.wasm", imports=ASYNC, async_when=["env.lock_ctl:1=14"])
+    assert "Its calls to env.lock_ctl never suspend" in lock.why("set_cloexec")
+    with pytest.raises(UsageError, match="not an async import"):
+        asyncify_doctor.analyze(tmp_path / "lock_ctl.wasm", imports=["env.fetch_value"], async_when=["env.lock_ctl:1=14"])
+    assert capfd.readouterr() == ("", "")

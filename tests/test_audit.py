@@ -46,17 +46,33 @@ def audit_cli(wasm: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("host", ["wasmtime", "node"])
-@pytest.mark.parametrize("name", ["direct_chain", "vtable", "deep"])
+@pytest.mark.parametrize("name", ["direct_chain", "vtable", "deep", "lock_ctl", "index_values", "dispatch_table"])
 def test_what_audit_calls_missing_really_crashes(name: str, host: str, built: dict[str, Path]) -> None:
+    """With the arguments the list was made with (lock_ctl: --async-when; dispatch_table: --host-memory
+    module; index_values: index values of call_indirect), which audit applies to the asyncified code."""
     exp = EXPECTS[name]
     for dropped in sorted(exp.instrument):
         wasm = asyncified(built[name], tuple(sorted(exp.instrument - {dropped})))
-        proc = audit_cli(wasm, "--format", "json")
+        proc = audit_cli(wasm, "--format", "json", *exp.analyze)
         assert proc.returncode == 1, proc.stderr
         report = json.loads(proc.stdout)
         assert [m["name"] for m in report["missing"]] == [dropped]
         assert report["missing"][0]["chain"].startswith(dropped)
         assert failure(host, wasm, exp) is not None, f"dropping {dropped} should break {name}"
+
+
+@pytest.mark.parametrize("name", EXPECTS)
+def test_audit_of_analyzes_list_finds_nothing(name: str, built: dict[str, Path]) -> None:
+    """Built with exactly analyze's list (test_proof: that list, made with the fixture's `analyze:`
+    arguments), audit with the same arguments recomputes the same set from the asyncified code:
+    nothing missing, nothing unneeded. Index values and --async-when proofs must survive Asyncify's
+    instrumentation (its rewind paths restore locals from its buffer; `Values` reads them in the
+    normal state), or audit would call functions missing that analyze left out."""
+    exp = EXPECTS[name]
+    proc = audit_cli(asyncified(built[name], tuple(sorted(exp.instrument))), "--format", "json", *exp.analyze)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert (report["missing"], report["unneeded"]) == ([], [])
 
 
 def test_clean_binary_passes_and_unneeded_and_typos_are_reported(built: dict[str, Path], tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 from asyncify_doctor.commands.demo import demo_wasm
 from asyncify_doctor.lists import binaryen_reads, read_list
 from asyncify_doctor.runtime.toolchain import compile_c
-from proof import EXPECTS, SRC, cli_list
+from proof import ASYNC, EXPECTS, SRC, cli_list
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "taskrunner"))
 from taskrunner_project import HERE as TASKRUNNER, RUNTIMES, project  # noqa: E402
@@ -57,15 +57,17 @@ def names_only(path: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", EXPECTS)
 def test_converges_from_an_empty_list_with_wasm(name: str, tmp_path: Path) -> None:
+    """With the fixture's analyze arguments (lock_ctl: --async-when, dispatch_table: --host-memory
+    module), fix arrives at analyze's list."""
     wasm = compile_c(SRC / f"{name}.c", tmp_path / f"{name}.wasm")
     build, out = setup(tmp_path, wasm)
     proc = fix(tmp_path, "--build", build, "--test", check(out, "node", name), "--wasm", "in.wasm", "--built", out,
-               "--imports", "env.sleep_ms,env.fetch_value")
+               "--imports", ",".join(ASYNC), *EXPECTS[name].analyze)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # one round per independent path: the test stops at its first failing export, and two_exports
     # has two exports whose paths share nothing but the import
     assert rounds_of(proc.stderr) == (2 if name == "two_exports" else 1), proc.stderr[-3000:]
-    assert sorted(names_only(tmp_path / "only.list")) == sorted(cli_list(wasm, tmp_path / "minimal.list"))
+    assert sorted(names_only(tmp_path / "only.list")) == sorted(cli_list(wasm, tmp_path / "minimal.list", *EXPECTS[name].analyze))
     assert (tmp_path / "only.list.bak").read_text() == ""
     assert subprocess.run(check(out, "wasmtime", name), shell=True).returncode == 0
 

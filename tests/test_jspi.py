@@ -29,12 +29,25 @@ def jspi_cli(wasm: Path, *extra: str) -> tuple[int, dict]:
     return proc.returncode, json.loads(proc.stdout)
 
 
+def without_async_when(args: list[str]) -> list[str]:
+    """A fixture's analyze arguments that apply to JSPI (not --async-when: see below)."""
+    out, skip = [], False
+    for a in args:
+        if not skip and a != "--async-when":
+            out.append(a)
+        skip = a == "--async-when"
+    return out
+
+
 @pytest.mark.parametrize("name", EXPECTS)
 def test_wrapping_exactly_the_reported_exports_works(name: str, built: dict[str, Path]) -> None:
+    """An export that calls a suspending import at all is wrapped: under JSPI every such call suspends
+    (lock_ctl's open_only calls env.lock_ctl only with commands its hosts answer at once, and is
+    wrapped: its `calls:`)."""
     exp = EXPECTS[name]
-    code, rep = jspi_cli(built[name])
+    code, rep = jspi_cli(built[name], *without_async_when(exp.analyze))
     assert code == 0 and rep["hazards"] == []
-    assert rep["suspending_exports"] == sorted(e for e in exp.exports if exp.suspensions.get(e, 1) > 0)
+    assert rep["suspending_exports"] == sorted(e for e in exp.exports if exp.calls.get(e, exp.suspensions.get(e, 1)) > 0)
     for export, want in exp.exports.items():
         res = run_jspi(built[name], export, rep["suspending_exports"])
         assert (res.value, res.prints) == (want, exp.prints.get(export, [])), export
@@ -47,6 +60,41 @@ def test_leaving_one_out_traps_with_suspend_error(name: str, built: dict[str, Pa
         with pytest.raises(AsyncifyRunError) as err:
             run_jspi(built[name], export, [e for e in rep["suspending_exports"] if e != export])
         assert err.value.kind == "suspend-error" and "without WebAssembly.promising" in err.value.message
+
+
+def test_async_when_is_refused_because_every_suspending_call_suspends(built: dict[str, Path], tmp_path: Path) -> None:
+    """JS-API (js-promise-integration index.bs, "create a suspending function"): the JS result is
+    awaited whatever it is, and a call outside WebAssembly.promising throws SuspendError first. On
+    node's JSPI: open_only's calls of env.lock_ctl get plain values back from the host, and still
+    the unwrapped export traps, and wrapped, the wasm goes on only after the caller's turn ends."""
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "jspi", str(built["lock_ctl"]), "--imports",
+                           ",".join(ASYNC), "--async-when", "env.lock_ctl:1=14"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "does not apply to JSPI" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(AsyncifyRunError) as err:
+        run_jspi(built["lock_ctl"], "open_only", [])
+    assert err.value.kind == "suspend-error"
+    res = run_jspi(built["lock_ctl"], "open_only", ["open_only"])
+    assert (res.value, res.prints) == (20, [3])
+    wat = tmp_path / "plain.wat"
+    wat.write_text('(module (import "env" "f" (func $f (param i32) (result i32))) (import "env" "log" (func $log (param i32)))'
+                   ' (func (export "g") (param i32) (result i32) (local i32) (local.set 1 (call $f (local.get 0)))'
+                   ' (call $log (local.get 1)) (local.get 1)))')
+    script = tmp_path / "order.mjs"
+    script.write_text(f"""import {{ readFileSync }} from "node:fs";
+const m = new WebAssembly.Module(readFileSync({json.dumps(str(tmp_path / 'plain.wasm'))}));
+const f = new WebAssembly.Suspending((x) => x + 1);   // a plain value, no promise
+const order = [];
+const e = new WebAssembly.Instance(m, {{ env: {{ f, log: (v) => order.push("wasm went on with " + v) }} }}).exports;
+const r = WebAssembly.promising(e.g)(3);
+order.push("promising returned");
+order.push("result " + await r);
+console.log(JSON.stringify(order));
+""")
+    import wasmtime
+    (tmp_path / "plain.wasm").write_bytes(wasmtime.wat2wasm(wat.read_text()))
+    from asyncify_doctor.runtime.host.node_host import find_node
+    out = subprocess.run([find_node(), "--experimental-wasm-jspi", str(script)], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == ["promising returned", "wasm went on with 4", "result 4"]
 
 
 def test_js_trampoline_is_a_hazard_and_traps(tmp_path: Path) -> None:

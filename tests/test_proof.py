@@ -23,7 +23,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def lists(built: dict[str, Path]) -> dict[str, list[str]]:
-    return {name: cli_list(wasm, wasm.with_suffix(".list")) for name, wasm in built.items()}
+    return {name: cli_list(wasm, wasm.with_suffix(".list"), *EXPECTS[name].analyze) for name, wasm in built.items()}
 
 
 @pytest.mark.parametrize("name", EXPECTS)

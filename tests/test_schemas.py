@@ -40,6 +40,9 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "app.async.wasm").write_bytes(asyncify(data, AsyncifyOptions(onlylist=LISTED, imports=tuple(IMPORTS.split(",")))))
     (d / "log.txt").write_text(LOG)
     (d / "in-use.list").write_text("fetch_page\nno_such_function\n")
+    from asyncify_doctor.runtime.toolchain import compile_c
+    for name in ("lock_ctl", "dispatch_table"):
+        compile_c(ROOT / "tests" / "fixtures" / "src" / f"{name}.c", d / f"{name}.wasm")
     return d
 
 
@@ -49,7 +52,16 @@ COMMANDS = {
     "analyze --stats": ["analyze", "app.wasm", "--stats", "--format", "json"],
     "why": ["why", "app.wasm", "dispatch", "--imports", IMPORTS, "--format", "json"],
     "why not": ["why", "app.wasm", "print_i32", "--imports", IMPORTS, "--format", "json"],
+    "why --async-when": ["why", "lock_ctl.wasm", "set_cloexec", "--imports", "env.lock_ctl,env.fetch_value",
+                         "--async-when", "env.lock_ctl:1=14", "--format", "json"],
+    "why --async-when member": ["why", "lock_ctl.wasm", "my_fcntl", "--imports", "env.lock_ctl,env.fetch_value",
+                                "--async-when", "env.lock_ctl:1=14", "--format", "json"],
+    "why index proven": ["why", "dispatch_table.wasm", "os_fetch", "--imports", "env.fetch_value", "--host-memory", "module",
+                         "--format", "json"],
+    "analyze index proven": ["analyze", "dispatch_table.wasm", "--imports", "env.fetch_value", "--host-memory", "module",
+                             "--format", "json"],
     "graph": ["graph", "app.wasm", "--format", "json"],
+    "graph index proven": ["graph", "dispatch_table.wasm", "--host-memory", "module", "--format", "json"],
     "graph --indirect all": ["graph", "app.wasm", "--indirect", "all"],
     "audit": ["audit", "app.async.wasm", "--format", "json"],
     "audit --imports --list": ["audit", "app.async.wasm", "--imports", IMPORTS, "--list", "in-use.list", "--format", "json"],
@@ -73,6 +85,30 @@ def test_every_json_output_is_valid_under_its_schema(work: Path, name: str) -> N
         assert [m["name"] for m in doc["missing"]] == ["dispatch"] and doc["groups"][0]["frontier"] == "dispatch"
     if name == "analyze --list":
         assert doc["current"]["unmatched"] == ["no_such_function"] and "functions" not in doc
+    declared(doc, schema_for(kind), name)
+
+
+def declared(doc: dict, schema: dict, name: str) -> None:
+    """The keys these documents add under --async-when and index values are there, and the schema
+    names each (its objects allow more keys, so validation alone would not notice one left out)."""
+    step = schema["$defs"].get("step", {}).get("properties", {})
+    if name == "why --async-when":
+        (call,) = doc["never_suspends"]
+        assert call["callee"] == "env.lock_ctl" and "suspends only when it is in {14}" in call["proof"]
+        assert "never_suspends" in schema["properties"] and "suspends_only_when" not in doc
+    if name == "why --async-when member":
+        assert doc["suspends_only_when"] == {"argument": 1, "values": [14],
+                                             "why": "it passes its argument 1 as env.lock_ctl's argument 1"}
+        assert "suspends_only_when" in schema["properties"]
+    if name in ("why index proven", "analyze index proven"):
+        chain = doc["chain"] if name.startswith("why") else next(f["chain"] for f in doc["functions"] if f["name"] == "os_fetch")
+        hop = chain[1]
+        assert (hop["function"], hop["index_values"]) == ("op_fetch", "{1}") and "data segment" in hop["index_proof"]
+        assert {"index_values", "index_proof"} <= set(step)
+    if name == "graph index proven":
+        sites = [s for s in doc["indirect_sites"] if "index" in s]
+        assert sites and all(s["proof"] for s in sites)
+        assert {"index", "proof"} <= set(schema["properties"]["indirect_sites"]["items"]["properties"])
 
 
 def test_every_kind_has_a_schema_file_and_every_file_a_kind() -> None:

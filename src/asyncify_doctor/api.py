@@ -38,6 +38,7 @@ from .traces.stacks import read_observed
 
 if TYPE_CHECKING:
     from .analysis.glue_imports import GlueUse
+    from .graph.values import HostMemory
 
 Binary = Union[str, "os.PathLike[str]", bytes, Module]
 __all__ = ["AuditResult", "Binary", "JspiResult", "ListResult", "analyze", "audit", "jspi", "load"]
@@ -199,21 +200,27 @@ class JspiResult:
 def analyze(wasm: Binary, *, imports: Iterable[str] | None = None, indirect: IndirectMode = "typed",
             host_table: HostTable | None = None, observed: Iterable[str | os.PathLike[str] | dict] | None = None,
             emscripten: bool | None = None, trampolines: str = "typed", ignore_imports: bool = False,
-            glue: str | os.PathLike[str] | None = None) -> ListResult:
+            glue: str | os.PathLike[str] | None = None, host_memory: HostMemory = "sound",
+            async_when: Iterable[str] | None = None) -> ListResult:
     """The functions that can be on the stack when an async import is called (`asyncify-doctor analyze`).
 
     `imports`: `module.name` patterns with `*` (or `@file`); None means Binaryen's default, every
     import (for an Emscripten build, the imports emcc makes async by itself). `observed`: stacks files
     written by `trace`, or their stacks. `glue`: the build's Emscripten JS glue (docs/glue.md): without
     `imports` its async imports are the selection, and without `host_table` it decides that (else
-    `sound`); `result.analysis`'s selection keeps what it said (`selection.glue`)."""
+    `sound`); `result.analysis`'s selection keeps what it said (`selection.glue`). `host_memory="module"`:
+    trust the host not to write the module's static data (loads of it may then prove a call_indirect's
+    index). `async_when`: `IMPORT:ARG=V[,V…]` statements that an async import suspends only for those
+    values of one argument (e.g. `env.__syscall_fcntl64:1=14`): calls proven to pass other values do not
+    make their caller async."""
     imports = list(imports) if imports is not None else None
     if imports is not None and not imports and not ignore_imports:
         raise UsageError("imports=[] names no import; pass None to treat every import as async (Binaryen's default)")
     module = load(wasm)
     return ListResult(run_analysis(module, imports, indirect, host_table, observed=_stacks(observed),
                                    emscripten=emscripten, trampolines=trampolines,  # type: ignore[arg-type]
-                                   ignore_imports=ignore_imports, glue=_glue(glue, module)))
+                                   ignore_imports=ignore_imports, glue=_glue(glue, module), host_memory=host_memory,
+                                   async_when=list_or_none(async_when)))
 
 
 def audit(wasm: Binary, *, imports: Iterable[str] | None = None, list: str | os.PathLike[str] | Iterable[str] | None = None,  # noqa: A002
@@ -222,31 +229,36 @@ def audit(wasm: Binary, *, imports: Iterable[str] | None = None, list: str | os.
           indirect: IndirectMode = "typed", host_table: HostTable | None = None,
           observed: Iterable[str | os.PathLike[str] | dict] | None = None, emscripten: bool | None = None,
           trampolines: str = "typed", ignore_imports: bool = False,
-          glue: str | os.PathLike[str] | None = None) -> AuditResult:
+          glue: str | os.PathLike[str] | None = None, host_memory: HostMemory = "sound",
+          async_when: Iterable[str] | None = None) -> AuditResult:
     """Read an asyncified binary and compare what it instrumented with what can unwind (`asyncify-doctor
     audit`). Without `imports`, the async imports are the ones the build itself treated as async. The
     lists (onlylist, removelist, addlist) are files in any layout, or the entries themselves. `glue`:
-    the build's JS glue: its async imports (without `imports`), compared with the binary's checks."""
+    the build's JS glue: its async imports (without `imports`), compared with the binary's checks.
+    `host_memory` and `async_when` as for `analyze`: give the ones the list was made with."""
     lists = BinaryenLists(_entries(list), _entries(remove_list), _entries(add_list), propagate_add)
     module = load(wasm)
     return AuditResult(run_audit(module, list_or_none(imports), indirect, host_table, lists=lists,
                                  observed=_stacks(observed), emscripten=emscripten,
                                  trampolines=trampolines, ignore_imports=ignore_imports,  # type: ignore[arg-type]
-                                 glue=_glue(glue, module)))
+                                 glue=_glue(glue, module), host_memory=host_memory,
+                                 async_when=list_or_none(async_when)))
 
 
 def jspi(wasm: Binary, *, imports: Iterable[str] | None = None, indirect: IndirectMode = "typed",
          host_table: HostTable | None = None, reenters: Iterable[str] | None = None,
          list: str | os.PathLike[str] | Iterable[str] | None = None, asyncify_build: Binary | None = None,  # noqa: A002
-         emscripten: bool | None = None, glue: str | os.PathLike[str] | None = None) -> JspiResult:
+         emscripten: bool | None = None, glue: str | os.PathLike[str] | None = None,
+         host_memory: HostMemory = "sound") -> JspiResult:
     """What a JSPI build must wrap with `WebAssembly.promising`, the imports that may suspend, and the
     paths on which a suspension would cross a JS frame (`asyncify-doctor jspi`). `list`: the
     JSPI_EXPORTS in use (missing and needless wraps); `asyncify_build`: the Asyncify build of the same
     program, for a migration summary; `glue`: the build's JS glue, whose wraps are split into wrapped,
-    missing and needless (`report.glue_wraps`)."""
+    missing and needless (`report.glue_wraps`). No `async_when`: under JSPI every call of a suspending
+    import suspends (the JS API awaits even a plain value)."""
     use = _glue(glue, module := load(wasm))
     module, selection, graph = prepare(module, list_or_none(imports), indirect, host_table,
-                                       emscripten=emscripten, trampolines="async", glue=use)
+                                       emscripten=emscripten, trampolines="async", glue=use, host_memory=host_memory)
     rep = jspi_report(graph, selection.functions, indirect, tuple(reenters or DEFAULT_REENTERS), _entries(list))
     if use is not None:
         with_glue(rep, use)

@@ -20,6 +20,7 @@ from ..graph.callgraph import CallGraph, HostTable, IndirectMode
 
 if TYPE_CHECKING:
     from ..emscripten import AsyncComparison
+    from ..graph.values import HostMemory
     from .glue_imports import GlueUse
     from .triage import Triage
 from ..decode import Module, display_name
@@ -100,12 +101,15 @@ class AuditReport:
 def run_audit(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None, mode: IndirectMode = "typed",
               host_table: HostTable | None = "sound", *, lists: BinaryenLists | None = None, observed: list[dict] | None = None,
               emscripten: bool | None = None, trampolines: Trampolines = "typed", ignore_imports: bool = False,
-              glue: "GlueUse | None" = None) -> AuditReport:
+              glue: "GlueUse | None" = None, host_memory: HostMemory = "sound",
+              async_when: list[str] | None = None) -> AuditReport:
     """Audit a binary. Without `imports`, the async imports are the ones its JS `glue` takes as async
     (`glue_imports`), else the ones the build treated as async. With the glue, its async imports are
-    compared with what the binary's instrumentation says (`emscripten.compare_async`)."""
+    compared with what the binary's instrumentation says (`emscripten.compare_async`). `host_memory`
+    and `async_when` as in `pipeline.run_analysis`: what must be instrumented is recomputed with them."""
     module, selection, graph = prepare(wasm, imports, mode, host_table, emscripten=emscripten, trampolines=trampolines,
-                                       ignore_imports=ignore_imports, glue=glue)
+                                       ignore_imports=ignore_imports, glue=glue, host_memory=host_memory,
+                                       index_values=False)
     build = recognize(graph)
     rep = AuditReport(module.path, build, mode, 0, selection=selection, glue=glue)
     if not build.asyncified:
@@ -113,8 +117,14 @@ def run_audit(wasm: str | os.PathLike[str] | Module, imports: list[str] | None =
     if glue is not None:
         from ..emscripten import compare_async
         rep.glue_vs_binary = compare_async(glue.facts, build.checked, build.unchecked)
+    assert build.state_global is not None
+    # index values as analyze finds them; the buffer is the host's when no code of the module starts
+    # unwinds itself (it would pass its own buffer) and the host is trusted with the memory
+    hosted = host_memory == "module" and not build.runtime.topmost and not build.runtime.sources
+    graph.read_as_asyncified(build.state_global, build.instrumented, hosted_buffer=hosted)
     async_imports = _async_imports(module, selection, build, bool(imports) or ignore_imports, mode, rep)
-    result = analyze_prepared(module, selection, graph, async_imports, mode, observed=observed, runtime=build.runtime)
+    result = analyze_prepared(module, selection, graph, async_imports, mode, observed=observed, runtime=build.runtime,
+                              async_when=async_when)
     an = rep.analysis = result.analysis
     needed = set(an.members) - build.helper_functions
     rep.needed = len(needed)

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import attrgetter, ne, not_
 
-from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Rows, Site
 from ..decode.accel import active as _accel
+from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Rows, Site
 
 ROOT_INDIRECT = -1   # `next_hop` marker: the function is a member because it has an indirect call (`all`)
 UNREACHED = -2       # `next_hop` marker: the node cannot reach an async import
@@ -36,6 +36,32 @@ class ChainStep:
     function: int
     via: Site | None = None        # None for a direct call
     observed: str | None = None    # the hop was seen in a recorded stack (`trace`), not found statically: where
+
+
+@dataclass(frozen=True)
+class AsyncWhen:
+    """One statement: `function` (an import) may suspend only when argument `arg` is in `values`."""
+
+    function: int
+    key: str
+    arg: int
+    values: frozenset
+
+    def __str__(self) -> str:
+        return f"{self.key}:{self.arg}={','.join(map(str, sorted(self.values)))}"
+
+
+@dataclass
+class Pruning:
+    """What `--async-when` proved (`async_when.prune`): the direct edges that never suspend (the
+    closure leaves them out), the functions that suspend only for some values of a parameter, and
+    why (for `why`)."""
+
+    statements: list[AsyncWhen] = field(default_factory=list)
+    edges: set[tuple[int, int]] = field(default_factory=set)          # (caller, callee): never suspends
+    proofs: dict[tuple[int, int], str] = field(default_factory=dict)  # why, per pruned edge
+    conditions: dict[int, tuple[int, frozenset]] = field(default_factory=dict)  # f -> (param, values)
+    reasons: dict[int, str] = field(default_factory=dict)             # why f is conditional
 
 
 @dataclass
@@ -52,9 +78,11 @@ class Analysis:
     roots: dict[int, str] = field(default_factory=dict)      # top-most runtime: starts unwinds, never instrumented
     barriers: dict[int, str] = field(default_factory=dict)   # never instrumented, propagation stops (why)
     reasons: dict[int, str] = field(default_factory=dict)    # why a chain ends at a function (roots, sources)
+    pruned: set[tuple[int, int]] = field(default_factory=set)  # direct edges proven never to suspend (--async-when)
+    pruning: Pruning | None = None                             # the async_when.Pruning behind them
 
     @property
-    def module(self):  # noqa: ANN201 - the decode.Module, for names
+    def module(self):
         return self.graph.module
 
     @property
@@ -109,7 +137,8 @@ class Analysis:
 
 def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "typed",
             extra_edges: dict[int, set[int]] | None = None, roots: dict[int, str] | None = None,
-            barriers: dict[int, str] | None = None, sources: dict[int, str] | None = None) -> Analysis:
+            barriers: dict[int, str] | None = None, sources: dict[int, str] | None = None,
+            pruned: set[tuple[int, int]] | None = None) -> Analysis:
     """Reverse breadth-first closure from the async imports under `mode`, with Binaryen's rules for
     code that drives Asyncify itself (`recognize.RuntimeCalls`):
 
@@ -122,7 +151,9 @@ def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "ty
       was inlined into, in an already optimised binary).
 
     `extra_edges` (caller → callees) adds edges learned elsewhere, e.g. indirect calls observed
-    at run time by `trace`; each callee's extra callers come after its static ones.
+    at run time by `trace`; each callee's extra callers come after its static ones. `pruned`
+    (caller, callee) direct edges are left out: every such call is proven never to suspend
+    (`async_when.prune`).
     """
     if mode not in INDIRECT_MODES:
         raise ValueError(f"unknown indirect mode {mode!r}")
@@ -132,6 +163,8 @@ def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "ty
         rev = _with_extra_callers(rev, extra_edges)
     if barriers:
         rev = _without_callers(rev, set(barriers))
+    if pruned:
+        rev = _without_edges(rev, pruned)
     runtime = [f for f in (*roots, *sources) if f not in barriers]
     indirect = [f for f in range(graph.n) if graph.has_indirect(f) and f not in barriers] if mode == "all" else []
     next_hop = bfs(rev, array("I", async_imports), array("I", runtime + indirect))
@@ -145,7 +178,31 @@ def analyze(graph: CallGraph, async_imports: list[int], mode: IndirectMode = "ty
     an = Analysis(graph, mode, sorted(async_imports), next_hop, members, extra_edges=bool(extra_edges),
                   barriers=barriers, roots={f: roots[f] for f in roots if f not in barriers})
     an.reasons = {**an.roots, **{f: why for f, why in sources.items() if f not in barriers}}
+    an.pruned = set(pruned or ())
     return an
+
+
+def _without_edges(rev: Rows, pruned: set[tuple[int, int]]) -> Rows:
+    """The callers' rows without the (caller, callee) pairs given: the rows in between copied in runs."""
+    drop: dict[int, set[int]] = {}
+    for caller, callee in pruned:
+        drop.setdefault(callee, set()).add(caller)
+    r_off, r_tgt = rev.off, rev.tgt
+    off, tgt = array("I", [0]), array("I")
+    done = 0
+    for v in sorted(drop):
+        if v >= len(rev):
+            continue
+        shift = len(tgt) - r_off[done]              # rows done..v-1 as they are
+        tgt.extend(r_tgt[r_off[done]:r_off[v]])
+        off.extend(map(shift.__add__, r_off[done + 1:v + 1]))
+        tgt.extend(c for c in r_tgt[r_off[v]:r_off[v + 1]] if c not in drop[v])
+        off.append(len(tgt))
+        done = v + 1
+    shift = len(tgt) - r_off[done]
+    tgt.extend(r_tgt[r_off[done]:])
+    off.extend(map(shift.__add__, r_off[done + 1:]))
+    return Rows(off, tgt)
 
 
 def _without_callers(rev: Rows, barriers: set[int]) -> Rows:
@@ -196,7 +253,8 @@ def bfs_py(off: array, tgt: array, sources: array, roots: array) -> array:
 
 
 def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMode = "typed",
-                         extra_edges: dict[int, set[int]] | None = None) -> dict[int, int]:
+                         extra_edges: dict[int, set[int]] | None = None,
+                         pruned: set[tuple[int, int]] | None = None) -> dict[int, int]:
     """For each import, what it pulls into the list: the number of defined functions the list would
     hold if it alone were async — `len(analyze(graph, [imp], mode, extra_edges).members)` for every
     import at once, with the closure's own semantics (under `all`, a function that reaches an
@@ -204,10 +262,14 @@ def import_contributions(graph: CallGraph, imports: list[int], mode: IndirectMod
 
     One pass instead of one closure per import: every node gets the set of imports it reaches as a
     bitset (`reached_bits`, over the strongly connected components, so recursion costs nothing
-    extra), and the defined functions are counted by distinct bitset."""
+    extra), and the defined functions are counted by distinct bitset. `pruned` edges (--async-when)
+    are left out, as in `analyze`: an edge that never suspends with every import async never does
+    with fewer."""
     rev = graph.reverse(mode)
     if extra_edges:
         rev = _with_extra_callers(rev, extra_edges)
+    if pruned:
+        rev = _without_edges(rev, pruned)
     bit_of = array("i", [-1]) * len(rev)
     for k, imp in enumerate(imports, 1):   # bit 0: "reaches an indirect call" under `all`, so the
         bit_of[imp] = k                    # first pass knows which functions count for every import

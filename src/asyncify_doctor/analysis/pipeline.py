@@ -4,14 +4,18 @@ are the caller's (the commands print them)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
-from .closure import Analysis, analyze
-from ..graph.callgraph import CallGraph, HostTable, IndirectMode
 from ..decode import Module, read_module
-from .selection import ImportSelection, Trampolines, expand_args, select_imports
+from ..graph.callgraph import CallGraph, HostTable, IndirectMode
+from .closure import Analysis, analyze
 from .recognize import RuntimeCalls, runtime_calls
+from .selection import ImportSelection, Trampolines, expand_args, select_imports
+
+if TYPE_CHECKING:
+    from ..graph.values import HostMemory
 
 if TYPE_CHECKING:
     from .glue_imports import GlueUse
@@ -56,11 +60,13 @@ def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, st
 def prepare(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = None, mode: IndirectMode = "typed",
             host_table: HostTable | None = "sound", *, emscripten: bool | None = None,
             trampolines: Trampolines = "typed", ignore_imports: bool = False,
-            glue: "GlueUse | None" = None) -> tuple[Module, ImportSelection, CallGraph]:
+            glue: "GlueUse | None" = None, host_memory: HostMemory = "sound",
+            index_values: bool = True) -> tuple[Module, ImportSelection, CallGraph]:
     """Decode (unless given a Module), choose the async imports, build the call graph (with the
     trampolines the selection models as re-entries). With the JS `glue` (`glue_imports.glue_use` of
     this module), its async imports are the selection unless `imports` are given, and `host_table`
-    None is what the glue shows of the table (None without a glue: sound)."""
+    None is what the glue shows of the table (None without a glue: sound). `index_values=False`:
+    every call_indirect typed, for a caller that narrows them itself later, as audit does."""
     module = wasm if isinstance(wasm, Module) else load_module(wasm)
     if glue is not None:
         from .glue_imports import decide_host_table
@@ -69,7 +75,8 @@ def prepare(wasm: str | os.PathLike[str] | Module, imports: list[str] | None = N
             module.aliases = glue.aliases
     selection = select_imports(module, expand_args(imports or []), emscripten_rules=emscripten,
                                trampolines=trampolines, mode=mode, ignore_imports=ignore_imports, glue=glue)
-    return module, selection, CallGraph(module, host_table or "sound", trampolines=selection.trampolines)
+    return module, selection, CallGraph(module, host_table or "sound", trampolines=selection.trampolines,
+                                        host_memory=host_memory, index_values=index_values)
 
 
 def glue_fix_inputs(use: "GlueUse", module: Module, imports: list[str],
@@ -91,24 +98,30 @@ def run_analysis(wasm: str | os.PathLike[str] | Module, imports: list[str] | Non
                  extra_edges: dict[int, set[int]] | None = None, observed: list[dict] | None = None, *,
                  emscripten: bool | None = None, trampolines: Trampolines = "typed",
                  removed: dict[int, str] | None = None, ignore_imports: bool = False,
-                 glue: "GlueUse | None" = None) -> AnalysisResult:
+                 glue: "GlueUse | None" = None, host_memory: HostMemory = "sound",
+                 async_when: list[str] | None = None) -> AnalysisResult:
     """Decode, build the call graph and compute the async closure.
 
     `imports` are `module.name` patterns (with `*`), or `@file` references; None or [] means every
     import is async, as in Binaryen without `asyncify-imports` (for an Emscripten build: the
     imports emcc makes async by itself). Code that calls the `asyncify.*` imports follows Binaryen's
     runtime rules (`recognize.runtime_calls`); `removed` functions (a removelist) are barriers.
-    `glue`: the build's JS glue (see `prepare`).
+    `glue`: the build's JS glue (see `prepare`). `host_memory="module"` trusts the host never to write
+    memory the module's own code cannot write (loads of constant data can then narrow `call_indirect`
+    targets; see `graph.values`). `async_when`: `IMPORT:ARG=V[,V…]` statements that an async import
+    suspends only for those values of one argument (`async_when`); calls proven to pass other values do
+    not make their caller async.
     """
     module, selection, graph = prepare(wasm, imports, mode, host_table, emscripten=emscripten, trampolines=trampolines,
-                                       ignore_imports=ignore_imports, glue=glue)
-    return analyze_prepared(module, selection, graph, selection.functions, mode, extra_edges, observed, removed=removed)
+                                       ignore_imports=ignore_imports, glue=glue, host_memory=host_memory)
+    return analyze_prepared(module, selection, graph, selection.functions, mode, extra_edges, observed, removed=removed,
+                            async_when=async_when)
 
 
 def analyze_prepared(module: Module, selection: ImportSelection, graph: CallGraph, async_imports: list[int],
                      mode: IndirectMode = "typed", extra_edges: dict[int, set[int]] | None = None,
                      observed: list[dict] | None = None, runtime: RuntimeCalls | None = None,
-                     removed: dict[int, str] | None = None) -> AnalysisResult:
+                     removed: dict[int, str] | None = None, async_when: list[str] | None = None) -> AnalysisResult:
     """The closure on an already built graph, from `async_imports` and the runtime calls."""
     runtime = runtime if runtime is not None else runtime_calls(graph)
     seen = observed_edges(module, observed or [])
@@ -116,7 +129,14 @@ def analyze_prepared(module: Module, selection: ImportSelection, graph: CallGrap
     for caller, callees in seen.items():
         edges[caller] = edges.get(caller, set()) | set(callees)
     barriers = {**runtime.bottommost, **(removed or {})}
+    pruning = None
+    if async_when:
+        from .async_when import parse_async_when, prune
+        statements = parse_async_when(module, async_when, async_imports)
+        pruning = prune(graph, mode, async_imports, statements, edges, roots=runtime.topmost, barriers=barriers,
+                        sources=runtime.sources)
     analysis = analyze(graph, async_imports, mode, edges, roots=runtime.topmost, barriers=barriers,
-                       sources=runtime.sources)
+                       sources=runtime.sources, pruned=pruning.edges if pruning else None)
+    analysis.pruning = pruning
     analysis.origins = {(caller, callee): where for caller, callees in seen.items() for callee, where in callees.items()}
     return AnalysisResult(module, graph, selection, analysis, runtime)

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING
 
 from ..render import report
 from ..schemas import dumps
-from .common import add_analysis_args, add_format_arg, add_list_arg, add_output_arg, analyze_from, only_with, output, warn
+from .common import (
+    add_analysis_args,
+    add_format_arg,
+    add_list_arg,
+    add_output_arg,
+    analyze_from,
+    only_with,
+    output,
+    warn,
+)
 
 if TYPE_CHECKING:
     from ..analysis.closure import Analysis
@@ -33,10 +42,26 @@ def _check(args: argparse.Namespace) -> None:
               "the list itself (with --list the answer is text, or --format json)")
 
 
+def _async_when_note(args: argparse.Namespace, an: Analysis) -> None:
+    """--async-when without --observed: a trace of the program shows every call of the stated imports,
+    and under JSPI each of them suspends (the JS API awaits any result), so its stacks may hold
+    frames this list rightly leaves out; say so before someone takes them for missing entries."""
+    pr = an.pruning
+    if pr is None or not pr.edges or args.observed:
+        return
+    callers = sorted({u for u, _w in pr.edges})
+    warn(f"note: --async-when left out {len(pr.edges)} call(s) proven never to suspend (in {len(callers)} function(s), "
+         f"e.g. {report.display_name(an.module, callers[0])}). That holds for an Asyncify build whose imports unwind "
+         "only for the stated values; `trace` records every call of an async import (and under JSPI every such "
+         "call suspends), so traced stacks may show these callers: pass them with --observed to keep them, or "
+         "check with `why` why a caller is left out")
+
+
 def run(args: argparse.Namespace) -> int:
     _check(args)
     result = analyze_from(args)
     an = result.analysis
+    _async_when_note(args, an)
     if args.list:
         return _current(args, an)
     names = an.names()

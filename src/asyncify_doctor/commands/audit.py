@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     glue = glue_for(args, module, args.wasm)
     rep = spare(auditmod.run_audit(module, args.imports, args.indirect, args.host_table, lists=lists,
                                     observed=observed(args), emscripten=args.emscripten,
-                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports, glue=glue))
+                                    trampolines=args.trampolines, ignore_imports=args.ignore_imports, glue=glue,
+                                    host_memory=args.host_memory, async_when=args.async_when))
     warn_glue(glue, module, findings=False)   # the report says what the glue and the binary disagree on
     if rep.info.problems:
         raise InputError(args.wasm, None, f"looks asyncified but cannot be audited: {rep.info.problems[0]}")

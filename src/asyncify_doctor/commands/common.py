@@ -29,8 +29,8 @@ INDIRECT_HELP = """how indirect calls (call_indirect, call_ref) count:
 
 HOST_TABLE_HELP = """what an imported or exported table may hold (Emscripten always exports its table):
   sound  (default) the host may put there any exported or address-taken function.
-  module only what the module itself puts there (element segments, table.set/init/copy);
-         right when JS never adds this module's own functions (addFunction) to the table.
+  module only what the module itself puts there, in the slots it puts it (element segments,
+         table.set/init/copy); right when JS never writes the table (addFunction, Table.set).
   Default with the JS glue: module when the glue shows it never does, else sound."""
 
 GLUE_HELP = """the build's Emscripten JS glue (the .js/.mjs/.cjs emcc wrote): the imports it takes
@@ -38,6 +38,16 @@ as async (ASYNCIFY_IMPORTS as its code matches them, JS functions marked async, 
 entries) are the async imports when --imports is not given; it decides --host-table, gives
 minified names back, and what it says against the binary is reported.
 Default: STEM.js/.mjs/.cjs beside the .wasm (or one directory up, naming the .wasm)"""
+
+HOST_MEMORY_HELP = """what the host may write in an imported or exported memory:
+  sound  (default) anything: loads from it are never taken as known
+  module trust it to write only where the module's own code may write too (buffers
+         it hands out): loads of data no store can reach are then known. Unsound if
+         the host writes the module's static data"""
+
+ASYNC_WHEN_HELP = """the async import suspends only when its argument ARG (from 0) is one of the values,
+e.g. env.__syscall_fcntl64:1=14 (F_SETLKW): calls proven to pass other values do
+not make their caller async; unknown ones still do (repeatable)"""
 
 OUTPUT_HELP = ("write here instead of stdout (`-` is stdout): a file is replaced atomically, keeping its mode;\n"
                "a symlink's target is replaced and the link kept; a device or FIFO is written, never replaced")
@@ -105,6 +115,7 @@ def add_mode_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--indirect", choices=("typed", "all", "ignore"), default="typed", help=INDIRECT_HELP)
     # None: not given (the glue may decide; else sound)
     p.add_argument("--host-table", choices=("sound", "module"), default=None, help=HOST_TABLE_HELP)
+    p.add_argument("--host-memory", choices=("sound", "module"), default="sound", help=HOST_MEMORY_HELP)
 
 
 def add_glue_args(p: argparse.ArgumentParser, where: str = "") -> None:
@@ -186,8 +197,13 @@ def add_analysis_args(p: argparse.ArgumentParser, *, trampolines: bool = True, o
                             "        (under --indirect all they count as async, like any indirect call)\n"
                             "  async  the old model: async when --imports names them (emcc adds invoke_*\n"
                             "        unless ASYNCIFY_IGNORE_INDIRECT)")
+    add_async_when_arg(p)
     p.add_argument("--max-size", type=float, default=2048, metavar="MB",
                    help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
+
+
+def add_async_when_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--async-when", action="append", default=[], metavar="IMPORT:ARG=V[,V...]", help=ASYNC_WHEN_HELP)
 
 
 def observed(args: argparse.Namespace) -> list[dict] | None:
@@ -204,7 +220,8 @@ def analyze_from(args: argparse.Namespace, trampolines: str | None = None, glue_
     glue = glue_for(args, module, args.wasm)
     result = run_analysis(module, args.imports, args.indirect, args.host_table, observed=observed(args),
                           emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
-                          ignore_imports=args.ignore_imports, glue=glue)
+                          ignore_imports=args.ignore_imports, glue=glue, host_memory=args.host_memory,
+                          async_when=args.async_when)
     warn_glue(glue, module, glue_findings)
     warn_imports(result)
     return spare(result)

@@ -5,7 +5,18 @@ import argparse
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import add_glue_args, add_list_arg, add_mode_args, add_wasm_arg, check_imports, glue_for, load, only_with, warn_glue
+from .common import (
+    add_async_when_arg,
+    add_glue_args,
+    add_list_arg,
+    add_mode_args,
+    add_wasm_arg,
+    check_imports,
+    glue_for,
+    load,
+    only_with,
+    warn_glue,
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give the binary once: WASM or --wasm (its older spelling)")
     args.wasm = args.wasm or args.wasm_flag
     check_imports(args.imports)
-    only_with(bool(args.imports), "--imports", bool(args.wasm), "WASM (the binary before asyncify, whose graph they apply to)")
+    for flag, used in (("--imports", bool(args.imports)), ("--async-when", bool(args.async_when)),
+                       ("--host-memory module", args.host_memory != "sound")):
+        only_with(used, flag, bool(args.wasm), "WASM (the binary before asyncify, whose graph they apply to)")
     if args.undo:
         return undo(Path(args.list))
     if not args.build or not args.test:
@@ -42,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = FixConfig(Path(args.list), args.build, args.test, wasm=Path(args.wasm) if args.wasm else None,
                     imports=imports, indirect=args.indirect, max_rounds=args.max_rounds, timeout=args.timeout,
                     dry_run=args.dry_run, built=Path(args.built) if args.built else None, host_table=host_table,
-                    emscripten=emscripten)
+                    emscripten=emscripten, host_memory=args.host_memory, async_when=args.async_when)
     return run_fix(cfg)
 
 
@@ -67,6 +80,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with WASM)")
     add_mode_args(p)
     add_glue_args(p, "with WASM (the glue beside WASM, else beside --built)")
+    add_async_when_arg(p)
     p.add_argument("--max-rounds", type=int, default=20, metavar="N",
                    help="stop after N rounds of test, add, rebuild (default 20)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per test or build run before it is killed (default 600)")

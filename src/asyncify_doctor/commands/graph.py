@@ -10,7 +10,7 @@ from .common import WASM_HELP, add_format_arg, add_mode_args, add_output_arg, ad
 def run(args: argparse.Namespace) -> int:
     from .common import load
     from ..graph.callgraph import CallGraph
-    g = spare(CallGraph(load(args.wasm, args.max_size), args.host_table or "sound"))
+    g = spare(CallGraph(load(args.wasm, args.max_size), args.host_table or "sound", host_memory=args.host_memory))
     parts = report.graph_json_parts(g, args.indirect) if args.format == "json" else report.graph_dot_parts(g, args.indirect)
     output(parts, args.output)   # written as it is made: a big graph is never held whole
     return 0

@@ -3,15 +3,26 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UsageError
 from .common import load
 from ..schemas import dumps
 from .common import add_analysis_args, add_format_arg, add_list_arg, add_output_arg, analyze_from, output, warn
+
+
+# js-promise-integration document/js-api/index.bs@5b247b10, "create a suspending function": the JS
+# result goes through PromiseResolve and is awaited whatever it is, and a call outside a promising
+# export throws SuspendError before the JS runs (node 24.9 does both: tests/test_jspi.py)
+NO_ASYNC_WHEN = ("--async-when does not apply to JSPI: every call of a WebAssembly.Suspending import suspends, "
+                 "even when its JS returns a plain value, and any call outside WebAssembly.promising throws "
+                 "SuspendError; it is for Asyncify builds, whose imports choose per call whether to unwind")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import jspi
     from ..render import jspi as jspirender
     from ..lists import format_names, read_list
+    if args.async_when:
+        raise UsageError(NO_ASYNC_WHEN)
     # jspi finds its own hazards through trampolines; the report says what the glue says
     result = analyze_from(args, trampolines="async", glue_findings=False)
     current = read_list(args.list).entries if args.list else None

@@ -202,6 +202,7 @@ class Module:
     num_imported_functions: int = 0
     tables: list[Table] = field(default_factory=list)
     memories: int = 0
+    memory_types: list[tuple[int, bool]] = field(default_factory=list)   # per memory: (initial bytes, shared)
     globals: list[Global] = field(default_factory=list)
     exports: list[Export] = field(default_factory=list)
     start: int | None = None
@@ -210,6 +211,7 @@ class Module:
     data_count: int | None = None
     module_name: str | None = None
     custom_sections: list[tuple[str, int, int]] = field(default_factory=list)
+    section_spans: dict[int, tuple[int, int]] = field(default_factory=dict)   # known section id -> (payload offset, size)
     code: codemod.CodeScan | None = None
     accelerated: bool = False
     data: bytes = field(default=b"", repr=False)   # the binary, when decoded from bytes (else read again: `span`)
@@ -324,6 +326,14 @@ def _limits(r: Reader, what: str = "memory") -> tuple[int, int | None, bool]:
     return minimum, maximum, bool(flags & 2)
 
 
+def _memory_type(r: Reader) -> tuple[int, bool]:
+    """A memory's (initial size in bytes, shared). With a custom page size the size counts pages of
+    one byte: never more than the real size."""
+    custom = r.pos < r.end and r.data[r.pos] & 0x08
+    minimum, _max, shared = _limits(r)
+    return minimum * (1 if custom else 65536), shared
+
+
 def _comptype(r: Reader, final: bool, supers: tuple[int, ...]) -> SubType:
     """A composite type, with the optional prefixes in wasmparser's order (`read_composite_type`):
     `0x65` shared (shared-everything threads), `0x4C x` describes, `0x4D x` descriptor (custom
@@ -397,7 +407,7 @@ def _check_type(m: Module, r: Reader, idx: int, what: str, offset: int) -> int:
 
 
 def _extern_type(m: Module, r: Reader, key: str) -> tuple[str, object]:
-    """An import's type: ("func", type index) / ("table", (elem type, min, max)) / ("memory", None) /
+    """An import's type: ("func", type index) / ("table", (elem type, min, max)) / ("memory", (bytes, shared)) /
     ("global", (valtype, mutable)) / ("tag", type index)."""
     at = r.pos
     kind = r.u8()
@@ -407,8 +417,7 @@ def _extern_type(m: Module, r: Reader, key: str) -> tuple[str, object]:
         et = _reftype(r, "a table")
         return "table", (et, *_limits(r, "table"))
     if kind == 0x02:
-        _limits(r)
-        return "memory", None
+        return "memory", _memory_type(r)
     if kind == 0x03:
         return "global", _global_type(r)
     if kind == 0x04:
@@ -435,6 +444,7 @@ def _add_import(m: Module, module: str, name: str, ty: tuple[str, object]) -> No
         m.tables.append(Table(len(m.tables), et, mn, mx, key, shared=shared))
     elif kind == "memory":
         m.imports.append(Import(module, name, "memory", m.memories))
+        m.memory_types.append(payload)  # type: ignore[arg-type]
         m.memories += 1
     elif kind == "global":
         vt, mut, shared = payload  # type: ignore[misc]
@@ -519,7 +529,7 @@ def _table_section(m: Module, r: Reader) -> None:
 
 def _memory_section(m: Module, r: Reader) -> None:
     for _ in range(r.u32()):
-        _limits(r)
+        m.memory_types.append(_memory_type(r))
         m.memories += 1
 
 
@@ -760,6 +770,8 @@ def _decode(data: bytes, path: str, progress: codemod.Progress | None, accelerat
                 raise r.error(f"{SECTION_NAMES[sid]} section out of order or repeated (after the "
                               f"{SECTION_NAMES[prev]} section)", at)
             last = rank
+        if sid:
+            m.section_spans[sid] = (sec.pos, sec.end - sec.pos)
         if sid == 0:
             name = sec.name()
             m.custom_sections.append((name, sec.pos, sec.end - sec.pos))

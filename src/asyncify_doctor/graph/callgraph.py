@@ -40,11 +40,14 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from itertools import chain, groupby, repeat
 from operator import getitem, itemgetter
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..decode import Module, SubType, ValType
 from ..decode import opcodes as op
 from ..decode.accel import active as _accel
+
+if TYPE_CHECKING:
+    from .values import HostMemory
 
 IndirectMode = Literal["typed", "all", "ignore"]
 HostTable = Literal["sound", "module"]
@@ -59,6 +62,8 @@ class Site:
     type_index: int
     table: int | None
     trampoline: int | None = None
+    index: str | None = None    # the index values proven (`values.refine_indirect`): targets are only
+    proof: str | None = None    # what those slots may hold; `proof` says why the index is that
 
     def describe(self, module: Module) -> str:
         if self.trampoline is not None:
@@ -68,6 +73,8 @@ class Site:
         sig = module.types[self.type_index].signature() if self.type_index < len(module.types) else "?"
         if self.table is None:
             return f"call_ref via type {sig}"
+        if self.index is not None:
+            return f"indirect via type {sig}, table {self.table}; index proven in {self.index}: {self.proof}"
         return f"indirect via type {sig}, table {self.table}"
 
 
@@ -213,7 +220,7 @@ class Rows:
         off = self.off
         return self.tgt[off[v]:off[v + 1]].tolist()
 
-    def __iter__(self):  # noqa: ANN204 - every row, each a new list, made in bulk
+    def __iter__(self):
         flat, off = self.tgt.tolist(), self.off
         return map(getitem, repeat(flat), map(slice, off[:-1], off[1:]))
 
@@ -300,14 +307,20 @@ class CallGraph:
     `host_table` decides what imported/exported tables may hold (see module docstring).
     """
 
-    def __init__(self, module: Module, host_table: HostTable = "sound", trampolines: list[int] | None = None) -> None:
+    def __init__(self, module: Module, host_table: HostTable = "sound", trampolines: list[int] | None = None,
+                 host_memory: HostMemory = "sound", index_values: bool = True) -> None:
+        """`index_values=False` keeps every `call_indirect` typed (no `values.refine_indirect`): what
+        the graph was before the value analysis, for comparisons."""
         from ..decode.module import no_gc
         with no_gc():
-            self._build(module, host_table, trampolines or [])
+            self._build(module, host_table, trampolines or [], host_memory, index_values)
 
-    def _build(self, module: Module, host_table: HostTable, trampolines: list[int]) -> None:
+    def _build(self, module: Module, host_table: HostTable, trampolines: list[int], host_memory: HostMemory,
+               index_values: bool = True) -> None:
+        from .values import Values
         self.module = module
         self.host_table = host_table
+        self.host_memory = host_memory
         self.gathered = gather(module)
         self.types = TypeLattice(module)
         self.n = len(module.functions)
@@ -320,15 +333,45 @@ class CallGraph:
         self._fcanon: list[int] | None = None
         gf = self.gathered
         self.direct = Rows(*csr(gf.call_src, gf.call_dst, self.n))   # callees of each function, ascending
-        node = {key: self._site(*key) for key in dict.fromkeys(chain.from_iterable(gf.indirect.values()))}
-        self.indirect_sites: dict[int, list[int]] = {f: list(map(node.__getitem__, sites)) for f, sites in gf.indirect.items()}
+        self._facts: dict[int, FunctionFacts] = {}
+        self.values = Values(self, host_memory)   # abstract values of operands, computed on demand
+        self._index_sites(trampolines, index_values)
+
+    def _index_sites(self, trampolines: list[int], index_values: bool) -> None:
+        """The site nodes: each function's `call_indirect`/`call_ref` sites (narrowed by their index
+        values where `values.refine_indirect` proves them), then the trampolines' re-entries."""
+        from .values import refine_indirect
+        gf, module = self.gathered, self.module
+        self.sites = []
+        self._site_index = {}
+        self._site_targets = []
+        self.__dict__.pop("_refined_index", None)
+        self._reverse: dict[str, Rows] = {}
+        self.table_notes: dict[int, str | None] = {}               # why a table's slots are not known
+        self.index_notes: dict[tuple[int, int, int], str] = {}    # why a function's call_indirect index is not
+        refined = refine_indirect(self, self.values) if gf.indirect and index_values else {}
+        keys = chain.from_iterable(gf.indirect.values()) if not refined else \
+            (k for f, sites in gf.indirect.items() for k in sites if (f, *k) not in refined)
+        node = {key: self._site(*key) for key in dict.fromkeys(keys)}
+        self.indirect_sites: dict[int, list[int]] = {f: list(map(node.__getitem__, sites)) for f, sites in gf.indirect.items()} \
+            if not refined else {f: [self._refined_site(f, k, refined) if (f, *k) in refined else node[k] for k in sites]
+                                 for f, sites in gf.indirect.items()}
         self.trampolines: dict[int, int] = {}   # trampoline import → its re-entry site node
         for imp in trampolines:
             self.trampolines[imp] = self.n + len(self.sites)
             self.sites.append(Site(module.functions[imp].type_index, None, imp))
             self._site_targets.append(self.reentry_targets(imp))
-        self._facts: dict[int, FunctionFacts] = {}
-        self._reverse: dict[str, Rows] = {}
+
+    def read_as_asyncified(self, state_global: int, instrumented: set[int], hosted_buffer: bool = False) -> None:
+        """An asyncified binary (`analysis.recognize`): read its instrumented functions as they run in
+        Asyncify's normal state (`values.Values`, `asyncified`) and find the index values of every
+        call_indirect again with that. Without it their indices, restored from Asyncify's buffer
+        while rewinding, are never known, so what audit recomputes is wider than what analyze said.
+        `hosted_buffer`: Asyncify's buffer is the host's (see `Values`)."""
+        from .values import Values
+        self.values = Values(self, self.host_memory, asyncified=(state_global, frozenset(instrumented)),
+                             hosted_buffer=hosted_buffer)
+        self._index_sites(list(self.trampolines), True)
 
     # what may be in tables / referenced
     def _address_taken(self) -> set[int]:
@@ -513,6 +556,36 @@ class CallGraph:
             self.sites.append(site)
             self._site_targets.append(self._resolve(site))
         return idx
+
+    def _refined_site(self, f: int, key: tuple[int, int | None], refined: dict) -> int:
+        """The node of a function's `call_indirect` sites whose index is proven (one per distinct
+        target set and proof, shared by the functions that have the same)."""
+        targets, index, proof = refined[(f, *key)]
+        site = Site(key[0], key[1], index=index, proof=proof)
+        known = self.__dict__.setdefault("_refined_index", {})
+        idx = known.get(site)
+        if idx is None:
+            idx = known[site] = self.n + len(self.sites)
+            self.sites.append(site)
+            self._site_targets.append(targets)
+        return idx
+
+    # what `values` asks of the graph (so it needs no import of this module at run time)
+
+    def typed_targets(self, type_index: int, table: int) -> list[int]:
+        """Every function a `call_indirect` of that type on that table may reach, index unknown."""
+        return self._resolve(Site(type_index, table))
+
+    def direct_callers(self) -> Rows:
+        """Every function's direct callers, as rows (built in C when the accelerator is there)."""
+        gf = self.gathered
+        return Rows(*csr(gf.call_dst, gf.call_src, self.n))
+
+    def global_writers(self, g: int) -> list[int]:
+        """The functions with a `global.set` of global g, ascending."""
+        m = self.module
+        writers = events_of(m.code.events, op.EV_GLOBAL_SET, g) if m.code else []
+        return sorted(set(writers[0::4]))
 
     def _resolve(self, site: Site) -> list[int]:
         canon = self.types.canon

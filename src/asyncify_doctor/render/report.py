@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
+from ..analysis.async_when import prune, why_lines
 from ..analysis.closure import Analysis, ChainStep, analyze, import_contributions
 from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode
 from ..decode import Module, display_name, shown_name
@@ -64,10 +66,7 @@ class ChainWords:
     def step_json(self, step: ChainStep) -> dict[str, Any]:
         key = (step.function, id(step.via) if step.via else -1, step.observed)
         if key not in self._json:
-            via = self._via_text(step)
-            self._json[key] = {"function": display_name(self.module, step.function), "index": step.function,
-                               **({"via": via} if via else {}),
-                               **({"observed": step.observed} if step.observed is not None else {})}
+            self._json[key] = step_json(self.module, step)
         return self._json[key]
 
     def steps_json(self, steps: Iterable[ChainStep]) -> list[dict[str, Any]]:
@@ -84,10 +83,19 @@ def format_chain(analysis: Analysis, steps: Iterable[ChainStep]) -> str:
     return " → ".join(chain_parts(analysis, steps))
 
 
+def step_json(m: Module, s: ChainStep) -> dict[str, Any]:
+    """One chain step as JSON documents carry it: `via` in words; for a call_indirect whose index was
+    proven, `index_values` (the slots) and `index_proof` (why) too; `observed` where a trace saw it."""
+    via = s.via
+    return {"function": display_name(m, s.function), "index": s.function,
+            **({"via": via.describe(m)} if via else {}),
+            **({"index_values": via.index, "index_proof": via.proof} if via and via.index is not None else {}),
+            **({"observed": s.observed} if s.observed is not None else {})}
+
+
 def chain_names(analysis: Analysis, f: int) -> list[dict[str, Any]]:
     m = analysis.module
-    return [{"function": display_name(m, s.function), "index": s.function,
-             **({"via": s.via.describe(m)} if s.via else {})} for s in analysis.chain(f)]
+    return [step_json(m, s) for s in analysis.chain(f)]
 
 
 def find_function(module: Module, name: str) -> int | None:
@@ -136,25 +144,48 @@ def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
     if analysis.contains(f):
         steps = analysis.chain(f)
         reasons = [g.table_reason(s.via.table, s.function) for s in steps if s.via and s.via.table is not None]
+        reasons += index_notes(analysis, steps)
         return (f"{name} must be instrumented:\n  " + format_chain(analysis, steps)
-                + "".join(f"\n  where {r}" for r in reasons if r)), True
-    callees = g.callees(f, analysis.mode)
+                + "".join(f"\n  where {r}" for r in reasons if r)
+                + "".join("\n" + line for line in why_lines(analysis, f))), True
+    proven = {w for u, w in analysis.pruned if u == f}
+    callees = [c for c in g.callees(f, analysis.mode) if c not in proven]
     lines = [f"{name} is not in the list: no path from it reaches an async import "
-             f"(--indirect {analysis.mode})."]
+             f"(--indirect {analysis.mode}{', calls proven never to suspend aside' if proven else ''})."]
     if callees:
         shown = ", ".join(display_name(m, c) for c in callees[:8]) + (", …" if len(callees) > 8 else "")
-        lines.append(f"  It calls {len(callees)} function(s), none of which can reach one: {shown}")
-    else:
+        lines.append(f"  It calls {len(callees)} {'other ' if proven else ''}function(s), none of which can reach one: {shown}")
+    elif not proven:
         lines.append("  It calls no functions.")
     if g.has_indirect(f) and analysis.mode != "typed":
         lines.append("  It contains indirect calls" + (" (ignored in this mode)." if analysis.mode == "ignore" else "."))
+    lines += why_lines(analysis, f)
     for other in INDIRECT_MODES:
         if other != analysis.mode:
+            pr = analysis.pruning
+            pruned = prune(g, other, analysis.async_imports, pr.statements, roots=analysis.roots,  # type: ignore[arg-type]
+                           barriers=analysis.barriers).edges if pr is not None else None
             alt = analyze(g, analysis.async_imports, other, roots=analysis.roots,  # type: ignore[arg-type]
-                          barriers=analysis.barriers)
+                          barriers=analysis.barriers, pruned=pruned)
             if alt.contains(f):
                 lines.append(f"  Under --indirect {other} it would be in the list:\n    {format_chain(alt, alt.chain(f))}")
     return "\n".join(lines), False
+
+
+def index_notes(analysis: Analysis, steps: list[ChainStep]) -> list[str]:
+    """For each `call_indirect` hop of a chain whose table has known slots but whose index was not
+    narrowed, why not (`values.refine_indirect`)."""
+    g, m = analysis.graph, analysis.module
+    notes = getattr(g, "index_notes", {})
+    out = []
+    for prev, step in pairwise(steps):
+        via = step.via
+        if via is None or via.table is None or via.index is not None:
+            continue
+        note = notes.get((prev.function, via.type_index, via.table)) or getattr(g, "table_notes", {}).get(via.table)
+        if note:
+            out.append(f"{display_name(m, prev.function)}'s call_indirect (table {via.table}) may use any slot: {note}")
+    return out
 
 
 def why_json(analysis: Analysis, f: int) -> dict[str, Any]:
@@ -164,7 +195,22 @@ def why_json(analysis: Analysis, f: int) -> dict[str, Any]:
     m = analysis.module
     return document("why", {"wasm": m.path, "mode": analysis.mode, "function": display_name(m, f), "index": f,
                             "member": member, "chain": chain_names(analysis, f) if analysis.contains(f) else [],
-                            "explanation": text})
+                            "explanation": text, **async_when_json(analysis, f)})
+
+
+def async_when_json(analysis: Analysis, f: int) -> dict[str, Any]:
+    """With --async-when: f's calls proven never to suspend (`never_suspends`: callee, index, proof)
+    and, when f itself can suspend only for some values of a parameter, `suspends_only_when`."""
+    pr = analysis.pruning
+    if pr is None or not pr.statements:
+        return {}
+    m = analysis.module
+    out: dict[str, Any] = {"never_suspends": [{"callee": display_name(m, w), "index": w, "proof": proof}
+                                              for (u, w), proof in sorted(pr.proofs.items()) if u == f]}
+    if f in pr.conditions:
+        k, values = pr.conditions[f]
+        out["suspends_only_when"] = {"argument": k, "values": sorted(values), "why": pr.reasons.get(f, "")}
+    return out
 
 
 def stats(analysis: Analysis, contributions: bool = True) -> dict[str, Any]:
@@ -178,8 +224,12 @@ def stats(analysis: Analysis, contributions: bool = True) -> dict[str, Any]:
     for caller, callee in analysis.origins:
         extra.setdefault(caller, set()).add(callee)
     defined = len(m.functions) - m.num_imported_functions
-    by_mode = {mode: len(analyze(g, analysis.async_imports, mode, extra).members) if mode != analysis.mode  # type: ignore[arg-type]
-               else len(analysis.members) for mode in INDIRECT_MODES}
+    pr = analysis.pruning
+
+    def pruned(mode: str) -> set[tuple[int, int]] | None:   # --async-when's proof holds per mode
+        return prune(g, mode, analysis.async_imports, pr.statements, extra).edges if pr else None  # type: ignore[arg-type]
+    by_mode = {mode: len(analyze(g, analysis.async_imports, mode, extra, pruned=pruned(mode)).members)  # type: ignore[arg-type]
+               if mode != analysis.mode else len(analysis.members) for mode in INDIRECT_MODES}
     out: dict[str, Any] = {
         "functions": len(m.functions), "defined_functions": defined, "imported_functions": m.num_imported_functions,
         "async_imports": len(analysis.async_imports), "instrumented": len(analysis.members),
@@ -188,7 +238,7 @@ def stats(analysis: Analysis, contributions: bool = True) -> dict[str, Any]:
         "unnamed_in_list": len(analysis.unnamed_members()),
     }
     if contributions:
-        contrib = import_contributions(g, analysis.async_imports, analysis.mode, extra)
+        contrib = import_contributions(g, analysis.async_imports, analysis.mode, extra, analysis.pruned)
         out["per_import"] = {display_name(m, i): n for i, n in sorted(contrib.items(), key=lambda kv: (-kv[1], kv[0]))}
         if analysis.mode == "all":
             out["in_every_import_list"] = len(analyze(g, [], "all", extra).members)
@@ -244,7 +294,8 @@ def graph_sites(graph: CallGraph, mode: IndirectMode) -> tuple[list[dict[str, An
         return [site], {f: [0] for f in graph.indirect_sites}
     sites = [{"site": i, "call": "call_ref" if s.table is None else "call_indirect", "type": s.type_index,
               "signature": m.types[s.type_index].signature() if s.type_index < len(m.types) else None,
-              "table": s.table, "targets": graph.site_targets(graph.n + i)} for i, s in enumerate(graph.sites)]
+              "table": s.table, **({"index": s.index, "proof": s.proof} if s.index is not None else {}),
+              "targets": graph.site_targets(graph.n + i)} for i, s in enumerate(graph.sites)]
     return sites, {f: [node - graph.n for node in nodes] for f, nodes in graph.indirect_sites.items()}
 
 

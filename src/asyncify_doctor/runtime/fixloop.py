@@ -47,6 +47,8 @@ class FixConfig:
     built: Path | None = None       # the binary the tests ran (after asyncify): whose frames they print
     host_table: str = "sound"
     emscripten: bool | None = None  # emcc's import rules (None: when the binary is an Emscripten build; False with the glue's imports)
+    host_memory: str = "sound"
+    async_when: list[str] = field(default_factory=list)   # IMPORT:ARG=V statements (analysis.async_when)
 
 
 @dataclass
@@ -98,7 +100,8 @@ def implicated(crashes: list[Crash], cfg: FixConfig, entries: list[str]) -> Plan
         return Plan(new, "frames of the crash traces", mapped)
     from ..analysis.pipeline import run_analysis
 
-    res = run_analysis(cfg.wasm, cfg.imports, cfg.indirect, cfg.host_table, emscripten=cfg.emscripten)  # type: ignore[arg-type]
+    res = run_analysis(cfg.wasm, cfg.imports, cfg.indirect, cfg.host_table, emscripten=cfg.emscripten,  # type: ignore[arg-type]
+                       host_memory=cfg.host_memory, async_when=cfg.async_when)  # type: ignore[arg-type]
     g, an, m = res.graph, res.analysis, res.module
     mapper = FrameMapper(m, crashed, g)
     mapped = [(c, mapper.map(c)) for c in crashes]

@@ -45,11 +45,13 @@ class RunResult:
     prints: list[int] = field(default_factory=list)
 
 
-STANDARD_ASYNC = ("env.sleep_ms", "env.fetch_value")
+STANDARD_ASYNC = ("env.sleep_ms", "env.fetch_value", "env.lock_ctl")
+LOCK_WAIT = 14   # lock_ctl's command that waits, like fcntl's F_SETLKW
 
 
 def standard_imports(prints: list[int], delay: float = 0.0) -> dict[str, Callable[..., Any]]:
-    """The fixtures' imports: `sleep_ms` and `fetch_value` (async: real awaits), `print_i32` (sync)."""
+    """The fixtures' imports: `sleep_ms` and `fetch_value` (async: real awaits), `print_i32` (sync),
+    `lock_ctl` (async for one command only)."""
 
     async def sleep_ms(ms: int) -> None:
         await asyncio.sleep(delay)
@@ -61,4 +63,16 @@ def standard_imports(prints: list[int], delay: float = 0.0) -> dict[str, Callabl
     def print_i32(value: int) -> None:
         prints.append(value)
 
-    return {"env.sleep_ms": sleep_ms, "env.fetch_value": fetch_value, "env.print_i32": print_i32}
+    def lock_ctl(fd: int, cmd: int, arg: int) -> Any:
+        """Like fcntl on a lock: suspends only for LOCK_WAIT; every other command answers at once (a
+        plain value, which the hosts return without unwinding)."""
+        if cmd != LOCK_WAIT:
+            return fd + cmd + arg
+
+        async def wait() -> int:
+            await asyncio.sleep(delay)
+            return fd + cmd + arg
+        return wait()
+
+    return {"env.sleep_ms": sleep_ms, "env.fetch_value": fetch_value, "env.print_i32": print_i32,
+            "env.lock_ctl": lock_ctl}

@@ -103,7 +103,10 @@ class AsyncifyHost:
                 return resumed[1] if dummy is not None else None  # type: ignore[index]
             if state == c.UNWINDING:
                 self._fail(c.UNINSTRUMENTED, f"{key} was called while unwinding")
-            self._pending = (key, fn(*args))
+            result = fn(*args)
+            if not asyncio.iscoroutine(result):   # this call answers at once: no unwind
+                return result
+            self._pending = (key, result)
             self._suspensions += 1
             self.exports["asyncify_start_unwind"](self.store, self.data_ptr)
             return dummy

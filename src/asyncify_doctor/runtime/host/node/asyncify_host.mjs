@@ -16,7 +16,7 @@ class RunError extends Error {
 }
 
 function parseArgs(argv) {
-  const opts = { async: ["env.sleep_ms", "env.fetch_value"], dataSize: 1 << 20, positional: [] };
+  const opts = { async: ["env.sleep_ms", "env.fetch_value", "env.lock_ctl"], dataSize: 1 << 20, positional: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--async") opts.async = argv[++i].split(",").filter(Boolean);
     else if (argv[i] === "--data-size") opts.dataSize = Number(argv[++i]);
@@ -65,7 +65,9 @@ async function main() {
             return r.value;
           }
           if (s === UNWINDING) fail("uninstrumented-frame", `${key} was called while unwinding`);
-          pending = { key, promise: impl(...a) };
+          const result = impl(...a);
+          if (!(result instanceof Promise)) return result;   // this call answers at once: no unwind
+          pending = { key, promise: result };
           suspensions++;
           exports.asyncify_start_unwind(dataPtr);
           return 0;

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { standardImports } from "./standard_imports.mjs";
 
 function parseArgs(argv) {
-  const o = { wrap: [], suspending: ["env.sleep_ms", "env.fetch_value"], positional: [] };
+  const o = { wrap: [], suspending: ["env.sleep_ms", "env.fetch_value", "env.lock_ctl"], positional: [] };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--wrap") o.wrap = argv[++i].split(",").filter(Boolean);
     else if (argv[i] === "--suspending") o.suspending = argv[++i].split(",").filter(Boolean);
