@@ -14,9 +14,9 @@ from .selection import ImportSelection, Trampolines, expand_args, select_imports
 from .recognize import RuntimeCalls, runtime_calls
 
 
-def load_module(path: str | os.PathLike[str], accelerate: bool = True, progress: Callable[[int, int], None] | None = None) -> Module:
+def load_module(path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None) -> Module:
     """Decode a binary; `progress(done, total)` is told how far (the commands show it on a terminal)."""
-    return read_module(path, progress=progress, accelerate=accelerate)
+    return read_module(path, progress=progress)
 
 
 @dataclass
