@@ -197,3 +197,23 @@ def test_the_code_features_come_from_the_one_scan(wat_dir: Path, monkeypatch: py
     monkeypatch.setattr(codemod, "scan_expr", lambda ctx, f=None: walked.append(f) or scan_expr(ctx, f))
     assert "reference-types" not in module_features(m, scan_code=True).used   # one table, funcref: MVP
     assert len(walked) == 1   # the element segment's offset; none of the 2,000 bodies
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_features_of_any_module(seed: int) -> None:
+    """`wasm-tools smith` modules with every proposal, compact imports included (grouped imports once
+    broke the section walk): the features are read, and each class the code scan noted gives its own."""
+    import random
+
+    from independent import wasm_tools
+
+    from asyncify_doctor.decode.features import USE_FEATURES
+    smith = ["shared-everything-threads", "custom-descriptors", "gc", "exceptions", "tail-call", "threads", "memory64",
+             "wide-arithmetic", "extended-const", "relaxed-simd", "simd", "compact-imports", "bulk-memory",
+             "reference-types", "multi-value"]
+    flags = [a for f in smith for a in (f"--{f}-enabled", "true")] + ["--max-memories", "3", "--max-tables", "3"]
+    data = subprocess.run([wasm_tools(), "smith", *flags], input=random.Random(1000 + seed).randbytes(6000),
+                          capture_output=True, check=True).stdout
+    m = decode(data)
+    feats = features_of(m, scan_code=True)
+    assert m.code is None or all(set(USE_FEATURES[k][0]) <= feats.used for k, _ in m.code.uses.in_order())

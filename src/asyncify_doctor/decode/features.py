@@ -235,30 +235,47 @@ def _table_type(m: Module, r: Reader, feats: Features) -> None:
 
 
 def _imports(m: Module, r: Reader, feats: Features) -> None:
+    """Plain imports, and the compact-imports proposal's two grouped encodings (read as
+    `module._import_section` reads them: `"" 0x7F` many names and types, `"" 0x7E` one type, many names)."""
     for _ in range(r.u32()):
         r.name()
-        r.name()
-        kind = r.u8()
-        if kind == 0:
-            r.u32()
-        elif kind == 1:
-            _table_type(m, r, feats)
-        elif kind == 2:
-            _limits(r, feats, "memory")
-        elif kind == 3:
-            at = r.pos
-            code = codemod.read_valtype(r)
-            heap = None
-            if code in (0x63, 0x64):
-                r.pos = at + 1
-                heap = codemod.read_heaptype(r)[0]
-            _valtype(code, heap, feats, "imported global")
-            if r.u8() & 1:
-                feats.add("mutable-globals", "an imported mutable global")
-        elif kind == 4:
-            r.u8()
-            r.u32()
-            feats.add("exception-handling", "an imported tag")
+        group = r.data[r.pos] if r.name() == "" and r.pos < r.end else None
+        if group == 0x7F:
+            r.pos += 1
+            for _ in range(r.u32()):
+                r.name()
+                _import_type(m, r, feats)
+        elif group == 0x7E:
+            r.pos += 1
+            _import_type(m, r, feats)
+            for _ in range(r.u32()):
+                r.name()
+        else:
+            _import_type(m, r, feats)
+
+
+def _import_type(m: Module, r: Reader, feats: Features) -> None:
+    kind = r.u8()
+    if kind in (0x00, 0x20):   # 0x20: a function of exact type (custom descriptors)
+        r.u32()
+    elif kind == 1:
+        _table_type(m, r, feats)
+    elif kind == 2:
+        _limits(r, feats, "memory")
+    elif kind == 3:
+        at = r.pos
+        code = codemod.read_valtype(r)
+        heap = None
+        if code in (0x63, 0x64):
+            r.pos = at + 1
+            heap = codemod.read_heaptype(r)[0]
+        _valtype(code, heap, feats, "imported global")
+        if r.u8() & 1:
+            feats.add("mutable-globals", "an imported mutable global")
+    elif kind == 4:
+        r.u8()
+        r.u32()
+        feats.add("exception-handling", "an imported tag")
 
 
 def _tables(m: Module, r: Reader, feats: Features) -> None:
