@@ -14,12 +14,14 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from asyncify_doctor import accel  # noqa: E402
 from asyncify_doctor.decode import decode  # noqa: E402
 from asyncify_doctor.errors import DecodeError, InputError  # noqa: E402
 from asyncify_doctor.lists import parse_list  # noqa: E402
@@ -49,13 +51,15 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(b[:at] + b[a:c] + b[at:])
 
 
-def outcome(data: bytes, accelerate: bool) -> tuple:
+def outcome(data: bytes, pure: bool) -> tuple:
+    """What decoding makes of `data`: with the C twins, or (`pure`) with the pure-Python ones."""
     try:
-        m = decode(data, "fuzz.wasm", accelerate=accelerate)
+        with accel.pure_python() if pure else nullcontext():
+            m = decode(data, "fuzz.wasm")
     except DecodeError as exc:
         assert "\n" not in str(exc) and exc.offset is not None, str(exc)
         return ("rejected", exc.offset, exc.message)
-    return ("accepted", bytes(m.code.events) if m.code else b"")
+    return ("accepted", m.code, m.data_uses)
 
 
 def fuzz_decoder(seeds: list[bytes], n: int, rng: random.Random, validate: bool) -> dict[str, int]:
@@ -66,7 +70,7 @@ def fuzz_decoder(seeds: list[bytes], n: int, rng: random.Random, validate: bool)
         data = mutate(rng.choice(seeds), rng)
         stats["inputs"] += 1
         try:
-            fast, slow = outcome(data, True), outcome(data, False)
+            fast, slow = outcome(data, False), outcome(data, True)
         except Exception:  # noqa: BLE001 - counting every way a reader can break
             stats["crashes"] += 1
             traceback.print_exc()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 import subprocess
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 
+from asyncify_doctor import accel
 from asyncify_doctor.graph.callgraph import CallGraph
-from asyncify_doctor.decode import accel, decode, read_module
+from asyncify_doctor.decode import decode, read_module
 from asyncify_doctor.decode.writer import name as wname
 from asyncify_doctor.decode.writer import section, uleb, vec
 from asyncify_doctor.errors import DecodeError
@@ -19,8 +21,8 @@ from independent import dump_bodies, validate, wasm_tools
 NEW_PROPOSALS = ["funcref_exprs", "shared_everything", "custom_descriptors"]
 
 
-def ours(path: Path, accelerate: bool = True) -> dict[int, tuple]:
-    m = read_module(path, accelerate=accelerate)
+def ours(path: Path) -> dict[int, tuple]:
+    m = read_module(path)
     g = CallGraph(m)
     out = {}
     for f in range(m.num_imported_functions, len(m.functions)):
@@ -44,28 +46,21 @@ def assert_same_as_wasmparser(path: Path) -> None:
     assert not bad, f"{len(bad)} functions differ, first: {bad[:3]}"
 
 
-def test_accelerator_was_built() -> None:
-    """CI installs with a C compiler: the fast scanner must be there (the fallback hides nothing)."""
-    assert accel.available(), "the C scanner _scan was not built at install time"
-
-
 @pytest.mark.parametrize("name", ["features_wasm", "memory64_wasm"])
 def test_every_proposal_matches_wasmparser(name: str, request: pytest.FixtureRequest) -> None:
     assert_same_as_wasmparser(request.getfixturevalue(name))
 
 
-@pytest.mark.parametrize("name", ["features_wasm", "memory64_wasm"])
-def test_c_and_python_scanners_agree(name: str, request: pytest.FixtureRequest) -> None:
-    assert_scanners_agree(request.getfixturevalue(name))
-
-
 def assert_scanners_agree(path: Path) -> None:
-    fast, slow = read_module(path, accelerate=True), read_module(path, accelerate=False)
+    """The whole decode with the C twins and in pure Python: the same code scan (events, counts, uses)."""
+    assert accel.enabled()
+    fast = read_module(path)
+    with accel.pure_python():
+        slow = read_module(path)
     if fast.code is None:  # no code section: nothing for the scanners to disagree on
         assert slow.code is None
         return
-    assert fast.accelerated and not slow.accelerated
-    assert (fast.code.bodies, fast.code.events, fast.code.counts) == (slow.code.bodies, slow.code.events, slow.code.counts)
+    assert fast.code == slow.code and fast.data_uses == slow.data_uses
 
 
 @pytest.mark.parametrize("name", NEW_PROPOSALS)
@@ -155,9 +150,9 @@ def test_bytes_the_spec_does_not_allow_are_rejected(case: str, tmp_path: Path) -
     path.write_bytes(data)
     assert validate(path) is not None, "wasm-tools accepts it: the case is wrong, not the decoder"
     outcomes = []
-    for accelerate in (True, False):
-        with pytest.raises(DecodeError) as exc:
-            decode(data, "bad.wasm", accelerate=accelerate)
+    for pure in (False, True):
+        with accel.pure_python() if pure else nullcontext(), pytest.raises(DecodeError) as exc:
+            decode(data, "bad.wasm")
         assert message in exc.value.message and "\n" not in str(exc.value)
         outcomes.append((exc.value.offset, exc.value.message))
     assert outcomes[0] == outcomes[1]

@@ -171,3 +171,49 @@ def test_quickjs_release_list_and_flags_drive_wasm_opt(tmp_path: Path) -> None:
     assert done.returncode == 0 and "non-existing" not in done.stderr, done.stderr[-2000:]
     want = sorted(int(n) + m.num_imported_functions for n in listfile.read_text().split())
     assert len(want) > 500 and sorted(recognize(CallGraph(decode(out.read_bytes()))).instrumented) == want
+
+
+def test_the_code_features_come_from_the_one_scan(wat_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/wat/uses.wat holds an instruction or type of most classes the scanners note: each gives its
+    feature, saying where it was first used. No class lacks a feature, and reading the features walks
+    no body again: only the few constant expressions of the module sections."""
+    from conftest import build_wat
+
+    from asyncify_doctor.decode import code as codemod
+    from asyncify_doctor.decode import opcodes as op
+    from asyncify_doctor.decode.features import USE_FEATURES, module_features
+    assert sorted(USE_FEATURES) == list(range(op.NUM_USES))
+    feats = features_of(decode(build_wat("uses", wat_dir).read_bytes()), scan_code=True)
+    assert feats.used == {"atomics", "bulk-memory", "bulk-memory-opt", "exception-handling", "extended-const", "gc",
+                          "multimemory", "multivalue", "nontrapping-fptoint", "reference-types", "relaxed-simd",
+                          "sign-ext", "simd128", "tail-call", "wide-arithmetic"}
+    assert feats.why["simd128"].startswith("a v128 local") and "(function 3, byte offset" in feats.why["simd128"]
+    assert feats.why["extended-const"].startswith("add, sub or mul in a constant expression (byte offset")
+    sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
+    import extreme
+    m = decode(extreme.emscripten_like(2000))
+    walked = []
+    scan_expr = codemod.scan_expr
+    monkeypatch.setattr(codemod, "scan_expr", lambda ctx, f=None: walked.append(f) or scan_expr(ctx, f))
+    assert "reference-types" not in module_features(m, scan_code=True).used   # one table, funcref: MVP
+    assert len(walked) == 1   # the element segment's offset; none of the 2,000 bodies
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_features_of_any_module(seed: int) -> None:
+    """`wasm-tools smith` modules with every proposal, compact imports included (grouped imports once
+    broke the section walk): the features are read, and each class the code scan noted gives its own."""
+    import random
+
+    from independent import wasm_tools
+
+    from asyncify_doctor.decode.features import USE_FEATURES
+    smith = ["shared-everything-threads", "custom-descriptors", "gc", "exceptions", "tail-call", "threads", "memory64",
+             "wide-arithmetic", "extended-const", "relaxed-simd", "simd", "compact-imports", "bulk-memory",
+             "reference-types", "multi-value"]
+    flags = [a for f in smith for a in (f"--{f}-enabled", "true")] + ["--max-memories", "3", "--max-tables", "3"]
+    data = subprocess.run([wasm_tools(), "smith", *flags], input=random.Random(1000 + seed).randbytes(6000),
+                          capture_output=True, check=True).stdout
+    m = decode(data)
+    feats = features_of(m, scan_code=True)
+    assert m.code is None or all(set(USE_FEATURES[k][0]) <= feats.used for k, _ in m.code.uses.in_order())

@@ -69,8 +69,8 @@ def test_the_wheel_holds_every_file_of_the_package() -> None:
         names = set(z.namelist())
     missing = [f for f in source_files() if f not in names]
     assert not missing, f"not in the wheel (add them to [tool.setuptools.package-data] in pyproject.toml): {missing}"
-    assert any(n.startswith("asyncify_doctor/decode/_scan.") and n.endswith((".so", ".pyd")) for n in names), \
-        "the wheel has no C scanner"
+    assert any(n.startswith("asyncify_doctor/accel/_native.") and n.endswith((".so", ".pyd")) for n in names), \
+        "the wheel has no C accelerator"
 
 
 def test_every_path_the_package_opens_exists_in_the_install() -> None:

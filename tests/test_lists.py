@@ -332,16 +332,3 @@ def test_warnings_on_the_sample_are_the_warnings_on_the_whole_list(names: list[s
     whole = warnings(names)
     if isinstance(whole, list):
         assert warnings(warning_sample(names)) == whole
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.text(max_size=6), st.text(alphabet="abzAZ09_$", max_size=6),
-                          st.sampled_from(["main", "a.b", "é", "\x00", "$", "_", "x\n", "\udcff"])), max_size=15))
-def test_odd_names_in_c_is_the_regex(names: list[str]) -> None:
-    """The list checks look only at `odd_names`: the C twin must pick exactly what the regex picks
-    (empty, non-ASCII and surrogate names included)."""
-    from asyncify_doctor.decode import accel
-    from asyncify_doctor.lists.names import odd_names_py
-    if not accel.available():
-        pytest.skip("the C accelerator is not built")
-    assert accel.odd_names(names) == odd_names_py(names)

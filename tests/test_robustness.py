@@ -6,8 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from contextlib import nullcontext
+
 import pytest
 
+from asyncify_doctor import accel
 from asyncify_doctor.analysis.closure import analyze
 from asyncify_doctor.graph.callgraph import CallGraph
 from asyncify_doctor.decode import decode
@@ -16,24 +19,25 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
 import extreme  # noqa: E402
 
 
-def closure(data: bytes, accelerate: bool = True):  # noqa: ANN201
-    m = decode(data, "extreme.wasm", accelerate=accelerate)
-    g = CallGraph(m)
-    return m, analyze(g, [0], "typed")
+def closure(data: bytes, pure: bool = False):  # noqa: ANN201
+    with accel.pure_python() if pure else nullcontext():
+        m = decode(data, "extreme.wasm")
+        g = CallGraph(m)
+        return m, analyze(g, [0], "typed")
 
 
-@pytest.mark.parametrize("accelerate", [True, False])
-def test_ten_thousand_deep_call_chain(accelerate: bool) -> None:
-    m, an = closure(extreme.many_functions(10_000), accelerate)
+@pytest.mark.parametrize("pure", [False, True])
+def test_ten_thousand_deep_call_chain(pure: bool) -> None:
+    m, an = closure(extreme.many_functions(10_000), pure)
     assert len(an.members) == 10_000
     chain = an.chain(1)
     assert len(chain) == 10_001 and m.functions[chain[-1].function].import_key == "env.sleep_ms"
 
 
-@pytest.mark.parametrize("accelerate", [True, False])
-def test_deep_nesting_and_huge_function(accelerate: bool) -> None:
-    assert len(closure(extreme.deep_nesting(50_000), accelerate)[1].members) == 1
-    m, an = closure(extreme.huge_function(300_000), accelerate)
+@pytest.mark.parametrize("pure", [False, True])
+def test_deep_nesting_and_huge_function(pure: bool) -> None:
+    assert len(closure(extreme.deep_nesting(50_000), pure)[1].members) == 1
+    m, an = closure(extreme.huge_function(300_000), pure)
     assert an.members == [1] and m.code.counts[0] == 300_000
 
 
@@ -68,7 +72,6 @@ def _code_section(data: bytes) -> tuple[int, int]:
 def test_two_thread_scan_reports_the_first_error_like_the_one_piece_scan(where: str) -> None:
     """A code section over 1 MB is scanned as two halves on two threads; whatever breaks, and where, the
     result (or the first error in file order) is the pure-Python one-piece scan's."""
-    from asyncify_doctor.decode import accel
     from asyncify_doctor.errors import DecodeError
     assert accel.enabled()
     data = bytearray(extreme.many_functions(180_000))
@@ -82,10 +85,11 @@ def test_two_thread_scan_reports_the_first_error_like_the_one_piece_scan(where: 
     if where == "last byte":
         data[end - 1] = 0x01   # the last body's `end` becomes a nop: it runs off its size
     outcomes = []
-    for accelerate in (True, False):
+    for pure in (False, True):
         try:
-            m = decode(bytes(data), "big.wasm", accelerate=accelerate)
-            outcomes.append(("ok", bytes(m.code.bodies), bytes(m.code.events), bytes(m.code.counts)))
+            with accel.pure_python() if pure else nullcontext():
+                m = decode(bytes(data), "big.wasm")
+            outcomes.append(("ok", m.code))
         except DecodeError as exc:
             outcomes.append(("error", exc.offset, exc.message, exc.function))
     assert outcomes[0] == outcomes[1] and outcomes[0][0] == "error"
@@ -93,5 +97,7 @@ def test_two_thread_scan_reports_the_first_error_like_the_one_piece_scan(where: 
 
 def test_two_thread_scan_equals_one_piece_scan() -> None:
     data = extreme.recursion_cycles(180_000)
-    fast, slow = decode(data, "c.wasm"), decode(data, "c.wasm", accelerate=False)
-    assert (fast.code.bodies, fast.code.events, fast.code.counts) == (slow.code.bodies, slow.code.events, slow.code.counts)
+    fast = decode(data, "c.wasm")
+    with accel.pure_python():
+        slow = decode(data, "c.wasm")
+    assert fast.code == slow.code

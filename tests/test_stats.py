@@ -4,7 +4,6 @@ checked against one closure per import on real binaries and on random call graph
 tables and indirect calls."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import wasmtime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from asyncify_doctor import accel
 from asyncify_doctor.analysis.closure import analyze, import_contributions
 from asyncify_doctor.analysis.pipeline import run_analysis
 from asyncify_doctor.graph.callgraph import INDIRECT_MODES, CallGraph
@@ -78,11 +78,8 @@ def test_random_call_graphs(n: int, calls: list, table: list, indirect: list, im
             assert import_contributions(g, list(range(imports)), mode, extra) == want_extra
         finally:
             analysis.REACHED_BITS_CHUNK = chunk
-        os.environ["ASYNCIFY_DOCTOR_PURE_PYTHON"] = "1"   # and the pure-Python twin agrees
-        try:
+        with accel.pure_python():   # and the pure-Python twin agrees
             assert import_contributions(g, list(range(imports)), mode, extra) == want_extra
-        finally:
-            del os.environ["ASYNCIFY_DOCTOR_PURE_PYTHON"]
 
 
 def test_stats_under_all_count_the_indirect_roots(features_wasm: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from asyncify_doctor import accel
 from asyncify_doctor.analysis.pipeline import run_analysis
 from asyncify_doctor.analysis.audit import run_audit
 from asyncify_doctor.render.audit import report_json, report_sarif, report_text
@@ -202,8 +203,7 @@ ALL_FIXTURES = [(SRC, name) for name in EXPECTS] + [(TRIAGE, "frontiers")]
 
 
 @pytest.mark.parametrize("folder, name", ALL_FIXTURES, ids=[n for _, n in ALL_FIXTURES])
-def test_partition_and_counts_match_brute_force(folder: Path, name: str, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_partition_and_counts_match_brute_force(folder: Path, name: str, tmp_path: Path) -> None:
     source = folder / f"{name}.c"
     wasm = compile_c(source, tmp_path / f"{name}.wasm")
     exp = parse_expect(source)
@@ -216,8 +216,7 @@ def test_partition_and_counts_match_brute_force(folder: Path, name: str, tmp_pat
             checked[mode] += check_against_brute_force(rep, mode)
             missing = [f.function for f in rep.missing]
             fast = triage(rep.analysis, missing)
-            with monkeypatch.context() as pure:   # the C graph work and its pure-Python twins agree
-                pure.setenv("ASYNCIFY_DOCTOR_PURE_PYTHON", "1")
+            with accel.pure_python():   # the C graph work and its pure-Python twins agree
                 assert triage(rep.analysis, missing) == fast
     assert checked["typed"] and checked["all"]
 

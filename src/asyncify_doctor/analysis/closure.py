@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import attrgetter, ne, not_
 
-from ..decode.accel import active as _accel
+from .. import accel
 from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode, Rows, Site
 
 ROOT_INDIRECT = -1   # `next_hop` marker: the function is a member because it has an indirect call (`all`)
@@ -230,9 +230,8 @@ def bfs(rev: Rows, sources: array, roots: array) -> array:
     """The multi-source breadth-first search over callers: next hop per node toward a source (a source
     points to itself, a root to ROOT_INDIRECT, an unreached node holds UNREACHED). Sources enter the
     queue first, in order, then roots; callers are visited in row order — so the witness chains are
-    the same whichever implementation runs (`accel.bfs` in C, `bfs_py` here)."""
-    fast = _accel()
-    return fast.bfs(rev.off, rev.tgt, sources, roots) if fast else bfs_py(rev.off, rev.tgt, sources, roots)
+    the same whichever twin runs (`bfs_py` here, or its C twin)."""
+    return _bfs(rev.off, rev.tgt, sources, roots)
 
 
 def bfs_py(off: array, tgt: array, sources: array, roots: array) -> array:
@@ -308,8 +307,7 @@ def reached_bits(rev: Rows, bit_of: array, lo: int, hi: int) -> bytes:
     """Per node, ceil((hi - lo) / 64) native 64-bit words: bit b - lo set for every b in [lo, hi)
     that is `bit_of[u]` (-1: none) of a node u it reaches by calls, itself included. `rev`: the
     callers' rows (`CallGraph.reverse`)."""
-    fast = _accel()
-    return fast.reached_bits(rev.off, rev.tgt, bit_of, lo, hi) if fast else reached_bits_py(rev.off, rev.tgt, bit_of, lo, hi)
+    return _reached_bits(rev.off, rev.tgt, bit_of, lo, hi)
 
 
 def reached_bits_py(off: array, tgt: array, bit_of: array, lo: int, hi: int) -> bytes:
@@ -335,6 +333,11 @@ def reached_bits_py(off: array, tgt: array, bit_of: array, lo: int, hi: int) -> 
         b = bits[comp[v]]
         out.extend((b >> (64 * k)) & mask for k in range(words))
     return out.tobytes()
+
+
+_bfs = accel.twin("bfs", bfs_py, lambda off, tgt, sources, roots: accel.i32s(accel.native.bfs(off, tgt, sources, roots)))
+_reached_bits = accel.twin("reached_bits", reached_bits_py, lambda off, tgt, bit_of, lo, hi:
+                           accel.native.reached_bits(off, tgt, bit_of, lo, hi))
 
 
 def components(n: int, succ: list[list[int]]) -> tuple[list[int], list[list[int]]]:

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from .glue_imports import GlueUse
 
 
-def load_module(path: str | os.PathLike[str], accelerate: bool = True, progress: Callable[[int, int], None] | None = None) -> Module:
+def load_module(path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None) -> Module:
     """Decode a binary; `progress(done, total)` is told how far (the commands show it on a terminal)."""
-    return read_module(path, progress=progress, accelerate=accelerate)
+    return read_module(path, progress=progress)
 
 
 @dataclass

@@ -50,9 +50,9 @@ from itertools import compress, repeat
 from operator import eq, ne
 from typing import Iterable, Literal
 
+from .. import accel
 from .closure import ROOT_INDIRECT, ROOT_RUNTIME, UNREACHED, Analysis, ChainStep, bfs, components
 from ..graph.callgraph import Rows, Site
-from ..decode.accel import active as _accel
 from .selection import import_matches
 
 Evidence = Literal["observed", "direct", "trampoline", "indirect"]
@@ -347,21 +347,14 @@ def _first_function_hop(gr: _Graph, tree: array, start: int) -> int:
     return gr.nodes[tree[start]] if tree[start] != ROOT else gr.nodes[start]
 
 
-# --- the graph work, in C when the accelerator is built (`decode.accel`), else by these twins ---------
+# --- the graph work: accelerator twins (these, and their C twins in accel/native/graph.c) ------------
 
-def closure_rows(off: array, tgt: array, nodes: array, ids: array, from_level: bytes, to_level: bytes,
-                 extra_dst: array, extra_src: array, extra_level: bytes) -> tuple[array, array, bytes]:
+def closure_rows_py(off: array, tgt: array, nodes: array, ids: array, from_level: bytes, to_level: bytes,
+                    extra_dst: array, extra_src: array, extra_level: bytes) -> tuple[array, array, bytes]:
     """Rows `off`/`tgt` of a subset of the nodes, renumbered: new row k is old row `nodes[k]` (none if
     negative) with the targets t that `ids` keeps (ids[t] >= 0) as ids[t], each with the level
     max(from_level[t], to_level[nodes[k]]), plus the extra edges (extra_src[e] in row extra_dst[e], at
     extra_level[e]); each row ascending, a target listed twice at its lowest level."""
-    fast = _accel()
-    args = (off, tgt, nodes, ids, from_level, to_level, extra_dst, extra_src, extra_level)
-    return fast.closure_rows(*args) if fast else closure_rows_py(*args)
-
-
-def closure_rows_py(off: array, tgt: array, nodes: array, ids: array, from_level: bytes, to_level: bytes,
-                    extra_dst: array, extra_src: array, extra_level: bytes) -> tuple[array, array, bytes]:
     rows: list[dict[int, int]] = [{} for _ in nodes]
 
     def put(row: dict[int, int], target: int, level: int) -> None:
@@ -384,13 +377,8 @@ def closure_rows_py(off: array, tgt: array, nodes: array, ids: array, from_level
     return o, t, bytes(lv)
 
 
-def upto(off: array, tgt: array, levels: bytes, max_level: int) -> tuple[array, array]:
-    """The rows with only the edges of level at most `max_level`."""
-    fast = _accel()
-    return fast.upto(off, tgt, levels, max_level) if fast else upto_py(off, tgt, levels, max_level)
-
-
 def upto_py(off: array, tgt: array, levels: bytes, max_level: int) -> tuple[array, array]:
+    """The rows with only the edges of level at most `max_level`."""
     o, t = array("I", [0]), array("I")
     for v in range(len(off) - 1):
         t.extend(x for x, lv in zip(tgt[off[v]:off[v + 1]], levels[off[v]:off[v + 1]]) if lv <= max_level)
@@ -398,16 +386,11 @@ def upto_py(off: array, tgt: array, levels: bytes, max_level: int) -> tuple[arra
     return o, t
 
 
-def dominated(off: array, tgt: array, root: int, weights: bytes) -> array:
+def dominated_py(off: array, tgt: array, root: int, weights: bytes) -> array:
     """Per node, the sum of `weights` over the nodes it dominates (itself included) in the graph of the
     rows from `root`; for the triage, the rows are the callers and the root ROOT, so a frontier's
-    count is of the missing functions whose every chain to an async import passes through it."""
-    fast = _accel()
-    return fast.dominated(off, tgt, root, weights) if fast else dominated_py(off, tgt, root, weights)
-
-
-def dominated_py(off: array, tgt: array, root: int, weights: bytes) -> array:
-    """Cooper, Harvey & Kennedy's iterative algorithm ("A Simple, Fast Dominance Algorithm")."""
+    count is of the missing functions whose every chain to an async import passes through it.
+    Cooper, Harvey & Kennedy's iterative algorithm ("A Simple, Fast Dominance Algorithm")."""
     n = len(off) - 1
     rows = list(Rows(off, tgt))
     post = _postorder(n, rows, root)
@@ -466,17 +449,11 @@ def _postorder(n: int, children: list[list[int]], start: int) -> list[int]:
     return order
 
 
-def reach(off: array, tgt: array, weights: bytes) -> array:
+def reach_py(off: array, tgt: array, weights: bytes) -> array:
     """Per node, how many marked nodes (weights[v] != 0) it reaches along the rows, itself included; for
     the triage, the rows are the callers, so a frontier's count is of the missing functions that can
-    reach it."""
-    fast = _accel()
-    return fast.reach(off, tgt, weights) if fast else reach_py(off, tgt, weights)
-
-
-def reach_py(off: array, tgt: array, weights: bytes) -> array:
-    """Bitsets over the marked nodes, pulled along the strongly connected components (recursion) in the
-    order they complete: every component a component reaches is final before it."""
+    reach it. Bitsets over the marked nodes, pulled along the strongly connected components (recursion)
+    in the order they complete: every component a component reaches is final before it."""
     n = len(off) - 1
     rows = list(Rows(off, tgt))
     comp, by_comp = components(n, rows)
@@ -491,6 +468,23 @@ def reach_py(off: array, tgt: array, weights: bytes) -> array:
                     b |= bits[comp[w]]
         bits[c] = b
     return array("i", (bits[comp[v]].bit_count() for v in range(n)))
+
+
+def _closure_rows_native(*args: object) -> tuple[array, array, bytes]:
+    o, t, levels = accel.native.closure_rows(*args)
+    return accel.u32s(o), accel.u32s(t), levels
+
+
+def _upto_native(off: array, tgt: array, levels: bytes, max_level: int) -> tuple[array, array]:
+    o, t = accel.native.upto(off, tgt, levels, max_level)
+    return accel.u32s(o), accel.u32s(t)
+
+
+closure_rows = accel.twin("closure_rows", closure_rows_py, _closure_rows_native)
+upto = accel.twin("upto", upto_py, _upto_native)
+dominated = accel.twin("dominated", dominated_py, lambda off, tgt, root, weights:
+                       accel.i32s(accel.native.dominated(off, tgt, root, weights)))
+reach = accel.twin("reach", reach_py, lambda off, tgt, weights: accel.i32s(accel.native.reach(off, tgt, weights)))
 
 
 def short_chain(parts: list[str], keep: int = 6) -> str:

@@ -3,22 +3,42 @@
 What is kept per function (as events, deduplicated per function in first-seen order): direct
 callees, `call_indirect` sites (type, table), `call_ref` sites (type), `ref.func` targets, global
 reads and writes, table writes. Plus per-function counts (instructions, calls, indirect calls) so
-exactness can be checked against an independent decoder.
+exactness can be checked against an independent decoder, and the classes of instruction and type the
+code holds (`Uses`: which wasm features it needs, see features.py).
 
-Two implementations give identical results: the C extension `_scan` (fast: PHP's 23 MB in well
-under a second) and `scan_code_py` here (always available; tests check they agree).
+`scan_code` and `scan_data` are accelerator twins (see `asyncify_doctor.accel`): `scan_code_py` and
+`scan_data_py` here, and the same walks in C (accel/native/decode.c: PHP's 23 MB in well under a
+second), driven by the same tables (`opcodes`), tested equal (tests/test_accel.py).
 """
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
+from .. import accel
 from ..errors import DecodeError
 from . import opcodes as op
 from .reader import Reader
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+def _no_uses() -> array:
+    return array("I", [op.NO_OFFSET]) * op.NUM_USES
+
+
+@dataclass
+class Uses:
+    """The classes of instruction and type (`opcodes.U_*`) a part of the binary holds: bit k of `mask`
+    for class k, and `first[k]` the byte offset of its first use (`opcodes.NO_OFFSET` if none)."""
+
+    mask: int = 0
+    first: array = field(default_factory=_no_uses)
+
+    def in_order(self) -> list[tuple[int, int]]:
+        """(class, offset of its first use) of each class used, in file order."""
+        return sorted(((k, self.first[k]) for k in range(op.NUM_USES) if self.mask >> k & 1), key=lambda ko: ko[1])
 
 
 @dataclass
@@ -28,19 +48,23 @@ class CodeScan:
     bodies: (offset, size) per defined function, offset of the body's first byte in the file.
     events: (function index, event, a, b) quads, see `opcodes.EV_*`.
     counts: (instructions, calls, indirect calls) per defined function.
+    uses: the classes of instruction and type the bodies hold (`Uses`).
     """
 
     bodies: array
     events: array
     counts: array
+    uses: Uses = field(default_factory=Uses)
 
 
 class _Ctx:
     """Per-scan state shared by the helpers of the pure-Python scanner."""
 
-    __slots__ = ("r", "num_funcs", "num_globals", "events", "seen", "func", "data_count")
+    __slots__ = ("base_uses", "data_count", "events", "first", "func", "multi", "num_funcs", "num_globals", "r",
+                 "seen", "uses")
 
-    def __init__(self, r: Reader, num_funcs: int, num_globals: int, data_count: bool = True) -> None:
+    def __init__(self, r: Reader, num_funcs: int, num_globals: int, data_count: bool = True, const: bool = False,
+                 multi: bytes = b"") -> None:
         self.r = r
         self.num_funcs = num_funcs
         self.num_globals = num_globals
@@ -48,6 +72,16 @@ class _Ctx:
         self.events = array("I")
         self.seen: set[tuple[int, int, int]] = set()
         self.func = 0
+        self.base_uses = op.CONST_BASE_USES if const else op.BASE_USES   # a constant expression: extended-const
+        self.multi = multi             # per type index: a block of that type is multi-value
+        self.uses = 0
+        self.first = _no_uses()
+
+    def use(self, k: int, offset: int) -> None:
+        """The code holds class k (`opcodes.U_*`, or NO_USE: nothing) at `offset`."""
+        if k != op.NO_USE and not self.uses >> k & 1:
+            self.uses |= 1 << k
+            self.first[k] = offset
 
     def emit(self, event: int, a: int, b: int, offset: int) -> None:
         base = event & ~op.EV_TAIL
@@ -112,15 +146,33 @@ def read_valtype(r: Reader) -> int:
     return b
 
 
-def read_blocktype(r: Reader) -> None:
+def read_heaptype_use(r: Reader) -> int:
+    """Read a heap type; its use class (`opcodes.TYPE_USES`; a type index: U_GCREF)."""
+    heap = read_heaptype(r)[0]
+    return op.U_GCREF if heap >= 0 else op.TYPE_USES[heap + 0x80]
+
+
+def read_valtype_use(r: Reader) -> int:
+    """Read a value type; its use class (`opcodes.TYPE_USES`, or the heap type's for `ref`/`ref null`)."""
+    if r.pos < r.end and r.data[r.pos] in (0x63, 0x64):
+        r.pos += 1
+        return read_heaptype_use(r)
+    return op.TYPE_USES[read_valtype(r)]
+
+
+def read_blocktype(r: Reader, multi: bytes = b"") -> int:
+    """Read a block type; its use class: its value type's, U_MULTI_VALUE for a type index that `multi`
+    marks (a type with parameters or several results), else NO_USE."""
     b = r.data[r.pos] if r.pos < r.end else r.u8()
     if b == 0x40:
         r.pos += 1
-    elif b & 0xC0 == 0x40:
-        read_valtype(r)
-    else:
-        if r.s33() < 0:
-            raise r.error("invalid block type", r.pos - 1)
+        return op.NO_USE
+    if b & 0xC0 == 0x40:
+        return read_valtype_use(r)
+    t = r.s33()
+    if t < 0:
+        raise r.error("invalid block type", r.pos - 1)
+    return op.U_MULTI_VALUE if t < len(multi) and multi[t] else op.NO_USE
 
 
 def read_ordering(r: Reader) -> None:
@@ -131,14 +183,15 @@ def read_ordering(r: Reader) -> None:
         raise r.error(f"invalid atomic ordering {order}", at)
 
 
-def read_memarg(r: Reader) -> None:
+def read_memarg(r: Reader) -> int:
+    """Read a memarg; its memory index."""
     at = r.pos
     flags = r.u32()
     if flags >= 0x80:  # alignment (bits 0-5) and a memory index (bit 6) only
         raise r.error(f"malformed memarg flags 0x{flags:x}", at)
-    if flags & 0x40:
-        r.u32()  # memory index (multi-memory)
+    memory = r.u32() if flags & 0x40 else 0   # multi-memory
     r.u64()      # offset (u64 for memory64)
+    return memory
 
 
 def _resume_table(r: Reader) -> None:
@@ -152,8 +205,9 @@ def _resume_table(r: Reader) -> None:
             raise r.error(f"invalid resume handler kind 0x{kind:02x}", at)
 
 
-def _try_table(r: Reader) -> None:
-    read_blocktype(r)
+def _try_table(r: Reader, multi: bytes = b"") -> int:
+    """Read try_table's immediates; its block type's use class."""
+    use = read_blocktype(r, multi)
     for _ in range(r.u32()):
         kind = r.u8()
         if kind in (0x00, 0x01):
@@ -163,18 +217,26 @@ def _try_table(r: Reader) -> None:
             r.u32()
         else:
             raise r.error(f"invalid try_table catch kind 0x{kind:02x}", r.pos - 1)
+    return use
 
 
 def _immediates(ctx: _Ctx, kind: int, event: int, start: int) -> None:
-    """Skip one instruction's immediates, emitting its event. Slow path for the rarer kinds."""
+    """Skip one instruction's immediates, emitting its event and noting the uses they show. Slow path for
+    the rarer kinds."""
     r = ctx.r
     if kind == op.U32X2:
         a = r.u32()
         b = r.u32()
         if event:
             ctx.emit(event, a, b, start)
+            if b and event & ~op.EV_TAIL == op.EV_CALL_INDIRECT:
+                ctx.use(op.U_OTHER_TABLE, start)
     elif kind == op.MEMARG:
-        read_memarg(r)
+        if read_memarg(r):
+            ctx.use(op.U_MULTI_MEMORY, start)
+    elif kind == op.MEMIDX:
+        if r.u32():
+            ctx.use(op.U_MULTI_MEMORY, start)
     elif kind == op.I64:
         r.sleb(10, 64)
     elif kind == op.I32:
@@ -188,13 +250,14 @@ def _immediates(ctx: _Ctx, kind: int, event: int, start: int) -> None:
             r.u32()
     elif kind == op.SELECT_T:
         for _ in range(r.u32()):
-            read_valtype(r)
+            ctx.use(read_valtype_use(r), start)
     elif kind == op.HEAPTYPE:
         read_heaptype(r)
     elif kind == op.BYTES16:
         r.bytes(16)
     elif kind == op.MEMARG_LANE:
-        read_memarg(r)
+        if read_memarg(r):
+            ctx.use(op.U_MULTI_MEMORY, start)
         r.u8()
     elif kind == op.BYTE:
         r.u8()
@@ -235,7 +298,7 @@ class _CheckWatch:
     """Spots Asyncify's unwind check right after a call: `global.get G; i32.const 1; i32.eq|ne` (either
     operand order), with only `CHECK_TRANSPARENT` instructions between the call and it. Binaryen puts
     that check after exactly the calls it treated as able to unwind (AsyncifyFlow::makePossibleUnwind),
-    so an asyncified binary says which callees its build considered async. `_scan.c` does the same."""
+    so an asyncified binary says which callees its build considered async. decode.c does the same."""
 
     __slots__ = ("ctx", "pending", "hist")
 
@@ -267,8 +330,8 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
     """
     r = ctx.r
     data = r.data
-    kinds, events = op.BASE_KINDS, op.BASE_EVENTS
-    prefix_tables = op.PREFIX_TABLES
+    kinds, events, base_uses = op.BASE_KINDS, op.BASE_EVENTS, ctx.base_uses
+    prefix_tables, prefix_uses, no_use = op.PREFIX_TABLES, op.PREFIX_USES, op.NO_USE
     depth = 1
     n_instr = n_calls = n_indirect = 0
     watch = _CheckWatch(ctx)
@@ -281,14 +344,17 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
             r.pos = start + 1
             kind = kinds[code]
             event = events[code]
+            use = base_uses[code]
             if code >= 0xFB and code in prefix_tables:
                 sub = r.u32()
                 pk, pe = prefix_tables[code]
                 if sub >= len(pk) or pk[sub] == op.ILLEGAL:
                     raise r.error(f"unknown opcode 0x{code:02x} 0x{sub:x} ({op.PREFIX_NAMES[code]} prefix)", start)
-                kind, event = pk[sub], pe[sub]
+                kind, event, use = pk[sub], pe[sub], prefix_uses[code][sub]
             elif kind == op.ILLEGAL:
                 raise r.error(f"unknown opcode 0x{code:02x}", start)
+            if use != no_use:
+                ctx.use(use, start)
             n_instr += 1
             imm = 0
             if kind == op.NONE:
@@ -313,11 +379,13 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
                             n_indirect += 1
                         ctx.emit(event, a, 0, start)
             elif kind == op.BLOCK:
-                read_blocktype(r)
+                ctx.use(read_blocktype(r, ctx.multi), start)
                 depth += 1
             elif kind == op.TRY_TABLE:
-                _try_table(r)
+                ctx.use(_try_table(r, ctx.multi), start)
                 depth += 1
+            elif kind == op.HEAPTYPE and code == 0xD0:   # ref.null: the type it makes
+                ctx.use(read_heaptype_use(r), start)
             else:
                 if event & ~op.EV_TAIL == op.EV_CALL_INDIRECT:
                     n_indirect += 1
@@ -332,11 +400,12 @@ def scan_expr(ctx: _Ctx, func_index: int | None = None) -> tuple[int, int, int]:
 
 def scan_code_py(data: bytes, start: int, end: int, num_imported: int, num_funcs: int,
                  num_globals: int, path: str = "<wasm>", progress: Progress | None = None,
-                 data_count: bool = True) -> CodeScan:
+                 data_count: bool = True, multi: bytes = b"") -> CodeScan:
     """Pure-Python scan of the code section's contents `data[start:end]`. Without `data_count` (the
-    module has no data count section), an instruction that names a data segment is an error."""
+    module has no data count section), an instruction that names a data segment is an error. `multi`:
+    per type index, 1 if a block of that type is multi-value (parameters, or several results)."""
     r = Reader(data, start, end, path)
-    ctx = _Ctx(r, num_funcs, num_globals, data_count)
+    ctx = _Ctx(r, num_funcs, num_globals, data_count, multi=multi)
     bodies, counts = array("I"), array("I")
     count = r.u32()
     for i in range(count):
@@ -353,7 +422,8 @@ def scan_code_py(data: bytes, start: int, end: int, num_imported: int, num_funcs
                 total += body.u32()
                 if total > 0xFFFFFFFF:
                     raise body.error("too many locals (more than 2^32 - 1)", at)
-                read_valtype(body)
+                at = body.pos
+                ctx.use(read_valtype_use(body), at)
         except DecodeError as exc:
             raise DecodeError(exc.path, exc.offset, f"in local declarations: {exc.message}", ctx.func) from None
         counts.extend(scan_expr(ctx, ctx.func))
@@ -364,14 +434,85 @@ def scan_code_py(data: bytes, start: int, end: int, num_imported: int, num_funcs
             progress(r.pos - start, end - start)
     if r.pos != end:
         raise r.error("bytes after the last function body in the code section")
-    return CodeScan(bodies, ctx.events, counts)
+    return CodeScan(bodies, ctx.events, counts, Uses(ctx.uses, ctx.first))
+
+
+def scan_data_py(data: bytes, start: int, end: int, num_funcs: int, num_globals: int,
+                 path: str = "<wasm>") -> tuple[int, Uses]:
+    """The data section's contents `data[start:end]`: nothing the analysis needs, but read to their
+    last byte so that a malformed segment is an error, not silently accepted (the bytes are skipped,
+    not copied; PHP has 78,697 segments). Returns the position after the last segment, and the uses
+    (passive segments, memories other than 0, the classes of the offset expressions)."""
+    r = Reader(data, start, end, path)
+    ctx = _Ctx(r, num_funcs, num_globals, const=True)
+    for _ in range(r.u32()):
+        at = r.pos
+        flags = r.u32()
+        if flags > 2:
+            raise r.error(f"invalid data segment flags {flags}", at)
+        if flags == 1:
+            ctx.use(op.U_PASSIVE_DATA, at)
+        elif flags == 2 and r.u32():   # memory index
+            ctx.use(op.U_DATA_MEMORY, at)
+        if flags != 1:
+            scan_expr(ctx)  # the offset expression
+        size = r.u32()
+        if size > r.end - r.pos:
+            raise r.error(f"data segment of {size} bytes runs past the end ({r.end - r.pos} bytes left)")
+        r.pos += size
+    return r.pos, Uses(ctx.uses, ctx.first)
 
 
 def scan_const_expr(r: Reader, num_funcs: int, num_globals: int) -> list[tuple[int, int, int]]:
     """Scan an init expression (global, element item, segment offset); returns its events."""
-    ctx = _Ctx(r, num_funcs, num_globals)
+    ctx = _Ctx(r, num_funcs, num_globals, const=True)
     scan_expr(ctx)
     return [tuple(ctx.events[i + 1:i + 4]) for i in range(0, len(ctx.events), 4)]  # type: ignore[misc]
+
+
+def const_expr_uses(r: Reader) -> Uses:
+    """The uses of the constant expression at `r` (a global, table or element initializer)."""
+    ctx = _Ctx(r, 1 << 32, 1 << 32, const=True)
+    scan_expr(ctx)
+    return Uses(ctx.uses, ctx.first)
+
+
+# --- the C twins (accel/native/decode.c), driven by the same tables -------------------------------
+
+_TABLES = op.packed_tables()
+
+
+def _raise(res: tuple, path: str) -> None:
+    """The C side's ("error", offset, function or -1, message) as the Python twin raises it."""
+    _, offset, func, message = res
+    raise DecodeError(path, offset, message, None if func < 0 else func)
+
+
+def _uses_native(mask: int, first: bytes) -> Uses:
+    return Uses(mask, accel.u32s(first)[:op.NUM_USES])
+
+
+def _scan_code_native(data: bytes, start: int, end: int, num_imported: int, num_funcs: int,
+                      num_globals: int, path: str = "<wasm>", progress: Progress | None = None,
+                      data_count: bool = True, multi: bytes = b"") -> CodeScan:
+    """Big sections are scanned as two halves on two threads (no progress: it takes well under a second)."""
+    res = accel.native.scan(data, start, end, num_imported, num_funcs, num_globals, _TABLES, data_count, multi)
+    if res[0] == "error":
+        _raise(res, path)
+    bodies, events, counts, mask, first = res
+    return CodeScan(accel.u32s(bodies), accel.u32s(events), accel.u32s(counts), _uses_native(mask, first))
+
+
+def _scan_data_native(data: bytes, start: int, end: int, num_funcs: int, num_globals: int,
+                      path: str = "<wasm>") -> tuple[int, Uses]:
+    res = accel.native.data(data, start, end, num_funcs, num_globals, _TABLES)
+    if res[0] == "error":
+        _raise(res, path)
+    return res[0], _uses_native(res[1], res[2])
+
+
+scan_code = accel.twin("scan_code", scan_code_py, _scan_code_native)
+scan_data = accel.twin("scan_data", scan_data_py, _scan_data_native)
 
 
 def body_ops(data: bytes, start: int, size: int, path: str = "<wasm>", limit: int | None = None) -> list[tuple[int, int]]:

@@ -12,9 +12,11 @@ before 121), and its validator rejects the rest ("memory.fill operations require
 Where the features come from:
 - the `target_features` section when there is one: it is what wasm-opt itself reads (no flags needed,
   but the list says what a stripped copy would need);
-- else the module itself: its types, tables, memories, globals, segments (cheap), and, only when
-  asked (`scan_code=True`), every instruction of every body — a second pass over the code section,
-  so `analyze` pays nothing unless it prints the flags (PHP's 23 MB: see the report).
+- else the module itself: its types, tables, memories, globals, segments, and (`scan_code=True`)
+  every instruction of every body. The instructions cost nothing here: both code scanners note, in
+  the one pass decoding makes, the classes of instruction and type the code holds (`code.Uses`, one
+  bit per class of `opcodes.U_*`), and the data section's scan does the same for its segments;
+  `USE_FEATURES` says which feature each class needs.
 
 Feature names are the `target_features` names (tool-conventions, LLVM); `wasm_opt_flags` maps them
 to the flag names of a release: `FeatureSet::toString` in src/wasm-features.h, read at every release
@@ -25,6 +27,7 @@ references` folded into `gc` in 111, `typed-continuations` 117 → `stack-switch
 from __future__ import annotations
 
 import mmap
+from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -153,7 +156,8 @@ def _bytes(m: Module) -> Iterator[bytes]:
 
 
 def module_features(m: Module, scan_code: bool = False) -> Features:
-    """What the module uses, from its sections; with `scan_code` also from every instruction."""
+    """What the module uses, from its sections; with `scan_code` also from every instruction (what the
+    code scan noted while decoding: no second pass)."""
     feats = Features(source="module and code" if scan_code else "module")
     _types(m, feats)
     with _bytes(m) as data:
@@ -161,12 +165,13 @@ def module_features(m: Module, scan_code: bool = False) -> Features:
         while not r.at_end():
             sid = r.u8()
             sec = r.sub(r.u32())
-            reader = {2: _imports, 4: _tables, 5: _memories, 6: _globals, 9: _elements, 11: _data,
-                      13: _tags}.get(sid)
+            reader = {2: _imports, 4: _tables, 5: _memories, 6: _globals, 9: _elements, 13: _tags}.get(sid)
             if reader is not None:
                 reader(m, sec, feats)
-            elif sid == 10 and scan_code:
-                _code(m, sec, feats)
+            elif sid == 10 and scan_code and m.code is not None:
+                _add_uses(m, m.code.uses, feats)
+            elif sid == 11 and m.data_uses is not None:
+                _add_uses(m, m.data_uses, feats)
     if sum(1 for _ in m.exports if _.kind == "global" and m.globals[_.index].mutable):
         feats.add("mutable-globals", "an exported mutable global")
     return feats
@@ -230,30 +235,47 @@ def _table_type(m: Module, r: Reader, feats: Features) -> None:
 
 
 def _imports(m: Module, r: Reader, feats: Features) -> None:
+    """Plain imports, and the compact-imports proposal's two grouped encodings (read as
+    `module._import_section` reads them: `"" 0x7F` many names and types, `"" 0x7E` one type, many names)."""
     for _ in range(r.u32()):
         r.name()
-        r.name()
-        kind = r.u8()
-        if kind == 0:
-            r.u32()
-        elif kind == 1:
-            _table_type(m, r, feats)
-        elif kind == 2:
-            _limits(r, feats, "memory")
-        elif kind == 3:
-            at = r.pos
-            code = codemod.read_valtype(r)
-            heap = None
-            if code in (0x63, 0x64):
-                r.pos = at + 1
-                heap = codemod.read_heaptype(r)[0]
-            _valtype(code, heap, feats, "imported global")
-            if r.u8() & 1:
-                feats.add("mutable-globals", "an imported mutable global")
-        elif kind == 4:
-            r.u8()
-            r.u32()
-            feats.add("exception-handling", "an imported tag")
+        group = r.data[r.pos] if r.name() == "" and r.pos < r.end else None
+        if group == 0x7F:
+            r.pos += 1
+            for _ in range(r.u32()):
+                r.name()
+                _import_type(m, r, feats)
+        elif group == 0x7E:
+            r.pos += 1
+            _import_type(m, r, feats)
+            for _ in range(r.u32()):
+                r.name()
+        else:
+            _import_type(m, r, feats)
+
+
+def _import_type(m: Module, r: Reader, feats: Features) -> None:
+    kind = r.u8()
+    if kind in (0x00, 0x20):   # 0x20: a function of exact type (custom descriptors)
+        r.u32()
+    elif kind == 1:
+        _table_type(m, r, feats)
+    elif kind == 2:
+        _limits(r, feats, "memory")
+    elif kind == 3:
+        at = r.pos
+        code = codemod.read_valtype(r)
+        heap = None
+        if code in (0x63, 0x64):
+            r.pos = at + 1
+            heap = codemod.read_heaptype(r)[0]
+        _valtype(code, heap, feats, "imported global")
+        if r.u8() & 1:
+            feats.add("mutable-globals", "an imported mutable global")
+    elif kind == 4:
+        r.u8()
+        r.u32()
+        feats.add("exception-handling", "an imported tag")
 
 
 def _tables(m: Module, r: Reader, feats: Features) -> None:
@@ -265,7 +287,7 @@ def _tables(m: Module, r: Reader, feats: Features) -> None:
             r.pos += 2
             feats.add("gc", "a table with an initializer")
             _table_type(m, r, feats)
-            _expr(m, r, feats, const=True)
+            _const_expr(m, r, feats)
         else:
             _table_type(m, r, feats)
 
@@ -288,7 +310,7 @@ def _globals(m: Module, r: Reader, feats: Features) -> None:
         _valtype(code, heap, feats, "global")
         if r.u8() & 2:
             feats.add("shared-everything", "a shared global")
-        _expr(m, r, feats, const=True)
+        _const_expr(m, r, feats)
 
 
 def _elements(m: Module, r: Reader, feats: Features) -> None:
@@ -300,7 +322,7 @@ def _elements(m: Module, r: Reader, feats: Features) -> None:
         elif flags & 2 and r.u32() != 0:
             feats.add("reference-types", "an element segment for a table other than 0")
         if not flags & 1:
-            _expr(m, r, feats, const=True)
+            _const_expr(m, r, feats)
         if flags & 4:
             feats.add("reference-types", "an element segment of expressions")
             if flags & 3:
@@ -311,7 +333,7 @@ def _elements(m: Module, r: Reader, feats: Features) -> None:
                     heap = codemod.read_heaptype(r)[0]
                     _valtype(code, heap, feats, "element segment")
             for _ in range(r.u32()):
-                _expr(m, r, feats, const=True)
+                _const_expr(m, r, feats)
         else:
             if flags & 3:
                 r.u8()
@@ -319,167 +341,62 @@ def _elements(m: Module, r: Reader, feats: Features) -> None:
                 r.u32()
 
 
-def _data(m: Module, r: Reader, feats: Features) -> None:
-    for _ in range(r.u32()):
-        flags = r.u32()
-        if flags == 1:
-            feats.add("bulk-memory", "a passive data segment")
-        else:
-            if flags == 2 and r.u32() != 0:
-                feats.add("multimemory", "a data segment for memory other than 0")
-            _expr(m, r, feats, const=True)
-        size = r.u32()
-        r.pos += size
-
-
 def _tags(m: Module, r: Reader, feats: Features) -> None:
     if r.u32():
         feats.add("exception-handling", "a tag section")
 
 
-def _code(m: Module, r: Reader, feats: Features) -> None:
-    for i in range(r.u32()):
-        body = r.sub(r.u32())
-        for _ in range(body.u32()):
-            body.u32()
-            at = body.pos
-            code = codemod.read_valtype(body)
-            heap = None
-            if code in (0x63, 0x64):
-                body.pos = at + 1
-                heap = codemod.read_heaptype(body)[0]
-            _valtype(code, heap, feats, f"local (function {m.num_imported_functions + i})")
-        _expr(m, body, feats)
+# What each class of `opcodes.U_*` needs, and the words for it: the scanners note the classes the code,
+# the data section and constant expressions hold (`code.Uses`), this says which features they are.
+USE_FEATURES: dict[int, tuple[tuple[str, ...], str]] = {
+    op.U_EXCEPTIONS: (("exception-handling",), "an exception-handling instruction (try, throw, try_table, …)"),
+    op.U_TAIL_CALL: (("tail-call",), "a tail call (return_call*)"),
+    op.U_TYPED_REF: (("gc",), "a typed function reference instruction (call_ref, ref.as_non_null, br_on_null, …)"),
+    op.U_REF: (("reference-types",), "a reference instruction (ref.null, ref.is_null, ref.func, select t, table.get/set)"),
+    op.U_SIGN_EXT: (("sign-ext",), "a sign-extension instruction (extend8_s, …)"),
+    op.U_STACK_SWITCHING: (("stack-switching",), "a stack-switching instruction (cont.new, resume, …)"),
+    op.U_SAT_CONV: (("nontrapping-fptoint",), "a non-trapping float-to-int conversion (trunc_sat)"),
+    op.U_BULK: (("bulk-memory",), "memory.init, data.drop, table.init, elem.drop or table.copy"),
+    op.U_BULK_OPT: (("bulk-memory-opt",), "memory.copy or memory.fill"),
+    op.U_TABLE_REF: (("reference-types",), "table.grow or table.size"),
+    op.U_TABLE_FILL: (("bulk-memory", "reference-types"), "table.fill"),
+    op.U_WIDE: (("wide-arithmetic",), "a wide-arithmetic instruction"),
+    op.U_MEMORY_CONTROL: (("memory-control",), "a memory-control instruction (memory.discard)"),
+    op.U_SIMD: (("simd128",), "a SIMD instruction"),
+    op.U_RELAXED_SIMD: (("simd128", "relaxed-simd"), "a relaxed SIMD instruction"),
+    op.U_ATOMICS: (("atomics",), "an atomic memory instruction"),
+    op.U_SHARED_ATOMICS: (("shared-everything", "gc"), "an atomic instruction on a global, table or GC object"),
+    op.U_GC: (("gc",), "a GC instruction"),
+    op.U_CUSTOM_DESCRIPTORS: (("custom-descriptors", "gc"), "a custom-descriptors instruction"),
+    op.U_MULTI_MEMORY: (("multimemory",), "an access to a memory other than 0"),
+    op.U_OTHER_TABLE: (("reference-types",), "call_indirect of a table other than 0"),
+    op.U_V128: (("simd128",), "a v128 local, block, select or ref.null type"),
+    op.U_REFTYPE: (("reference-types",), "a funcref or externref local, block, select or ref.null type"),
+    op.U_EXNREF: (("exception-handling",), "an exnref local, block, select or ref.null type"),
+    op.U_GCREF: (("gc",), "a typed or GC reference as a local, block, select or ref.null type"),
+    op.U_MULTI_VALUE: (("multivalue",), "a block with parameters or several results"),
+    op.U_EXTENDED_CONST: (("extended-const",), "add, sub or mul in a constant expression"),
+    op.U_PASSIVE_DATA: (("bulk-memory",), "a passive data segment"),
+    op.U_DATA_MEMORY: (("multimemory",), "a data segment for memory other than 0"),
+}
 
 
-# base opcode → (feature, what)
-_BASE = {0x06: "exception-handling", 0x07: "exception-handling", 0x08: "exception-handling",
-         0x09: "exception-handling", 0x0A: "exception-handling", 0x18: "exception-handling",
-         0x19: "exception-handling", 0x1F: "exception-handling", 0x12: "tail-call", 0x13: "tail-call",
-         0x15: "tail-call", 0x14: "gc", 0xD3: "gc", 0xD4: "gc", 0xD5: "gc", 0xD6: "gc",
-         0xD0: "reference-types", 0xD1: "reference-types", 0xD2: "reference-types", 0x1C: "reference-types",
-         0x25: "reference-types", 0x26: "reference-types",
-         **{c: "sign-ext" for c in range(0xC0, 0xC5)}, **{c: "stack-switching" for c in range(0xE0, 0xE7)}}
-_EXTENDED_CONST = frozenset((0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E))
+def _add_uses(m: Module, uses: codemod.Uses, feats: Features) -> None:
+    """The features of what the scanners noted, each with where it was first used."""
+    if not uses.mask:
+        return
+    starts = m.code.bodies[0::2] if m.code is not None else []
+    for k, offset in uses.in_order():
+        f = bisect_right(starts, offset) - 1
+        inside = f >= 0 and offset < starts[f] + m.code.bodies[2 * f + 1]   # type: ignore[union-attr]
+        where = f"function {m.num_imported_functions + f}, byte offset {offset}" if inside else f"byte offset {offset}"
+        features, what = USE_FEATURES[k]
+        for feature in features:
+            feats.add(feature, f"{what} ({where})")
 
 
-def _prefixed(code: int, sub: int) -> tuple[str, ...]:
-    if code == 0xFC:
-        if sub <= 7:
-            return ("nontrapping-fptoint",)
-        if sub in (10, 11):
-            return ("bulk-memory-opt",)
-        if sub in (8, 9, 12, 13, 14):
-            return ("bulk-memory",)
-        if sub in (15, 16):
-            return ("reference-types",)
-        if sub == 17:
-            return ("bulk-memory", "reference-types")
-        if 0x13 <= sub <= 0x16:
-            return ("wide-arithmetic",)
-        return ("memory-control",)
-    if code == 0xFD:
-        return ("simd128", "relaxed-simd") if sub >= 0x100 else ("simd128",)
-    if code == 0xFE:
-        return ("atomics",) if sub < 0x4F else ("shared-everything", "gc")
-    if sub >= 0x22:
-        return ("custom-descriptors", "gc")
-    return ("gc",)
-
-
-_OP_NAMES = {0xFC: "0xfc", 0xFD: "SIMD", 0xFE: "atomic", 0xFB: "GC"}
-
-
-def _expr(m: Module, r: Reader, feats: Features, const: bool = False) -> None:
-    """Walk one expression (a body, or a constant expression) to its closing `end`, noting features."""
-    data = r.data
-    kinds, prefix_tables = op.BASE_KINDS, op.PREFIX_TABLES
-    ctx = codemod._Ctx(r, 1 << 32, 1 << 32)
-    depth = 1
-    base = _BASE
-    while True:
-        start = r.pos
-        if start >= r.end:
-            raise r.error("expression ends without its final `end`")
-        code = data[start]
-        r.pos = start + 1
-        kind = kinds[code]
-        if code in base:
-            feats.add(base[code], f"opcode 0x{code:02x}")
-        if const and code in _EXTENDED_CONST:
-            feats.add("extended-const", f"opcode 0x{code:02x} in a constant expression")
-        if code >= 0xFB and code in prefix_tables:
-            sub = r.u32()
-            pk = prefix_tables[code][0]
-            if sub >= len(pk) or pk[sub] == op.ILLEGAL:
-                raise r.error(f"unknown opcode 0x{code:02x} 0x{sub:x}", start)
-            kind = pk[sub]
-            for feature in _prefixed(code, sub):
-                feats.add(feature, f"{_OP_NAMES[code]} opcode 0x{code:02x} 0x{sub:x}")
-        elif kind == op.ILLEGAL:
-            raise r.error(f"unknown opcode 0x{code:02x}", start)
-        if kind == op.NONE:
-            if code == 0x0B:
-                depth -= 1
-                if depth == 0:
-                    return
-        elif kind == op.U32:
-            imm = r.u32()
-            if code == 0x18:            # delegate closes a try
-                depth -= 1
-                if depth == 0:
-                    return
-            elif code in (0x3F, 0x40) and imm:
-                feats.add("multimemory", "memory.size/grow of memory other than 0")
-        elif kind == op.I32:
-            r.sleb(5, 32)
-        elif kind == op.MEMARG or kind == op.MEMARG_LANE:
-            if r.u32() & 0x40 and r.u32():
-                feats.add("multimemory", "a memory access to memory other than 0")
-            r.u64()
-            if kind == op.MEMARG_LANE:
-                r.u8()
-        elif kind in (op.BLOCK, op.TRY_TABLE):
-            _blocktype(m, r, feats)
-            if kind == op.TRY_TABLE:
-                r.pos = start + 1
-                codemod._try_table(r)
-            depth += 1
-        elif kind == op.U32X2 and code in (0x11, 0x13):
-            r.u32()
-            if r.u32():
-                feats.add("reference-types", "call_indirect of a table other than 0")
-        elif kind == op.HEAPTYPE and code == 0xD0:   # ref.null of a heap type
-            _valtype(0x63, codemod.read_heaptype(r)[0], feats, "ref.null")
-        elif kind == op.SELECT_T:
-            for _ in range(r.u32()):
-                at = r.pos
-                vcode = codemod.read_valtype(r)
-                heap = None
-                if vcode in (0x63, 0x64):
-                    r.pos = at + 1
-                    heap = codemod.read_heaptype(r)[0]
-                _valtype(vcode, heap, feats, "typed select")
-        else:
-            codemod._immediates(ctx, kind, op.EV_NONE, start)
-
-
-def _blocktype(m: Module, r: Reader, feats: Features) -> None:
-    b = r.data[r.pos] if r.pos < r.end else r.u8()
-    if b == 0x40:
-        r.pos += 1
-    elif b & 0xC0 == 0x40:
-        at = r.pos
-        code = codemod.read_valtype(r)
-        heap = None
-        if code in (0x63, 0x64):
-            r.pos = at + 1
-            heap = codemod.read_heaptype(r)[0]
-        _valtype(code, heap, feats, "block result")
-    else:
-        t = r.s33()
-        if 0 <= t < len(m.types) and (m.types[t].params or len(m.types[t].results) > 1):
-            feats.add("multivalue", "a block with parameters or several results")
+def _const_expr(m: Module, r: Reader, feats: Features) -> None:
+    _add_uses(m, codemod.const_expr_uses(r), feats)
 
 
 def flags_note(m: Module, version: int = 132) -> str:

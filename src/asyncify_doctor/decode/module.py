@@ -3,7 +3,9 @@
 Only what the call graph, the audit and the reports need is kept; code bodies are reduced to
 events by `code.py` (or its C twin). Names come from the `name` custom section; functions it does
 not name get the placeholder `wasm-function[N]` (V8's own spelling in stack traces), which Binaryen
-cannot match in a list, so the analysis warns about them.
+cannot match in a list, so the analysis warns about them. The long vectors (function, export, element
+and name sections) and the Function records are accelerator twins (`u32_vec`, `exports`, `name_map`,
+`records`; see `asyncify_doctor.accel`).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from .. import accel
 from ..errors import DecodeError, InputError
 from . import code as codemod
 from .reader import Reader
@@ -213,7 +216,7 @@ class Module:
     custom_sections: list[tuple[str, int, int]] = field(default_factory=list)
     section_spans: dict[int, tuple[int, int]] = field(default_factory=dict)   # known section id -> (payload offset, size)
     code: codemod.CodeScan | None = None
-    accelerated: bool = False
+    data_uses: codemod.Uses | None = None   # what the data section holds (passive segments, …; features.py)
     data: bytes = field(default=b"", repr=False)   # the binary, when decoded from bytes (else read again: `span`)
     aliases: dict[int, str] = field(default_factory=dict, repr=False, compare=False)   # real names of minified ones (`shown_name`)
     _file: BinaryIO | None = field(default=None, init=False, repr=False, compare=False)   # open under `rereading`
@@ -477,16 +480,81 @@ def _import_section(m: Module, r: Reader) -> None:
     m.num_imported_functions = len(m._ftypes)
 
 
-def _fast(m: Module):  # noqa: ANN202 - the C accelerator when this decode may use it, else None
-    if not m.accelerated:
+# --- the long vectors: read in one go (accelerator twins), or, when malformed, again by the reader
+# that words the error, so both twins accept and reject exactly alike --------------------------------
+
+def u32_vec_py(data: bytes, pos: int, end: int) -> tuple[array, int] | None:
+    """A vec(u32) at `pos` and the position after it; None if malformed."""
+    r = Reader(data, pos, end)
+    try:
+        return array("I", r.vec(r.u32)), r.pos
+    except DecodeError:
         return None
-    from . import accel
-    return accel
+
+
+def name_map_py(data: bytes, pos: int, end: int) -> tuple[array, list[str], int] | None:
+    """A name map at `pos` as (indices, names, position after); None if malformed."""
+    r = Reader(data, pos, end)
+    try:
+        n = r.u32()
+        if n > r.end - r.pos:
+            return None
+        idxs, names = array("I"), []
+        for _ in range(n):
+            idxs.append(r.u32())
+            names.append(r.name())
+        return idxs, names, r.pos
+    except DecodeError:
+        return None
+
+
+def exports_py(data: bytes, pos: int, end: int) -> tuple[list[str], bytes, array, int] | None:
+    """An export section at `pos` as (names, kind bytes, indices, position after), kinds unchecked;
+    None if malformed."""
+    r = Reader(data, pos, end)
+    try:
+        n = r.u32()
+        if n > r.end - r.pos:
+            return None
+        names, kinds, idxs = [], bytearray(), array("I")
+        for _ in range(n):
+            names.append(r.name())
+            kinds.append(r.u8())
+            idxs.append(r.u32())
+        return names, bytes(kinds), idxs, r.pos
+    except DecodeError:
+        return None
+
+
+def records_py(cls: type, columns: tuple) -> list:
+    """[cls(row) for row in zip(*columns)] for a tuple subclass: the Function records in one go."""
+    return list(map(tuple.__new__, repeat(cls), zip(*columns)))
+
+
+def _u32_vec_native(data: bytes, pos: int, end: int) -> tuple[array, int] | None:
+    res = accel.native.u32_vec(data, pos, end)
+    return None if res is None else (accel.u32s(res[0]), res[1])
+
+
+def _name_map_native(data: bytes, pos: int, end: int) -> tuple[array, list[str], int] | None:
+    res = accel.native.name_map(data, pos, end)
+    return None if res is None else (accel.u32s(res[0]), res[1], res[2])
+
+
+def _exports_native(data: bytes, pos: int, end: int) -> tuple[list[str], bytes, array, int] | None:
+    res = accel.native.exports(data, pos, end)
+    return None if res is None else (res[0], res[1], accel.u32s(res[2]), res[3])
+
+
+u32_vec = accel.twin("u32_vec", u32_vec_py, _u32_vec_native)
+name_map = accel.twin("name_map", name_map_py, _name_map_native)
+exports = accel.twin("exports", exports_py, _exports_native)
+records = accel.twin("records", records_py, lambda cls, columns: accel.native.records(cls, columns))
 
 
 def _function_section(m: Module, r: Reader) -> None:
-    ftypes, fast = m._ftypes, _fast(m)
-    res = fast.u32_vec(r.data, r.pos, r.end) if fast else None
+    ftypes = m._ftypes
+    res = u32_vec(r.data, r.pos, r.end)
     if res is not None and (not res[0] or max(res[0]) < len(m.types)):
         types, r.pos = res
         ftypes.extend(types)
@@ -544,8 +612,7 @@ def _global_section(m: Module, r: Reader) -> None:
 def _export_section(m: Module, r: Reader) -> None:
     spaces = {"func": len(m._ftypes), "table": len(m.tables), "memory": m.memories, "global": len(m.globals),
               "tag": len(m.tags)}
-    fast = _fast(m)
-    res = fast.exports(r.data, r.pos, r.end) if fast else None
+    res = exports(r.data, r.pos, r.end)
     if res is not None:
         names, kinds, indices, end = res
         kind_names = [EXTERNAL_KINDS.get(k) for k in kinds]
@@ -577,8 +644,7 @@ def _func_index(m: Module, r: Reader) -> int:
 
 def _func_indices(m: Module, r: Reader) -> list[int]:
     """A vec(funcidx), each in range."""
-    fast = _fast(m)
-    res = fast.u32_vec(r.data, r.pos, r.end) if fast else None
+    res = u32_vec(r.data, r.pos, r.end)
     if res is not None and (not res[0] or max(res[0]) < len(m._ftypes)):
         r.pos = res[1]
         return res[0].tolist()
@@ -624,8 +690,7 @@ def _elemkind(r: Reader) -> ValType:
 
 def _name_map(m: Module, r: Reader) -> tuple[list[int] | array, list[str]]:
     """A name map as (indices, names); a later name for the same index wins, as in a dict."""
-    fast = _fast(m)
-    res = fast.name_map(r.data, r.pos, r.end) if fast else None
+    res = name_map(r.data, r.pos, r.end)
     if res is not None:
         idx, names, r.pos = res
         return idx, names
@@ -662,25 +727,6 @@ def _tag_section(m: Module, r: Reader) -> None:
         m.tags.append(_check_type(m, r, r.u32(), "tag", at))
 
 
-def _data_section_py(m: Module, r: Reader) -> None:
-    """Data segments: nothing the analysis needs, but read to their last byte so that a malformed
-    one is an error, not silently accepted. Their bytes are skipped, not copied. (PHP has 78,697
-    segments: `accel.data_section` is the same walk in C.)"""
-    for _ in range(r.u32()):
-        at = r.pos
-        flags = r.u32()
-        if flags > 2:
-            raise r.error(f"invalid data segment flags {flags}", at)
-        if flags == 2:
-            r.u32()  # memory index
-        if flags != 1:
-            _const_funcs(m, r)  # the offset expression
-        size = r.u32()
-        if size > r.end - r.pos:
-            raise r.error(f"data segment of {size} bytes runs past the end ({r.end - r.pos} bytes left)")
-        r.pos += size
-
-
 def _data_count_section(m: Module, r: Reader) -> None:
     m.data_count = r.u32()
 
@@ -692,30 +738,19 @@ SECTION_READERS: dict[int, Callable[[Module, Reader], None]] = {
 }
 
 
-def _scan_code(m: Module, data: bytes, r: Reader, progress: codemod.Progress | None, accelerate: bool) -> None:
+def _scan_code(m: Module, data: bytes, r: Reader, progress: codemod.Progress | None) -> None:
     num_defined = len(m._ftypes) - m.num_imported_functions
-    scanner = _accelerated_scanner() if accelerate else None
-    args = (data, r.pos, r.end, m.num_imported_functions, len(m._ftypes), len(m.globals), m.path)
     has_count = m.data_count is not None   # the data count section precedes the code section
-    m.code = scanner(*args, data_count=has_count) if scanner else \
-        codemod.scan_code_py(*args, progress=progress, data_count=has_count)
-    m.accelerated = scanner is not None
+    multi = bytes(bool(t.params) or len(t.results) > 1 for t in m.types)   # multi-value block types
+    m.code = codemod.scan_code(data, r.pos, r.end, m.num_imported_functions, len(m._ftypes), len(m.globals),
+                               m.path, progress, has_count, multi)
     if len(m.code.bodies) // 2 != num_defined:
         raise r.error(f"code section has {len(m.code.bodies) // 2} bodies, function section declares {num_defined}")
     r.pos = r.end
 
 
-def _accelerated_scanner() -> Callable[..., codemod.CodeScan] | None:
-    from . import accel
-    return accel.scan_code if accel.enabled() else None
-
-
-def _data_section(m: Module, r: Reader, accelerate: bool) -> None:
-    from . import accel
-    if accelerate and accel.enabled():
-        r.pos = accel.data_section(r.data, r.pos, r.end, len(m._ftypes), len(m.globals), m.path)
-    else:
-        _data_section_py(m, r)
+def _data_section(m: Module, r: Reader) -> None:
+    r.pos, m.data_uses = codemod.scan_data(r.data, r.pos, r.end, len(m._ftypes), len(m.globals), m.path)
 
 
 def sections(r: Reader) -> Iterator[tuple[int, int, Reader]]:
@@ -740,16 +775,17 @@ def no_gc() -> Iterator[None]:
 
 
 def decode(data: bytes, path: str = "<wasm>", progress: codemod.Progress | None = None,
-           accelerate: bool = True, release: Callable[[int, int], None] | None = None) -> Module:
+           release: Callable[[int, int], None] | None = None) -> Module:
     """Decode a whole binary. Raises `DecodeError` (one line, with offset) on anything malformed.
 
     `data` is any buffer (bytes, or the mmap `read_module` uses); `release(start, end)` is called
-    after each section is read, so a mapped file need not stay in memory behind the reader."""
+    after each section is read, so a mapped file need not stay in memory behind the reader. (The C
+    twins are used when built and not switched off: `asyncify_doctor.accel`.)"""
     with no_gc():
-        return _decode(data, path, progress, accelerate, release)
+        return _decode(data, path, progress, release)
 
 
-def _decode(data: bytes, path: str, progress: codemod.Progress | None, accelerate: bool,
+def _decode(data: bytes, path: str, progress: codemod.Progress | None,
             release: Callable[[int, int], None] | None) -> Module:
     r = Reader(data, 8, len(data), path)
     if data[:4] != MAGIC[:len(data)] or len(data) < 8:
@@ -759,7 +795,6 @@ def _decode(data: bytes, path: str, progress: codemod.Progress | None, accelerat
     if version != 1:
         raise r.error(f"unsupported wasm version 0x{version:x} (components and other layers are not core modules)", 4)
     m = Module(path, len(data), data=data if isinstance(data, bytes) else b"")   # a mapped file: read again
-    m.accelerated = accelerate and _accelerated_scanner() is not None
     m._ftypes, m._fimports, m._fnames = [], [], []   # the functions, made at the end (`_make_functions`)
     last, data_segments = 0, None
     for sid, at, sec in sections(r):
@@ -778,10 +813,10 @@ def _decode(data: bytes, path: str, progress: codemod.Progress | None, accelerat
             if name == "name":
                 _name_section(m, sec)
         elif sid == 10:
-            _scan_code(m, data, sec, progress, accelerate)
+            _scan_code(m, data, sec, progress)
         elif sid == 11:
             data_segments = Reader(data, sec.pos, sec.end, path).u32()
-            _data_section(m, sec, accelerate)
+            _data_section(m, sec)
             if not sec.at_end():
                 raise sec.error("data section has bytes left after its last entry")
         elif sid in SECTION_READERS:
@@ -832,17 +867,11 @@ def _make_functions(m: Module) -> None:
     mods = [mod for mod, _ in m._fimports] + [None] * (n - nimp)
     inames = [nm for _, nm in m._fimports] + [None] * (n - nimp)
     columns = (range(n), m._ftypes, names, has, mods, inames)
-    fast = _fast(m)
-    m.functions = fast.records(Function, columns) if fast else _records_py(Function, columns)
+    m.functions = records(Function, columns)
     del m._ftypes, m._fimports, m._fnames
 
 
-def _records_py(cls: type, columns: tuple) -> list:
-    return list(map(tuple.__new__, repeat(cls), zip(*columns)))
-
-
-def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None,
-                accelerate: bool = True) -> Module:
+def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None) -> Module:
     """Read and decode a `.wasm` file; missing or unreadable files are `InputError`s too.
 
     A regular file is mapped, not read, and each section's pages are given back once it is decoded:
@@ -855,9 +884,9 @@ def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None 
         try:
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # empty, a pipe or a device: read it whole
-            return decode(read_bytes(path), str(path), progress, accelerate)
+            return decode(read_bytes(path), str(path), progress)
         with mm:
-            return decode(mm, str(path), progress, accelerate, _releaser(mm))  # type: ignore[arg-type]
+            return decode(mm, str(path), progress, _releaser(mm))  # type: ignore[arg-type]
 
 
 def _releaser(mm: mmap.mmap) -> Callable[[int, int], None] | None:

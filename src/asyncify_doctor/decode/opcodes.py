@@ -1,7 +1,8 @@
-"""The instruction table: how long each opcode's immediates are, and which ones the analysis cares about.
+"""The instruction table: how long each opcode's immediates are, which ones the analysis cares about,
+and which proposal each belongs to.
 
-This one table drives both code scanners (pure Python in `code.py`, C in `_scan.c`), so they cannot
-drift apart. Opcode numbers follow the spec and wasmparser's `binary_reader.rs`; an opcode that is
+This one table drives both code scanners (pure Python in `code.py`, C in `accel/native/decode.c`), so
+they cannot drift apart. Opcode numbers follow the spec and wasmparser's `binary_reader.rs`; an opcode that is
 not here is an error, never a silent skip.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ RESUME_THROW = 18 # typeidx, tagidx, resume table
 ORDER_U32 = 19    # memory order, u32 (shared-everything atomics on globals, tables, arrays)
 ORDER_U32X2 = 20  # memory order, u32, u32 (atomics on struct fields)
 ZERO = 21         # one byte that must be 0x00 (atomic.fence)
+MEMIDX = 22       # one LEB u32 naming a memory (memory.size, memory.grow)
 ILLEGAL = 255
 
 # --- events: what a scanner reports to the call graph ----------------------------------------
@@ -93,7 +95,7 @@ def _base() -> tuple[list[int], list[int]]:
     _set(k, e, [0x24], U32, EV_GLOBAL_SET)
     _set(k, e, [0x26], U32, EV_TABLE_WRITE)
     _set(k, e, range(0x28, 0x3F), MEMARG)                                  # loads and stores
-    _set(k, e, [0x3F, 0x40], U32)                                          # memory.size/grow memidx
+    _set(k, e, [0x3F, 0x40], MEMIDX)                                       # memory.size/grow memidx
     _set(k, e, [0x41], I32)
     _set(k, e, [0x42], I64)
     _set(k, e, [0x43], BYTES4)
@@ -167,6 +169,73 @@ def _atomic() -> tuple[list[int], list[int]]:
     return k, e
 
 
+# --- uses: the classes of instruction and type a body holds, one bit each ----------------------
+# Both scanners set bit k of their `uses` mask (and note the offset of its first use) where the code
+# holds class k: the opcode's class from the tables below, plus the classes its immediates show (a
+# memory or table other than 0, the types of locals, blocks, `select t` and `ref.null`). features.py
+# says which wasm feature each class needs; the scanners collect them in their one pass, so knowing a
+# binary's features costs no second pass over its code.
+U_EXCEPTIONS = 0          # try catch throw rethrow throw_ref delegate catch_all try_table
+U_TAIL_CALL = 1           # return_call return_call_indirect return_call_ref
+U_TYPED_REF = 2           # call_ref ref.eq ref.as_non_null br_on_null br_on_non_null
+U_REF = 3                 # ref.null ref.is_null ref.func `select t` table.get table.set
+U_SIGN_EXT = 4            # i32.extend8_s … i64.extend32_s
+U_STACK_SWITCHING = 5     # cont.new … switch
+U_SAT_CONV = 6            # 0xfc 0x00-0x07: non-trapping float-to-int
+U_BULK = 7                # memory.init data.drop table.init elem.drop table.copy
+U_BULK_OPT = 8            # memory.copy memory.fill
+U_TABLE_REF = 9           # table.grow table.size
+U_TABLE_FILL = 10         # table.fill
+U_WIDE = 11               # wide arithmetic (0xfc 0x13-0x16)
+U_MEMORY_CONTROL = 12     # the other 0xfc opcodes (memory.discard)
+U_SIMD = 13               # 0xfd below 0x100
+U_RELAXED_SIMD = 14       # 0xfd 0x100 and above
+U_ATOMICS = 15            # 0xfe below 0x4f: threads
+U_SHARED_ATOMICS = 16     # 0xfe 0x4f and above: shared-everything threads' atomics on globals, tables, GC
+U_GC = 17                 # 0xfb below 0x22
+U_CUSTOM_DESCRIPTORS = 18 # 0xfb 0x22 and above
+U_MULTI_MEMORY = 19       # a memarg, memory.size or memory.grow of a memory other than 0
+U_OTHER_TABLE = 20        # call_indirect / return_call_indirect of a table other than 0
+U_V128 = 21               # types of locals, blocks, `select t`, `ref.null` (TYPE_USES): v128
+U_REFTYPE = 22            #   funcref, externref (abstract, or as the heap type of a ref)
+U_EXNREF = 23             #   exnref
+U_GCREF = 24              #   any other reference type
+U_MULTI_VALUE = 25        # a block of a type with parameters or several results
+U_EXTENDED_CONST = 26     # i32/i64 add, sub, mul in a constant expression
+U_PASSIVE_DATA = 27       # the data section: a passive segment
+U_DATA_MEMORY = 28        #   a segment for a memory other than 0
+NUM_USES = 29
+NO_USE = 255
+NO_OFFSET = 0xFFFFFFFF    # the first-use offset of a class not used
+
+
+def _uses(size: int, ranges: list[tuple[range | list[int], int]]) -> list[int]:
+    out = [NO_USE] * size
+    for ops, use in ranges:
+        for op in ops:
+            out[op] = use
+    return out
+
+
+BASE_USES = _uses(256, [([0x06, 0x07, 0x08, 0x09, 0x0A, 0x18, 0x19, 0x1F], U_EXCEPTIONS),
+                        ([0x12, 0x13, 0x15], U_TAIL_CALL), ([0x14, 0xD3, 0xD4, 0xD5, 0xD6], U_TYPED_REF),
+                        ([0xD0, 0xD1, 0xD2, 0x1C, 0x25, 0x26], U_REF), (range(0xC0, 0xC5), U_SIGN_EXT),
+                        (range(0xE0, 0xE7), U_STACK_SWITCHING)])
+# in a constant expression (global, element and table initializers, segment offsets)
+CONST_BASE_USES = [U_EXTENDED_CONST if op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E) else use
+                   for op, use in enumerate(BASE_USES)]
+PREFIX_USES: dict[int, list[int]] = {
+    0xFB: _uses(PREFIX_SIZE, [(range(0x22), U_GC), (range(0x22, PREFIX_SIZE), U_CUSTOM_DESCRIPTORS)]),
+    0xFC: _uses(PREFIX_SIZE, [(range(PREFIX_SIZE), U_MEMORY_CONTROL), (range(0x08), U_SAT_CONV),
+                              ([0x08, 0x09, 0x0C, 0x0D, 0x0E], U_BULK), ([0x0A, 0x0B], U_BULK_OPT),
+                              ([0x0F, 0x10], U_TABLE_REF), ([0x11], U_TABLE_FILL), (range(0x13, 0x17), U_WIDE)]),
+    0xFD: _uses(PREFIX_SIZE, [(range(0x100), U_SIMD), (range(0x100, PREFIX_SIZE), U_RELAXED_SIMD)]),
+    0xFE: _uses(PREFIX_SIZE, [(range(0x4F), U_ATOMICS), (range(0x4F, PREFIX_SIZE), U_SHARED_ATOMICS)]),
+}
+# a value type's first byte, or a heap type's (after `ref`, `ref null` or `shared`); a type index: U_GCREF
+TYPE_USES = _uses(256, [([0x7B], U_V128), ([0x70, 0x6F], U_REFTYPE), ([0x69], U_EXNREF),
+                        ([0x6E, 0x71, 0x72, 0x73, 0x6D, 0x6B, 0x6A, 0x6C, 0x74, 0x68, 0x75], U_GCREF)])
+
 BASE_KINDS, BASE_EVENTS = _base()
 PREFIX_TABLES: dict[int, tuple[list[int], list[int]]] = {
     0xFB: _gc(), 0xFC: _misc(), 0xFD: _simd(), 0xFE: _atomic(),
@@ -175,9 +244,13 @@ PREFIX_NAMES = {0xFB: "GC", 0xFC: "misc (bulk memory / table / trunc_sat)", 0xFD
 
 
 def packed_tables() -> bytes:
-    """All tables as one byte string for the C scanner: base kinds, base events, then per prefix."""
+    """All tables as one byte string for the C scanner: base kinds, base events, then kinds and events
+    per prefix; base uses, base uses in a constant expression, uses per prefix, type uses."""
     out = bytearray(BASE_KINDS) + bytearray(BASE_EVENTS)
     for prefix in PREFIXES:
         kinds, events = PREFIX_TABLES[prefix]
         out += bytearray(kinds) + bytearray(events)
-    return bytes(out)
+    out += bytearray(BASE_USES) + bytearray(CONST_BASE_USES)
+    for prefix in PREFIXES:
+        out += bytearray(PREFIX_USES[prefix])
+    return bytes(out + bytearray(TYPE_USES))

@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 
 def count(n: int, word: str) -> str:
-    """`1 byte`, `2 bytes`: errors read as sentences (the C scanner says the same, see _scan.c's PL)."""
+    """`1 byte`, `2 bytes`: errors read as sentences (the C scanner says the same, see accel/native/decode.c's PL)."""
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 

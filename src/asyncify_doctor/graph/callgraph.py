@@ -42,9 +42,9 @@ from itertools import chain, groupby, repeat
 from operator import getitem, itemgetter
 from typing import TYPE_CHECKING, Literal
 
+from .. import accel
 from ..decode import Module, SubType, ValType
 from ..decode import opcodes as op
-from ..decode.accel import active as _accel
 
 if TYPE_CHECKING:
     from .values import HostMemory
@@ -154,7 +154,7 @@ class GraphFacts:
 
 def split_py(events: array) -> tuple[array, array, array]:
     """(callers, callees) of the direct-call events (call, return_call), and the quads of the other
-    events that shape the graph (all but global reads and writes). The pure-Python twin of `accel.split`."""
+    events that shape the graph (all but global reads and writes). An accelerator twin (`split`)."""
     src, dst, rest = array("I"), array("I"), array("I")
     call, tail, globs = op.EV_CALL, op.EV_TAIL, (op.EV_GLOBAL_GET, op.EV_GLOBAL_SET)
     for i in range(0, len(events), 4):
@@ -167,14 +167,9 @@ def split_py(events: array) -> tuple[array, array, array]:
     return src, dst, rest
 
 
-def events_of(events: array, kind: int, a: int = -1, b: int = -1) -> array:
+def events_of_py(events: array, kind: int, a: int = -1, b: int = -1) -> array:
     """The (function, event, a, b) quads of exactly `kind` whose a and b are the given ones (-1: any),
     in order: how `recognize` finds the few functions that touch Asyncify's state global."""
-    fast = _accel()
-    return fast.events_of(events, kind, a, b) if fast else events_of_py(events, kind, a, b)
-
-
-def events_of_py(events: array, kind: int, a: int = -1, b: int = -1) -> array:
     out = array("I")
     for i in range(0, len(events), 4):
         q = events[i:i + 4]
@@ -185,7 +180,7 @@ def events_of_py(events: array, kind: int, a: int = -1, b: int = -1) -> array:
 
 def csr_py(src: array, dst: array, n: int) -> tuple[array, array]:
     """The edges src[i] → dst[i] as compressed rows: row v is `targets[offsets[v]:offsets[v + 1]]`,
-    ascending, without duplicates. The pure-Python twin of `accel.csr`."""
+    ascending, without duplicates. An accelerator twin (`csr`)."""
     rows: list[list[int]] = [[] for _ in range(n)]
     for a, b in zip(src, dst):
         if a >= n:
@@ -198,9 +193,20 @@ def csr_py(src: array, dst: array, n: int) -> tuple[array, array]:
     return off, tgt
 
 
-def csr(src: array, dst: array, n: int) -> tuple[array, array]:
-    fast = _accel()
-    return fast.csr(src, dst, n) if fast else csr_py(src, dst, n)
+def _split_native(events: array) -> tuple[array, array, array]:
+    src, dst, rest = accel.native.split(events)
+    return accel.u32s(src), accel.u32s(dst), accel.u32s(rest)
+
+
+def _csr_native(src: array, dst: array, n: int) -> tuple[array, array]:
+    off, tgt = accel.native.csr(src, dst, n)
+    return accel.u32s(off), accel.u32s(tgt)
+
+
+split = accel.twin("split", split_py, _split_native)
+events_of = accel.twin("events_of", events_of_py,
+                       lambda events, kind, a=-1, b=-1: accel.u32s(accel.native.events_of(events, kind, a, b)))
+csr = accel.twin("csr", csr_py, _csr_native)
 
 
 class Rows:
@@ -227,8 +233,7 @@ class Rows:
 
 def gather(module: Module) -> GraphFacts:
     ev = module.code.events if module.code else array("I")
-    fast = _accel()
-    src, dst, rest = fast.split(ev) if fast else split_py(ev)
+    src, dst, rest = split(ev)
     gf = GraphFacts(src, dst)
     gf.owners = ev[0::4]
     ind, cref, rfunc, tail = op.EV_CALL_INDIRECT, op.EV_CALL_REF, op.EV_REF_FUNC, op.EV_TAIL

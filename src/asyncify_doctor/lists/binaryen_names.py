@@ -54,7 +54,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..decode import Module
-from ..decode.module import _fast
+from ..decode.module import name_map
 from ..decode.reader import Reader
 from ..errors import DoctorError
 
@@ -161,8 +161,7 @@ def function_name_entries(m: Module) -> tuple[list[tuple[int, str]] | None, str 
         sub_id = r.u8()
         sub = r.sub(r.u32())
         if sub_id == 1:
-            fast = _fast(m)
-            res = fast.name_map(sub.data, sub.pos, sub.end) if fast else None   # the decoder's C reader
+            res = name_map(sub.data, sub.pos, sub.end)   # the decoder's reader (None: malformed, read again)
             found.append(list(zip(res[0], res[1])) if res is not None else
                          [(sub.u32(), sub.name()) for _ in range(sub.u32())])
     if len(found) > 1:
