@@ -72,6 +72,28 @@ def test_converges_from_an_empty_list_with_wasm(name: str, tmp_path: Path) -> No
     assert subprocess.run(check(out, "wasmtime", name), shell=True).returncode == 0
 
 
+def test_built_may_be_a_file_the_build_creates(tmp_path: Path) -> None:
+    """`--built` (and `--wasm`) need not exist before fix starts: it builds first, then checks them,
+    and checks them again after every build."""
+    wasm = compile_c(SRC / "direct_chain.c", tmp_path / "direct_chain.wasm")
+    shutil.copy(wasm, tmp_path / "in.wasm")
+    (tmp_path / "only.list").write_text("")
+    build = f"{PY} {HERE / 'build.py'} only.list in.wasm out/app.async.wasm"
+    out = str(tmp_path / "out" / "app.async.wasm")
+    (tmp_path / "out").mkdir()
+    proc = fix(tmp_path, "--build", build, "--test", check(out, "node", "direct_chain"), "--wasm", "in.wasm",
+               "--built", "out/app.async.wasm", "--imports", "env.sleep_ms,env.fetch_value")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "--built out/app.async.wasm does not exist yet: building first" in proc.stderr
+    assert sorted(names_only(tmp_path / "only.list")) == sorted(cli_list(wasm, tmp_path / "minimal.list"))
+    # a build that never writes it: one line, exit 2, the list untouched
+    (tmp_path / "only.list").write_text("")
+    proc = fix(tmp_path, "--build", "true", "--test", "false", "--built", "never.wasm")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith(
+        "the first build did not create --built never.wasm; the list is untouched. Check --build and the paths given to fix.")
+    assert (tmp_path / "only.list").read_text() == ""
+
+
 def test_frames_alone_converge_when_the_crash_names_the_function(tmp_path: Path) -> None:
     """Without --wasm only the crashed frames are added (Playground's fix-asyncify approach)."""
     wasm = compile_c(SRC / "loop.c", tmp_path / "loop.wasm")
@@ -136,6 +158,29 @@ def test_makefile_at_file_reference_edits_the_referenced_list(tmp_path: Path) ->
     assert "editing that file" in proc.stderr
     assert makefile.read_text() == "EMFLAGS += -sASYNCIFY -sASYNCIFY_ONLY=@only.list\n"
     assert "step" in names_only(tmp_path / "only.list")
+
+
+def test_makefile_list_is_repaired_in_its_own_syntax_and_make_still_runs(tmp_path: Path) -> None:
+    """`-sASYNCIFY_ONLY=['run']` in a Makefile: fix adds inside the brackets, quoted alike, and the
+    Makefile's recipe still runs under real make, handing emcc the whole list."""
+    if shutil.which("make") is None:
+        pytest.skip("GNU make is not installed")
+    from asyncify_doctor.lists import emcc_setting_reads
+    wasm = compile_c(SRC / "loop.c", tmp_path / "loop.wasm")
+    shutil.copy(wasm, tmp_path / "in.wasm")
+    makefile = tmp_path / "Makefile"
+    makefile.write_text("LDFLAGS += -sASYNCIFY -sASYNCIFY_ONLY=['run'] -O2\nall:\n\t@printf '%s\\n' $(LDFLAGS)\n")
+    build = f"{PY} {HERE / 'build.py'} Makefile in.wasm out.wasm"
+    subprocess.run(build, shell=True, check=True, cwd=tmp_path)
+    proc = subprocess.run([PY, "-m", "asyncify_doctor", "fix", "--list", "Makefile", "--build", build,
+                           "--test", check(str(tmp_path / "out.wasm"), "wasmtime", "loop")], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert set(read_list(makefile).entries) == EXPECTS["loop"].instrument
+    assert makefile.read_text().startswith("LDFLAGS += -sASYNCIFY -sASYNCIFY_ONLY=['run','")
+    args = subprocess.run(["make", "-s"], capture_output=True, text=True, check=True, cwd=tmp_path).stdout.split()
+    value = next(a for a in args if a.startswith("-sASYNCIFY_ONLY=")).split("=", 1)[1]
+    assert set(emcc_setting_reads(value).names or []) == EXPECTS["loop"].instrument
 
 
 def test_undo_restores_the_original(tmp_path: Path) -> None:

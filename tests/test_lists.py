@@ -277,10 +277,14 @@ def test_analyze_warns_about_an_empty_list_and_the_lists_it_reads(tmp_path: Path
     # Binaryen would read an empty imports file as "every import may suspend": refused, in one line
     assert proc.returncode == 2 and "lists no import pattern" in proc.stderr and proc.stderr.count("\n") == 1
     (tmp_path / "imports.list").write_text("# the host's async imports\nenv.nothing_like_this\n")
+    (tmp_path / "only.list").write_text("kept\n")
     proc = doctor("analyze", str(demo_wasm()), "--imports", "@imports.list", "-o", "only.list", cwd=tmp_path)
-    assert proc.returncode == 0 and (tmp_path / "only.list").read_text() == ""
+    # a selection that selects nothing is a typo, never "nothing is async": refused, the old list kept
+    assert proc.returncode == 2 and (tmp_path / "only.list").read_text() == "kept\n"
     assert "wasm-opt reads the comment" in proc.stderr and "async imports\" as an import pattern" in proc.stderr
-    assert "only.list: the list is empty: Binaryen reads an empty onlylist as no list at all" in proc.stderr
+    error = proc.stderr.splitlines()[-1]
+    assert error.startswith("asyncify-doctor: error: --imports env.nothing_like_this matches no import in @imports.list of")
+    assert "instrument everything" in error
 
 
 def test_analyze_emscripten_format_writes_patterns_for_names_emcc_would_change(tmp_path: Path) -> None:

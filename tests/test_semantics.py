@@ -110,9 +110,13 @@ EXPORT(run) int run(void) { wait_a_bit(); return fetch_page(plain(1)); }
     assert {k for k in res.selection.added} == {"env.__asyncjs__*", "*.emscripten_sleep"}
     off = run_analysis(wasm, ["sleep_ms"], emscripten=False)
     assert off.analysis.names() == [] and off.selection.unmatched == ["sleep_ms"]
-    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(wasm), "--imports", "_asyncjs__load_url"],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(wasm), "--imports", "_asyncjs__load_url",
+                           "--imports", "emscripten_sleep"], capture_output=True, text=True)
     assert "did you mean env.__asyncjs__load_url" in proc.stderr and "emcc also makes these imports async" in proc.stderr
+    alone = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(wasm), "--imports", "_asyncjs__load_url"],
+                           capture_output=True, text=True)   # the user's patterns select nothing: a typo, refused
+    assert alone.returncode == 2 and alone.stdout == "" and alone.stderr.count("\n") == 1
+    assert "did you mean env.__asyncjs__load_url" in alone.stderr and "only the imports emcc makes async" in alone.stderr
 
 
 def test_current_and_update_keep_the_users_layout(features_wasm: Path, tmp_path: Path) -> None:

@@ -67,4 +67,4 @@ def updated_text(lf: ListFile, diff: CurrentDiff) -> str:
     from ..lists import add_entries, parse_list
 
     text = remove_entries(lf, {r.entry for r in diff.can_go})
-    return add_entries(parse_list(text, source=lf.source), [a.name for a in diff.add])
+    return add_entries(parse_list(text, source=lf.source, kind=lf.kind), [a.name for a in diff.add])

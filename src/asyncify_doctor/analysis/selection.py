@@ -34,7 +34,7 @@ def expand_args(args: list[str], base: Path | None = None) -> list[str]:
     out: list[str] = []
     for arg in args:
         if arg.startswith("@"):
-            out.extend(read_list(Path(arg[1:]) if base is None else base / arg[1:]).entries)
+            out.extend(read_list(Path(arg[1:]) if base is None else base / arg[1:], kind="imports").entries)
         else:
             out.extend(p.strip() for p in arg.split(",") if p.strip())
     return out
@@ -54,6 +54,13 @@ class ImportSelection:
     listed_trampolines: list[int] = field(default_factory=list)  # … of those, the ones the user's patterns name
     runtime_imports: list[int] = field(default_factory=list)    # asyncify.* imports: never async themselves
     glue: "GlueUse | None" = None                               # the JS glue read with the binary
+    patterns: list[str] = field(default_factory=list)           # the user's patterns, as given
+
+    @property
+    def selects_nothing(self) -> bool:
+        """The user gave patterns and not one matches an import: a typo (or the wrong binary), never
+        "nothing is async" — the list would be empty, which Binaryen reads as "instrument everything"."""
+        return bool(self.patterns) and set(self.unmatched) >= set(self.patterns)
 
 
 def _suggest(pattern: str, keys: list[str]) -> list[str]:
@@ -85,7 +92,8 @@ def select_imports(module: Module, patterns: list[str] | None, *, emscripten_rul
     tramps = [f.index for f in candidates if is_trampoline_name(f.import_name or "")
               and module.func_type(f.index).params[:1] and str(module.func_type(f.index).params[0]) in ("i32", "i64")]
     typed = trampolines == "typed"
-    sel = ImportSelection([], [], False, emscripten=signs, runtime_imports=runtime, glue=glue)
+    sel = ImportSelection([], [], False, emscripten=signs, runtime_imports=runtime, glue=glue,
+                          patterns=list(patterns or []))
     user = [emscripten.qualify(p) for p in patterns or []] if signs else list(patterns or [])
     chosen: set[int] = set()
     selecting = glue if glue is not None and glue.cannot_select is None and not ignore_imports else None
@@ -127,3 +135,23 @@ def select_imports(module: Module, patterns: list[str] | None, *, emscripten_rul
         chosen |= set(tramps)
     sel.functions = sorted(chosen)
     return sel
+
+
+def refuse_empty_selection(sel: ImportSelection, imports: list[str], wasm: str) -> None:
+    """One line, exit 2, when `--imports` selects nothing: each pattern that matched nothing, with
+    the import it probably meant. `imports` are the `--imports` values as given (`@file` named as such)."""
+    if not sel.selects_nothing:
+        return
+    unmatched = list(dict.fromkeys(sel.unmatched))
+    hint = {p: f" (did you mean {' or '.join(sel.suggestions[p])}?)" if p in sel.suggestions else "" for p in unmatched}
+    files = [a for a in imports if a.startswith("@")]
+    where = f"{' in ' + ', '.join(files) if files else ''} of {wasm}"
+    if len(unmatched) == 1:
+        what = f"--imports {unmatched[0]} matches no import{where}{hint[unmatched[0]]}"
+    else:
+        shown = ", ".join(p + hint[p] for p in unmatched[:6]) + (f", … ({len(unmatched) - 6} more)" if len(unmatched) > 6 else "")
+        what = f"none of the {len(unmatched)} --imports patterns matches an import{where}: {shown}"
+    cost = ("only the imports emcc makes async by itself would be" if sel.added else
+            "nothing would be async and the list empty, which Binaryen reads as \"instrument everything\"")
+    raise UsageError(f"{what}; {cost}. Patterns are module.name with `*` wildcards"
+                     + ("; here a bare NAME is env.NAME" if sel.emscripten else ""))

@@ -56,6 +56,10 @@ def _async_when_note(args: argparse.Namespace, an: Analysis) -> None:
          "call suspends), so traced stacks may show these callers: pass them with --observed to keep them, or "
          "check with `why` why a caller is left out")
 
+EMPTY_LIST_TRAP = ("an empty onlylist is no list at all to Binaryen (it instruments every function that can reach an "
+                   "import) and stops emcc (an empty @file). This build needs no Asyncify; to keep it and instrument "
+                   "nothing, pass --pass-arg=asyncify-removelist@* (emcc: -sASYNCIFY_REMOVE=*) instead of a list")
+
 
 def run(args: argparse.Namespace) -> int:
     _check(args)
@@ -65,6 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         return _current(args, an)
     names = an.names()
+    if not names and args.format != "json":
+        warn(f"nothing can be on the stack at an async import of {Path(result.module.path).name} (--indirect {an.mode}), "
+             f"so the list is empty and {'nothing was written to ' + args.output if args.output not in (None, '-') else 'nothing is printed'}: "
+             + EMPTY_LIST_TRAP)
+        return 1
     if args.format != "json":   # the names each list's reader matches (lists/binaryen_names); exit 2 if none
         from ..lists.binaryen_names import list_names, naming_notes
         names = list_names(result.module, an.listed, "wasm-opt" if args.format == "binaryen" else "emcc",
@@ -106,16 +115,25 @@ def run(args: argparse.Namespace) -> int:
 def _current(args: argparse.Namespace, an: Analysis) -> int:
     """`--list LIST`: what to add and what can go; with `--update`, LIST rewritten in its own layout."""
     from ..analysis.current import diff_current, updated_text
-    from ..lists import read_list
+    from ..lists import list_warnings, read_list
     from ..render.current import diff_json, diff_text
     from ..system.outputs import write_atomic
     lf = read_list(args.list)
+    if lf.via:
+        warn(f"note: {lf.via} takes its list from {lf.source} ({lf.embedded.setting if lf.embedded else 'ASYNCIFY_ONLY'}"
+             "=@…): reading that file")
+    for warning in list_warnings(lf):
+        warn(f"warning: {warning}")
     diff = diff_current(an, lf)
-    output(dumps(diff_json(diff, an, args.list)) if args.format == "json" else diff_text(diff, an, args.list), args.output)
+    output(dumps(diff_json(diff, an, lf.source)) if args.format == "json" else diff_text(diff, an, lf.source), args.output)
+    if args.update and not diff.in_sync and not diff.add and diff.kept == 0 and not diff.unmatched:
+        warn(f"not updating {lf.source}: every entry can go, and the list would be empty: " + EMPTY_LIST_TRAP)
+        return 1
     if args.update and not diff.in_sync:
-        write_atomic(args.list, updated_text(lf, diff), backup=True)
-        warn(f"updated {args.list}: added {len(diff.add)}, removed {len(diff.can_go)} (the old list is in "
-             f"{args.list}.bak)")
+        text = updated_text(lf, diff)   # refused (exit 2, nothing written) where an edit cannot be made exactly
+        write_atomic(lf.source, text, backup=True)
+        warn(f"updated {lf.source}: added {len(diff.add)}, removed {len(diff.can_go)} (the old list is in "
+             f"{lf.source}.bak)")
         return 0
     return 1 if diff.add else 0
 

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     only_with(args.propagate_add, "--propagate-add", bool(args.add_list), "--add-list")
     check_imports(args.imports)
     warn_list_files(args.imports)
-    files = [read_list(f) if f else None for f in (args.list, args.remove_list, args.add_list)]
+    files = [read_list(f, kind=kind) if f else None
+             for f, kind in ((args.list, "onlylist"), (args.remove_list, "removelist"), (args.add_list, "addlist"))]
     for lf in files:
         from ..lists import list_warnings
         for warning in list_warnings(lf) if lf is not None else []:
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if rep.info.problems:
         raise InputError(args.wasm, None, f"looks asyncified but cannot be audited: {rep.info.problems[0]}")
     if rep.analysis is not None and args.imports:
+        from ..analysis.selection import refuse_empty_selection
+        if rep.selection is not None:
+            refuse_empty_selection(rep.selection, args.imports, args.wasm)
         warn_unmatched(rep.analysis.module, rep.selection)
     if args.format == "json":
         text = dumps(auditrender.report_json(rep))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, TypeVar
 
 from ..analysis.pipeline import AnalysisResult, run_analysis
+from ..analysis.selection import refuse_empty_selection
 from ..errors import InputError, UsageError
 from ..render import report
 from ..system.progress import with_progress
@@ -175,9 +176,11 @@ def add_analysis_args(p: argparse.ArgumentParser, *, trampolines: bool = True, o
     --host-table modes, observed stacks, Emscripten's and Binaryen's rules."""
     add_wasm_arg(p)
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN",
-                   help="async imports as module.name, `*` wildcards, comma-separated or repeated; "
-                        "@FILE reads a list file (one per line, JSON array, or Binaryen commas). "
-                        "Default: every import is async (Binaryen's default; rarely what you want)")
+                   help="async imports as module.name, `*` wildcards, comma-separated or repeated;\n"
+                        "@FILE reads a list file (one per line, JSON array, Binaryen commas, or the\n"
+                        "ASYNCIFY_IMPORTS of a Makefile/Dockerfile). A selection matching no import is an error.\n"
+                        "Default: every import is async (Binaryen's default; rarely what you want), except on\n"
+                        "an Emscripten build (see --emscripten): the imports emcc makes async by itself (printed)")
     add_mode_args(p)
     add_glue_args(p)
     p.add_argument("--ignore-imports", action="store_true",
@@ -222,6 +225,7 @@ def analyze_from(args: argparse.Namespace, trampolines: str | None = None, glue_
                           emscripten=args.emscripten, trampolines=trampolines or args.trampolines,  # type: ignore[arg-type]
                           ignore_imports=args.ignore_imports, glue=glue, host_memory=args.host_memory,
                           async_when=args.async_when)
+    refuse_empty_selection(result.selection, args.imports, args.wasm)
     warn_glue(glue, module, glue_findings)
     warn_imports(result)
     return spare(result)
@@ -265,8 +269,14 @@ def warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
              f"{', …' if len(added) > 10 else ''}")
     elif sel.emscripten and sel.added:
         added = [report.display_name(module, f) for fs in sel.added.values() for f in fs]
-        warn(f"note: an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off): emcc also makes these "
-              f"imports async by itself: {', '.join(added[:10])}{', …' if len(added) > 10 else ''}")
+        shown = f"{', '.join(added[:10])}{', …' if len(added) > 10 else ''}"
+        if not sel.patterns:   # then these are all the async imports: say so, the help promises it
+            warn(f"note: no --imports given: on an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off) "
+                 f"the async imports are the ones emcc makes async by itself: {shown}; add the build's "
+                 "ASYNCIFY_IMPORTS with --imports")
+        else:
+            warn(f"note: an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off): emcc also makes these "
+                 f"imports async by itself: {shown}")
 
 
 def warn_list_files(imports: list[str]) -> None:
@@ -274,7 +284,7 @@ def warn_list_files(imports: list[str]) -> None:
     from ..lists import list_warnings, read_list
     for arg in imports:
         if arg.startswith("@") and Path(arg[1:]).is_file():
-            for warning in list_warnings(read_list(arg[1:]), kind="imports"):
+            for warning in list_warnings(read_list(arg[1:], kind="imports")):
                 warn(f"warning: {warning}")
 
 

@@ -35,13 +35,13 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.list).exists():
         raise UsageError(f"{args.list}: no such list file (create an empty one to start from nothing)")
     check_imports(args.imports)
-    for flag, value in (("--wasm", args.wasm), ("--built", args.built)):
-        if value and not Path(value).is_file():
-            raise UsageError(f"{flag} {value}: no such file")
+    for flag, value in (("--wasm", args.wasm), ("--built", args.built)):   # the build may create them: see run_fix
+        if value and Path(value).exists() and not Path(value).is_file():
+            raise UsageError(f"{flag} {value}: not a file")
     imports, emscripten, host_table = args.imports, None, args.host_table or "sound"
     if args.glue and not args.wasm:
         raise UsageError("--glue needs WASM (the binary before asyncify): the glue's async imports are used with its call graph")
-    if args.wasm and not args.no_glue:
+    if args.wasm and not args.no_glue and Path(args.wasm).is_file():   # a WASM the build creates: its glue is not read
         from ..emscripten import find_glue
         # emcc writes the glue beside the binary it ships (--built), not beside the one before asyncify
         beside = args.built if args.built and not args.glue and find_glue(args.wasm) is None else args.wasm
@@ -68,7 +68,9 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                                    "crashed frames that can reach an async import: the frame that traps is usually\n"
                                    "the caller of the missing function, which a trace alone cannot name.")
     add_wasm_arg(p, "the binary before asyncify (the one Binaryen reads the list for): its call graph\n"
-                    "enables whole-path repairs, and its names are what the list gets", optional=True)
+                    "enables whole-path repairs, and its names are what the list gets.\n"
+                    "WASM and --built may be files the build creates: when one is missing, fix builds\n"
+                    "first; each is checked again after every build", optional=True)
     add_list_arg(p, "the list file to repair (plain, JSON, Binaryen, or inside a Makefile/Dockerfile)", required=True)
     p.add_argument("--build", metavar="CMD", help="shell command that rebuilds the binary from the list")
     p.add_argument("--test", metavar="CMD", help="shell command that runs the tests (non-zero exit on failure)")

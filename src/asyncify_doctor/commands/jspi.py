@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(NO_ASYNC_WHEN)
     # jspi finds its own hazards through trampolines; the report says what the glue says
     result = analyze_from(args, trampolines="async", glue_findings=False)
-    current = read_list(args.list).entries if args.list else None
+    current = read_list(args.list, kind="jspi_exports").entries if args.list else None
     reenters = tuple(args.reenters) or jspi.DEFAULT_REENTERS
     rep = jspi.jspi_report(result.graph, result.selection.functions, args.indirect, reenters, current)
     if result.selection.glue is not None:

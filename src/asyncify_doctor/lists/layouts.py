@@ -10,9 +10,17 @@ Layouts read by `parse_list` (auto-detected):
   `String::Split::NewLineOr`, since version 117): a file with more than one line has one name per
   line; a single line is split on commas, except commas inside brackets `()<>[]{}` (so
   `f(int, char)` stays whole). Binaryen < 117 always splits on commas, even across lines;
-- `embedded`: a bracketed list inside a Makefile, Dockerfile or shell script, e.g.
-  `-sASYNCIFY_ONLY=[...]` or WordPress Playground's `"name",\\` continuation lines; only the
-  bracket's span is ever edited.
+- `embedded`: a list inside a Makefile, Dockerfile, CMake file or shell script, found by its setting's
+  name (`-sASYNCIFY_ONLY=[...]`, `=a,b`, `=$(VAR)`, wasm-opt's `asyncify-onlylist@a,b`: `embedded`), or a
+  bracketed list of quoted names in a file that names no setting; only the list's own span is ever edited;
+- `reference`: `-sASYNCIFY_ONLY=@FILE` (or `asyncify-onlylist@@FILE`): `read_list` reads FILE instead.
+
+A build file (one that names an Asyncify setting, or is called Makefile, Dockerfile, CMakeLists.txt,
+*.mk, *.cmake, *.sh) without a list of the wanted kind, or with one we cannot read exactly, is refused
+(`ListFormatError`), never read line by line as names. As people write list files: a UTF-8 byte-order
+mark is skipped (and kept on rewrite), and a `#` after a space or tab ends a name (an inline comment),
+in the `list` and `binaryen` layouts; `readers.list_warnings` says that wasm-opt and emcc read both as
+part of a name.
 
 Names are kept exactly as written. Binaryen compares entries with the name-section names as they are
 (escaping both sides the same way before version 131, neither since). emcc (since 2.0.17) unmangles
@@ -34,32 +42,27 @@ import re
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import NamedTuple
 
-from ..errors import InputError
 from ..schemas import kind_of
+from .embedded import SETTINGS, Embedded, Entry, ListFormatError, find_lists, mentioned_settings
 from .names import _balanced, _split_commas
 
-
-class ListFormatError(InputError):
-    """A list file we cannot read: unbalanced brackets, bad JSON, non-string entries."""
-
-
-class Entry(NamedTuple):
-    """One name of a list file, where it stands in the text."""
-
-    name: str
-    start: int          # span of the entry's text (including quotes), for in-place edits
-    end: int
+BOM = "\ufeff"
+_BUILD_FILE = re.compile(r"(?:^|[/\\])(?:GNUmakefile|[Mm]akefile|Dockerfile[^/\\]*|[^/\\]*\.dockerfile|CMakeLists\.txt|"
+                         r"[^/\\]*\.(?:mk|make|cmake|sh|bash|zsh))$")
 
 
 @dataclass
 class ListFile:
     source: str
     text: str
-    format: str                         # list | json | binaryen | embedded
+    format: str                         # list | json | binaryen | embedded | reference | report
     entries_spans: list[Entry] = field(default_factory=list)
     span: tuple[int, int] | None = None  # the bracketed region, for json/embedded
+    kind: str = "onlylist"              # which list: onlylist | removelist | addlist | imports | jspi_exports
+    bom: bool = False                   # the text starts with a UTF-8 byte-order mark (kept in `text`)
+    embedded: Embedded | None = None    # the setting it sits in, in a build file
+    via: str | None = None              # the build file whose `=@FILE` led here (`read_list`)
 
     @property
     def entries(self) -> list[str]:
@@ -131,22 +134,52 @@ def _looks_json(stripped: str) -> bool:
     return re.match(r'(\[\s*("|\])|\{\s*("|\}))', stripped) is not None
 
 
-def parse_list(text: str, *, source: str = "<list>") -> ListFile:
-    """Read any supported layout. Raises `ListFormatError` with the byte offset of the problem."""
+def parse_list(text: str, *, source: str = "<list>", kind: str = "onlylist") -> ListFile:
+    """Read any supported layout. Raises `ListFormatError` with the byte offset of the problem.
+    `kind` says which list a build file's settings must hold (see `embedded.SETTINGS`)."""
+    if text.startswith(BOM):   # parsed as a space (same length: every span stays right), kept in `text`
+        try:
+            lf = _parse(" " + text[1:], source, kind)
+        except ListFormatError as exc:
+            raise ListFormatError(exc.path, exc.offset + 2 if exc.offset else exc.offset, exc.message) from None
+        lf.text, lf.bom = text, True
+        return lf
+    return _parse(text, source, kind)
+
+
+def _parse(text: str, source: str, kind: str) -> ListFile:
+    if kind not in SETTINGS:
+        raise ValueError(f"unknown kind of list {kind!r}")
+    named = mentioned_settings(text) if ("ASYNCIFY_" in text or "JSPI_" in text or "asyncify-" in text) else {}
+    if named or _BUILD_FILE.search(source):
+        found = find_lists(text, kind, source)
+        if len(found) > 1:
+            lines = ", ".join(str(e.line) for e in found)
+            raise _error(source, text, found[1].span[0], f"{len(found)} {found[0].setting} lists (lines {lines}): pass "
+                         "the file that holds only the one your build uses, or keep the list in its own file (=@FILE)")
+        if found:
+            emb = found[0]
+            fmt = "reference" if emb.form == "reference" else "embedded"
+            return ListFile(source, text, fmt, list(emb.entries), emb.span, kind, embedded=emb)
+        if named or not _looks_like_a_list(text):
+            want = " or ".join(SETTINGS[kind][0][:1] + SETTINGS[kind][1][:1])
+            has = f" (it names {', '.join(list(named)[:4])})" if named else ""
+            raise _error(source, text, min(named.values(), default=0),
+                         f"a build file with no {want} list{has}; nothing is read from it as names")
     stripped = text.lstrip()
     if stripped.startswith(("[", "{")):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             if not _looks_json(stripped):
-                return _parse_plain(text, source)  # a plain list whose first name starts with `[` or `{`
+                return _parse_plain(text, source, kind)  # a plain list whose first name starts with `[` or `{`
             raise _error(source, text, exc.pos, f"bad JSON list: {exc.msg}") from None
         if isinstance(data, dict):
             return _parse_report(text, data, source)
         if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
             raise _error(source, text, len(text) - len(stripped), "a JSON list must be an array of strings")
         span = _find_bracket(text) or (0, len(text))
-        lf = ListFile(source, text, "json", span=span)
+        lf = ListFile(source, text, "json", span=span, kind=kind)
         lf.entries_spans = _parse_bracket(source, text, *span) if span[1] > 0 else []
         return lf
     if "[" in text and '"' in text and _is_embedded(text):
@@ -154,8 +187,14 @@ def parse_list(text: str, *, source: str = "<list>") -> ListFile:
         assert span is not None
         if span[1] < 0:
             raise _error(source, text, span[0], "unbalanced brackets: `[` is never closed")
-        return ListFile(source, text, "embedded", _parse_bracket(source, text, *span), span)
-    return _parse_plain(text, source)
+        return ListFile(source, text, "embedded", _parse_bracket(source, text, *span), span, kind)
+    return _parse_plain(text, source, kind)
+
+
+def _looks_like_a_list(text: str) -> bool:
+    """A file named like a build file may still be a list (a `.sh`-named list is unlikely, but a file
+    `Makefile.list` is not matched): it is one when every line is blank, a comment, or one word."""
+    return all(len(line.split()) <= 1 or line.lstrip().startswith("#") for line in text.splitlines())
 
 
 def _parse_report(text: str, data: dict, source: str) -> ListFile:
@@ -180,19 +219,29 @@ def _is_embedded(text: str) -> bool:
     return span is not None and any(not line.lstrip().startswith("#") for line in text[:span[0]].splitlines() or [""])
 
 
-def _parse_plain(text: str, source: str) -> ListFile:
+_INLINE_COMMENT = re.compile(r"[ \t]#")
+
+
+def _uncomment(line: str) -> str:
+    """The line without an inline comment: a `#` after a space or tab ends the name (Emscripten's
+    mangled names hold `#`, but never a space before it: a space is written `.`)."""
+    m = _INLINE_COMMENT.search(line) if "#" in line else None
+    return line[:m.start()] if m else line
+
+
+def _parse_plain(text: str, source: str, kind: str = "onlylist") -> ListFile:
     """Binaryen's rule: several lines → one name per line; one line → commas outside brackets.
-    Our leniencies, for hand-kept files: `#` comment lines, blank lines, and quotes or a trailing
-    comma around a name are skipped."""
+    Our leniencies, for hand-kept files: `#` comment lines, inline `# comments`, blank lines, and quotes
+    or a trailing comma around a name are skipped."""
     lines = text.split("\n")          # Binaryen splits on "\n" only (not on \v, \f, \u2028…)
     starts = [0, *accumulate(len(ln) + 1 for ln in lines)]
-    content = [(i, s) for i, ln in enumerate(lines) if (s := ln.strip()) and s[0] != "#"]
+    content = [(i, s) for i, ln in enumerate(lines) if (s := (_uncomment(ln) if "#" in ln else ln).strip()) and s[0] != "#"]
     if len(content) != 1:   # one name per line: no splitting, so one pass (lists of 90,000 names)
         found = [Entry(s, starts[i], starts[i] + len(s)) if len(s) == len(lines[i]) and s[-1] != "," and s[0] != '"'
-                 else _plain_entry(lines[i].rstrip("\r"), starts[i], many=True) for i, s in content]
-        return ListFile(source, text, "list", [e for e in found if e])
+                 else _plain_entry(_uncomment(lines[i].rstrip("\r")), starts[i], many=True) for i, s in content]
+        return ListFile(source, text, "list", [e for e in found if e], kind=kind)
     i = content[0][0]
-    body = lines[i].rstrip("\r")
+    body = _uncomment(lines[i].rstrip("\r"))
     if not _balanced(body):
         raise _error(source, text, starts[i], "unbalanced brackets in a comma-separated list")
     entries, off = [], starts[i]
@@ -201,7 +250,7 @@ def _parse_plain(text: str, source: str) -> ListFile:
         if entry:
             entries.append(entry)
         off += len(part) + 1
-    return ListFile(source, text, "binaryen" if len(entries) > 1 else "list", entries)
+    return ListFile(source, text, "binaryen" if len(entries) > 1 else "list", entries, kind=kind)
 
 
 def _plain_entry(part: str, off: int, many: bool) -> Entry | None:
@@ -216,14 +265,31 @@ def _plain_entry(part: str, off: int, many: bool) -> Entry | None:
     return Entry(name, off + lead, off + lead + len(part.strip()))
 
 
-def read_list(path: str | os.PathLike[str]) -> ListFile:
+def read_list(path: str | os.PathLike[str], *, kind: str = "onlylist", follow: bool = True) -> ListFile:
+    """Read a list file. A build file whose setting says `=@FILE` is followed (`follow`): the list
+    read is FILE's (relative to the build file's folder, where make and a Dockerfile's build run), with
+    `via` naming the build file."""
     p = Path(path)
+    lf = parse_list(_read_text(p), source=str(p), kind=kind)
+    if follow and lf.format == "reference" and lf.embedded and lf.embedded.reference:
+        target = p.parent / lf.embedded.reference
+        if not target.is_file():
+            raise _error(str(p), lf.text, lf.embedded.span[0], f"{lf.embedded.setting}=@{lf.embedded.reference} "
+                         f"(line {lf.embedded.line}): no such file {target}")
+        inner = parse_list(_read_text(target), source=str(target), kind=kind)
+        if inner.format == "reference" and inner.embedded:
+            raise _error(str(target), inner.text, inner.embedded.span[0], "a list file that refers to another one is not followed")
+        inner.via = str(p)
+        return inner
+    return lf
+
+
+def _read_text(p: Path) -> str:
     try:
         raw = p.read_bytes()
     except OSError as exc:
         raise ListFormatError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ListFormatError(str(p), exc.start, "not valid UTF-8") from None
-    return parse_list(text, source=str(p))

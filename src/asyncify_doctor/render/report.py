@@ -142,11 +142,13 @@ def why_text(analysis: Analysis, f: int) -> tuple[str, bool]:
             return f"{name} is an async import itself: its callers are instrumented, not it.", False
         return f"{name} is an import that is not async (not matched by --imports), so it never unwinds.", False
     if analysis.contains(f):
-        steps = analysis.chain(f)
+        from ..analysis.chains import chain_hubs, observed_first_chain
+        steps, seen = observed_first_chain(analysis, f)
         reasons = [g.table_reason(s.via.table, s.function) for s in steps if s.via and s.via.table is not None]
         reasons += index_notes(analysis, steps)
         return (f"{name} must be instrumented:\n  " + format_chain(analysis, steps)
-                + "".join(f"\n  where {r}" for r in reasons if r)
+                + "".join(f"\n  where {r}" for r in reasons if r) + seen_note(analysis, seen)
+                + hub_note(analysis, chain_hubs(analysis, steps, seen))
                 + "".join("\n" + line for line in why_lines(analysis, f))), True
     proven = {w for u, w in analysis.pruned if u == f}
     callees = [c for c in g.callees(f, analysis.mode) if c not in proven]
@@ -211,6 +213,31 @@ def async_when_json(analysis: Analysis, f: int) -> dict[str, Any]:
         k, values = pr.conditions[f]
         out["suspends_only_when"] = {"argument": k, "values": sorted(values), "why": pr.reasons.get(f, "")}
     return out
+
+
+def seen_note(analysis: Analysis, seen: list[bool]) -> str:
+    """With `--observed`: how many of the chain's hops were seen at run time (the chain prefers them)."""
+    hops = len(seen) - 1
+    if not analysis.origins or hops < 1:
+        return ""
+    n = sum(seen[1:])
+    words = "every hop" if n == hops else f"{n} of its {hops} hops" if n else "none of its hops"
+    return f"\n  ({words} seen at run time in the --observed stacks)"
+
+
+def hub_note(analysis: Analysis, hubs: list[tuple[int | None, str, int]]) -> str:
+    """`(through a hub: zend_call_function, 3,412 callers)`: the chain may be an over-approximation."""
+    if not hubs:
+        return ""
+
+    def one(f: int | None, what: str, n: int) -> str:
+        if f is not None:
+            return f"{display_name(analysis.module, f)}, {n:,} {what}"
+        return f"{'an indirect call ' + what.removeprefix('indirect ') if what.startswith('indirect') else what}, {n:,} possible targets"
+
+    shown = "; ".join(one(*h) for h in hubs[:4]) + ("; …" if len(hubs) > 4 else "")
+    return (f"\n  (through {'a hub' if len(hubs) == 1 else 'hubs'}: {shown}. The chain may be an over-approximation: "
+            "`trace` records the calls that really happen, and --observed prefers them)")
 
 
 def stats(analysis: Analysis, contributions: bool = True) -> dict[str, Any]:

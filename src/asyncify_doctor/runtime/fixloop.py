@@ -176,17 +176,19 @@ def consumer_of(build: str, via_reference: bool) -> str | None:
     return None
 
 
-AT_FILE = re.compile(r"ASYNCIFY_ONLY=['\"]?@([^\s'\"]+)")
-
-
 def list_target(path: Path) -> Path:
     """The file that really holds the names: a Makefile or Dockerfile may say
-    `-sASYNCIFY_ONLY=@asyncify-only.list`, and then that file is the one to edit."""
-    text = path.read_text(errors="replace")
-    m = AT_FILE.search(text)
-    if m:
-        return (path.parent / m.group(1)).resolve()
-    return path
+    `-sASYNCIFY_ONLY=@asyncify-only.list`, and then that file is the one to edit (`lists.read_list`
+    follows the reference; a build file without a list it can edit is refused there)."""
+    lf = read_list(path)
+    return Path(lf.source) if lf.via else path
+
+
+def missing_outputs(cfg: FixConfig) -> list[str]:
+    """`--wasm`/`--built` files that are not there: the build may create them, so they are checked
+    before the first test run (building first) and after every build, never only at start."""
+    return [f"{flag} {path}" for flag, path in (("--wasm", cfg.wasm), ("--built", cfg.built))
+            if path is not None and not path.is_file()]
 
 
 def undo(list_path: Path, say: TextIO = sys.stderr) -> int:
@@ -213,7 +215,20 @@ def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
     start = read_list(cfg.list_path)
     for warning in list_warnings(start, consumer_of(cfg.build, referenced)):
         note(f"warning: {warning}")
-    if cfg.wasm is not None and cfg.built is None and is_asyncified(_load(cfg.wasm)):
+    if missing_outputs(cfg):
+        note(f"{' and '.join(missing_outputs(cfg))} do{'es' if len(missing_outputs(cfg)) == 1 else ''} not exist yet: "
+             f"building first: {cfg.build}")
+        build = run_command(cfg.build, cfg.timeout)
+        if build.returncode != 0 or missing_outputs(cfg):
+            what = ("timed out" if build.returncode is None else f"failed (exit {build.returncode})" if build.returncode
+                    else f"did not create {' and '.join(missing_outputs(cfg))}")
+            note(f"the first build {what}; the list is untouched. Check --build and the paths given to fix.")
+            return 2
+    pre = _load(cfg.wasm)
+    if pre is not None and cfg.imports:   # a typo in --imports: every crash would look "not async"
+        from ..analysis.selection import expand_args, refuse_empty_selection, select_imports
+        refuse_empty_selection(select_imports(pre, expand_args(cfg.imports)), cfg.imports, str(cfg.wasm))
+    if cfg.wasm is not None and pre is not None and cfg.built is None and is_asyncified(pre):
         note(f"--wasm {cfg.wasm.name} is already asyncified: its call graph is the one after asyncify (and any "
              "optimisation), but the list applies to the binary before asyncify; pass that as --wasm and this "
              "one as --built")
@@ -266,9 +281,10 @@ def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
         added_total += plan.new
         note(f"round {rnd}: rebuilding: {cfg.build}")
         build = run_command(cfg.build, cfg.timeout)
-        if build.returncode != 0:
+        if build.returncode != 0 or missing_outputs(cfg):
             write_atomic(cfg.list_path, before)
-            what = "timed out" if build.returncode is None else f"failed (exit {build.returncode})"
+            what = ("timed out" if build.returncode is None else f"failed (exit {build.returncode})" if build.returncode
+                    else f"left no {' and no '.join(missing_outputs(cfg))}")
             note(f"the build {what}; this round's additions were taken back out of {cfg.list_path}. "
                  "Fix the build, then run fix again.")
             return 2
