@@ -655,7 +655,8 @@ def main() -> int:
     chosen = [BY_KEY[k] for k in args.only] if args.only else list(BUILDS)
     if args.audit:
         return audit_all(chosen)
-    print(f"{'build':22} {'size':>8} {'funcs':>6} {'names':8} {'exports':8} {'globals':8} {'data-r':>6} imports followed by the unwind check (count, first)")
+    print(f"{'build':22} {'size':>8} {'funcs':>6} {'names':8} {'exports':8} {'globals':8} {'data-r':>6} "
+          "imports followed by the unwind check (count, first)")
     for b in chosen:
         print(_row(facts(b)), flush=True)
     return 0

@@ -98,9 +98,9 @@ def php(runs: int) -> None:
         module = read_module(path)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "shadowed.wasm"
-            rewrite = best(lambda: out.write_bytes(instrument(data, module).wasm), runs)
-            whole = best(lambda: instrument(data), runs)
-            reference = best(lambda: validate(path), runs)
+            rewrite = best(lambda out=out, data=data, module=module: out.write_bytes(instrument(data, module).wasm), runs)
+            whole = best(lambda data=data: instrument(data), runs)
+            reference = best(lambda path=path: validate(path), runs)
             ok = validate(out) is None
             print(f"PHP {flavour:8s} {len(data) / 1e6:.1f} MB, {len(module.functions):,} functions: rewrite {rewrite:.3f} s, "
                   f"decode + rewrite {whole:.3f} s = {whole / reference:.2f}x wasm-tools validate ({reference:.3f} s); "

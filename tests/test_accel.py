@@ -73,7 +73,8 @@ SMITH = ["shared-everything-threads", "custom-descriptors", "gc", "exceptions", 
 def _data_segments() -> bytes:
     """A module of data segments in the three encodings, offsets of every constant form (extended-const
     add/sub/mul, global.get), one for memory 1."""
-    i32 = lambda v: b"\x41" + uleb(v)
+    def i32(v: int) -> bytes:
+        return b"\x41" + uleb(v)
     segments = [b"\x00" + i32(0) + b"\x0b" + vec([b"a"] * 3), b"\x01" + vec([b"p"] * 5),
                 b"\x02\x01" + i32(8) + i32(2) + b"\x6a\x0b" + vec([b"b"]),
                 b"\x00\x23\x00\x0b" + vec([]), b"\x02\x00" + i32(3) + i32(4) + b"\x6c" + i32(1) + b"\x6b\x0b" + vec([b"c"] * 2)]

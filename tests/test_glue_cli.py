@@ -255,7 +255,8 @@ def test_minified_names_shown_with_their_real_names(tmp_path: Path) -> None:
     glue = FIX / "wa_sqlite_ja_async.mjs"
     proc = cli("why", wasm, "hb", "--glue", glue)
     assert proc.returncode == 0, proc.stderr
-    assert "wasm-function[2] (sqlite3_step) (exported as hb) must be instrumented:\n  wasm-function[2] (sqlite3_step) → a.t (env.ipp_async)" in proc.stdout
+    assert ("wasm-function[2] (sqlite3_step) (exported as hb) must be instrumented:\n"
+            "  wasm-function[2] (sqlite3_step) → a.t (env.ipp_async)") in proc.stdout
     data = document(cli("analyze", wasm, "--glue", glue, "--format", "json").stdout)
     assert data["glue"]["real_names"] == {"a.t": "env.ipp_async", "a.b": "env.__syscall_fcntl64",
                                           "wasm-function[2]": "sqlite3_step", "wasm-function[3]": "malloc"}

@@ -30,7 +30,7 @@ from asyncify_doctor.analysis.recognize import recognize
 pytestmark = pytest.mark.skipif(not os.environ.get("ASYNCIFY_DOCTOR_SLOW"), reason="set ASYNCIFY_DOCTOR_SLOW=1")
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
-import real_binaries as rb
+import real_binaries as rb  # noqa: E402
 
 PHP = {("8.3", "asyncify"): ("@php-wasm/node-8-3@3.1.54", "package/asyncify/php_8_3.js", "package/asyncify/8_3_33/php_8_3.wasm"),
        ("8.3", "jspi"): ("@php-wasm/node-8-3@3.1.54", "package/jspi/php_8_3.js", "package/jspi/8_3_33/php_8_3.wasm"),

@@ -1,6 +1,6 @@
-"""Every command block of README.md runs, so the README cannot drift from the tool.
+"""Every command block of README.md and of docs/*.md runs, so the documentation cannot drift from the tool.
 
-The rule, for whoever adds a block to the README:
+The rule, for whoever adds a block to the README or a page of docs/:
 
 - A fenced block tagged `sh` or `python` is a command block. Other fences (untagged output, tables)
   are not run.
@@ -36,6 +36,7 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
 MARK = re.compile(r"<!--\s*readme-test:\s*(skip|php|synopsis)\b:?\s*(.*?)\s*-->")
 RUN_MY_TESTS = """\
@@ -50,6 +51,7 @@ console.log("main_loop() =", instance.exports.main_loop());
 
 @dataclass
 class Block:
+    file: str       # README.md or docs/NAME.md
     line: int
     lang: str
     code: str
@@ -57,32 +59,44 @@ class Block:
     reason: str
 
 
-def blocks() -> list[Block]:
-    text = README.read_text()
+def blocks(page: Path) -> list[Block]:
+    text = page.read_text()
     out = []
     for m in FENCE.finditer(text):
         if m.group(1) not in ("sh", "python"):
             continue
         above = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
         mark = MARK.search(above)
-        out.append(Block(text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2),
+        out.append(Block(str(page.relative_to(ROOT)), text.count("\n", 0, m.start()) + 1, m.group(1), m.group(2),
                          mark.group(1) if mark else "", mark.group(2) if mark else ""))
     return out
 
 
-BLOCKS = blocks()
+BLOCKS = [b for page in PAGES for b in blocks(page)]
+
+
+def _id(b: Block) -> str:
+    return f"{b.file}:{b.line}"
 
 
 def test_the_readme_has_command_blocks_and_every_skip_says_why() -> None:
-    assert sum(1 for b in BLOCKS if not b.mark) >= 3
+    assert sum(1 for b in BLOCKS if not b.mark and b.file == "README.md") >= 3
+    assert len(README.read_bytes()) <= 30_000, "README.md is the user's page: keep it under 30 KB, details go to docs/"
     for b in BLOCKS:
-        assert b.mark != "skip" or len(b.reason) > 10, f"README.md line {b.line}: a skip needs its reason"
-    lines = README.read_text().splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("<!--") and "readme-test" in line:
-            assert MARK.search(line), f"README.md line {i + 1}: not one of skip, php, synopsis"
-            assert i + 1 < len(lines) and lines[i + 1] in ("```sh", "```python"), \
-                f"README.md line {i + 1}: a readme-test comment must stand right above a sh or python block"
+        assert b.mark != "skip" or len(b.reason) > 10, f"{_id(b)}: a skip needs its reason"
+    for page in PAGES:
+        lines = page.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("<!--") and "readme-test" in line:
+                assert MARK.search(line), f"{page.name} line {i + 1}: not one of skip, php, synopsis"
+                assert i + 1 < len(lines) and lines[i + 1] in ("```sh", "```python"), \
+                    f"{page.name} line {i + 1}: a readme-test comment must stand right above a sh or python block"
+
+
+def test_every_link_to_a_local_file_resolves() -> None:
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)}: link to {target}, which does not exist"
 
 
 def folder(tmp: Path, php: bool) -> dict[str, str]:
@@ -102,7 +116,7 @@ def folder(tmp: Path, php: bool) -> dict[str, str]:
     return {**os.environ, "PATH": path}
 
 
-@pytest.mark.parametrize("block", [b for b in BLOCKS if b.mark in ("", "php")], ids=lambda b: f"line{b.line}")
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.mark in ("", "php")], ids=_id)
 def test_block_runs(block: Block, tmp_path: Path) -> None:
     if block.mark == "php" and not os.environ.get("ASYNCIFY_DOCTOR_SLOW"):
         pytest.skip("needs the real PHP build: set ASYNCIFY_DOCTOR_SLOW=1")
@@ -113,7 +127,7 @@ def test_block_runs(block: Block, tmp_path: Path) -> None:
     else:
         cmd = [sys.executable, "-c", block.code]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"README.md line {block.line} failed:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, f"{_id(block)} failed:\n{proc.stdout}\n{proc.stderr}"
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
     commands = "\n".join(line.split(" # ")[0] for line in block.code.splitlines() if not line.lstrip().startswith("#"))
     for out in re.findall(r"(?:-o|>)\s+(\S+)", commands):   # every file a command writes is there, not empty
@@ -126,7 +140,7 @@ def _parser_for(sub: str) -> argparse.ArgumentParser:
     return subs.choices[sub]
 
 
-@pytest.mark.parametrize("block", [b for b in BLOCKS if b.mark == "synopsis"], ids=lambda b: f"line{b.line}")
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.mark == "synopsis"], ids=_id)
 def test_synopsis_matches_the_parser(block: Block) -> None:
     line = block.code.replace("\\\n", " ")
     words = line.split()
@@ -134,6 +148,6 @@ def test_synopsis_matches_the_parser(block: Block) -> None:
     parser = _parser_for(words[1])
     options = {o: a for a in parser._actions for o in a.option_strings}
     for opt in re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", line):
-        assert opt in options, f"README.md line {block.line}: {words[1]} has no option {opt}"
+        assert opt in options, f"{_id(block)}: {words[1]} has no option {opt}"
     for opt, choices in re.findall(r"(--[\w-]+) ([\w-]+(?:\|[\w-]+)+)", line):
-        assert set(choices.split("|")) <= set(options[opt].choices or ()), f"README.md line {block.line}: {opt} {choices}"
+        assert set(choices.split("|")) <= set(options[opt].choices or ()), f"{_id(block)}: {opt} {choices}"

@@ -252,7 +252,8 @@ def _expr(rng: random.Random, depth: int, ctx: dict) -> str:
               lambda: "(global.get $gm)", lambda: "(local.get $l)"]
     if depth <= 0 or rng.random() < 0.3:
         return rng.choice(leaves)()
-    e = lambda: _expr(rng, depth - 1, ctx)
+    def e() -> str:
+        return _expr(rng, depth - 1, ctx)
     forms = [lambda: f"(i32.and {e()} (i32.const {rng.choice([1, 3, 7])}))",
              lambda: f"(i32.add {e()} (i32.const {rng.randrange(3)}))",
              lambda: f"(i32.sub {e()} {e()})", lambda: f"(i32.shr_u {e()} (i32.const 1))",
@@ -284,7 +285,7 @@ def random_program(rng: random.Random) -> tuple[str, dict]:
     parts.append("(func $w0 (type $w) (call $mark (i32.const 99)) (local.get 0))")
     filled = rng.randrange(SLOTS // 2, SLOTS + 1)   # then segments at constant offsets (later ones win)
     parts.append(f"(elem (i32.const 0) func {' '.join(f'$t{rng.randrange(TARGETS)}' for _ in range(filled))})")
-    for k in range(2):
+    for _ in range(2):
         names = " ".join(rng.choice([f"$t{rng.randrange(TARGETS)}"] * 4 + ["$w0"]) for _ in range(rng.randrange(1, 5)))
         parts.append(f"(elem (i32.const {rng.randrange(SLOTS - 4)}) func {names})")
     for r in range(ctx["results"]):

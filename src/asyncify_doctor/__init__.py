@@ -11,10 +11,14 @@ flows one way: bytes → `decode.Module` → `graph.CallGraph` → `analysis` �
 `lists` (files for builds); `commands` is the program.
 """
 from .version import __version__
-__all__ = ["AuditResult", "JspiResult", "ListResult", "__version__", "analyze", "audit", "jspi", "load"]
+__all__ = ["AuditResult", "DoctorError", "InputError", "JspiResult", "ListResult", "UsageError", "__version__",
+           "analyze", "audit", "jspi", "load"]
 
 
 def __getattr__(name: str) -> object:
+    if name in ("DoctorError", "InputError", "UsageError"):
+        from . import errors
+        return getattr(errors, name)
     if name in __all__:
         from . import api
         return getattr(api, name)

@@ -227,7 +227,7 @@ def _unknown_imports(module: Module, selection: ImportSelection, build: Asyncify
     unknown = sorted(f for f in called if module.functions[f].imported and f not in skip)
     rep.unknown_imports = [display_name(module, f) for f in unknown]
     if unknown:
-        wider = analyze(an.graph, sorted(set(async_imports) | set(unknown)), an.mode,  # type: ignore[arg-type]
+        wider = analyze(an.graph, sorted(set(async_imports) | set(unknown)), an.mode,
                         roots=an.roots, barriers=an.barriers)
         rep.unknown_would_add = len(set(wider.members) - set(an.members) - build.instrumented)
 

@@ -47,11 +47,13 @@ def observed_edges(module: Module, stacks: list[dict]) -> dict[int, dict[int, st
     by_key = {f.import_key: f.index for f in module.functions if f.imported}
     edges: dict[int, dict[int, str]] = {}
     for st in stacks:
-        idx = [by_name.get(f.get("name")) if f.get("name") else f.get("index") for f in st["frames"]]
-        idx = [i for i in idx if isinstance(i, int) and 0 <= i < len(module.functions)]
-        imp = by_key.get(st.get("import"))
+        found = [by_name.get(f.get("name")) if f.get("name") else f.get("index") for f in st["frames"]]
+        idx: list[int] = [i for i in found if isinstance(i, int) and 0 <= i < len(module.functions)]
+        imp = by_key.get(st.get("import") or "")
         where = origin(st)
-        pairs = list(zip(idx[1:], idx)) + ([(idx[0], imp)] if idx and imp is not None else [])
+        pairs = list(zip(idx[1:], idx))
+        if idx and imp is not None:
+            pairs.append((idx[0], imp))
         for caller, callee in pairs:
             edges.setdefault(caller, {}).setdefault(callee, where)
     return edges

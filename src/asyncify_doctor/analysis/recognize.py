@@ -239,6 +239,8 @@ def _inline_runtime(graph: CallGraph, build: AsyncifyBuild) -> dict[int, set[str
     """Functions (other than the helpers) that set the state themselves: a runtime function was
     inlined into them. Their role follows from the constant they store."""
     m, s = graph.module, build.state_global
+    if s is None:
+        return {}
     writers = set(events_of(_events(m), op.EV_GLOBAL_SET, s)[0::4])
     out: dict[int, set[str]] = {}
     for f in sorted(writers - set(build.helpers)):
@@ -258,9 +260,9 @@ def runtime_calls(graph: CallGraph, build: AsyncifyBuild | None = None) -> Runti
     inlined into). Binaryen: a function that does both is bottom-most (it is never instrumented)."""
     m = graph.module
     roles_of: dict[int, str] = {}
-    for f in m.functions:
-        if f.import_module == "asyncify" and f.import_name in (START_UNWIND, STOP_UNWIND, START_REWIND, STOP_REWIND):
-            roles_of[f.index] = f.import_name
+    for fn in m.functions:
+        if fn.import_module == "asyncify" and fn.import_name in (START_UNWIND, STOP_UNWIND, START_REWIND, STOP_REWIND):
+            roles_of[fn.index] = fn.import_name
     if build is not None:
         roles_of.update(build.helpers)
     calls: dict[int, set[str]] = {}
@@ -293,6 +295,8 @@ def _checks(graph: CallGraph, build: AsyncifyBuild, readers: set[int]) -> None:
     """Per callee: how many instrumented callers check the state after calling it, and how many do
     not. Checks in code that instrumented code was inlined into (`readers`) count as evidence too."""
     m, s = graph.module, build.state_global
+    if s is None:
+        return
     checked_pairs = build.checked_pairs
     checks = events_of(_events(m), op.EV_CALL_CHECK, -1, s)
     checked_pairs.update((f, a) for f, a in zip(checks[0::4], checks[2::4]) if f in readers)

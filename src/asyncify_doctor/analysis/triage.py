@@ -137,8 +137,10 @@ class _Graph:
                   if any(import_matches(p, f.import_key or "") for p in reenters)} | set(g.trampolines)
         self.trampoline = tramps.__contains__   # matched once per import, not once per edge
         rev = g.reverse(an.mode)
-        self.off, self.tgt, self.lvl = closure_rows(rev.off, rev.tgt, self.nodes, ids, *self._levels(tramps),
-                                                    *self._extras())
+        from_level, to_level = self._levels(tramps)
+        extra_dst, extra_src, extra_level = self._extras()
+        self.off, self.tgt, self.lvl = closure_rows(rev.off, rev.tgt, self.nodes, ids, from_level, to_level,
+                                                    extra_dst, extra_src, extra_level)
 
     def _levels(self, tramps: set[int]) -> tuple[bytes, bytes]:
         """Per node, the level of the edges out of it (`from_level`: a site's kind; TRAMPOLINE for an
@@ -252,10 +254,10 @@ def triage(analysis: Analysis, missing: Iterable[int], reenters: tuple[str, ...]
                        ordered, tuple(chain), where))
     drafts.sort(key=lambda d: d[:6])
     body_size = mod.body_size
-    for rank, (level, o, t, _, name, f, mem, chain, where) in enumerate(drafts, 1):
-        out.groups.append(Group(rank, f, name, EVIDENCE[level], chain, mem, -o, -t,
-                                sum(map(body_size, mem)), where))
-        out.group_of.update(zip(mem, repeat(rank - 1)))
+    for rank, (level, o, t, _, name, f, group, steps, where) in enumerate(drafts, 1):
+        out.groups.append(Group(rank, f, name, EVIDENCE[level], steps, group, -o, -t,
+                                sum(map(body_size, group)), where))
+        out.group_of.update(zip(group, repeat(rank - 1)))
     return out
 
 
@@ -303,7 +305,7 @@ def _observed_tree(gr: _Graph) -> array:
     for i, j in gr.observed():
         obs_pred.setdefault(j, []).append(i)
     start, stop = gr.off[ROOT], gr.off[ROOT + 1]
-    queue = deque()
+    queue: deque[int] = deque()
     for caller, lv in zip(gr.tgt[start:stop], gr.lvl[start:stop]):
         if lv <= OBSERVED and nxt[caller] == UNREACHED:
             nxt[caller] = ROOT

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
         from ..lists import list_warnings
         for warning in list_warnings(lf) if lf is not None else []:
             warn(f"warning: {warning}")
-    lists = BinaryenLists(*(lf.entries if lf is not None else None for lf in files), propagate_add=args.propagate_add)
+    only, remove, add = (lf.entries if lf is not None else None for lf in files)
+    lists = BinaryenLists(only, remove, add, propagate_add=args.propagate_add)
     module = load(args.wasm, args.max_size)
     glue = glue_for(args, module, args.wasm)
     rep = spare(auditmod.run_audit(module, args.imports, args.indirect, args.host_table, lists=lists,
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         from ..analysis.selection import refuse_empty_selection
         if rep.selection is not None:
             refuse_empty_selection(rep.selection, args.imports, args.wasm)
-        warn_unmatched(rep.analysis.module, rep.selection)
+        if rep.selection is not None:
+            warn_unmatched(rep.analysis.module, rep.selection)
     if args.format == "json":
         text = dumps(auditrender.report_json(rep))
     elif args.format == "sarif":

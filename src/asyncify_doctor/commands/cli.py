@@ -9,6 +9,7 @@ import argparse
 import gc
 import os
 import sys
+from importlib import import_module
 from types import ModuleType
 from typing import Callable
 
@@ -19,25 +20,7 @@ from . import common
 
 def _command(name: str) -> ModuleType:
     """The module of one command, imported when that command is named (the others cost start-up)."""
-    if name == "analyze":
-        from . import analyze as mod
-    elif name == "why":
-        from . import why as mod
-    elif name == "graph":
-        from . import graph as mod
-    elif name == "audit":
-        from . import audit as mod
-    elif name == "jspi":
-        from . import jspi as mod
-    elif name == "fix":
-        from . import fix as mod
-    elif name == "parse-trace":
-        from . import parse_trace as mod
-    elif name == "trace":
-        from . import trace as mod
-    else:
-        from . import demo as mod
-    return mod
+    return import_module(f"{__package__}.{name.replace('-', '_') if name in COMMANDS else 'demo'}")
 
 
 # every command, with its line in the program's help

@@ -52,7 +52,8 @@ BINARYEN_NAME = {
 }
 # the first release with each Binaryen flag (toString's cases, release by release)
 SINCE = {"relaxed-simd": 103, "extended-const": 107, "strings": 110, "multimemory": 110, "stack-switching": 117,
-         "shared-everything": 118, "fp16": 119, "bulk-memory-opt": 121, "call-indirect-overlong": 121, "custom-descriptors": 123, "relaxed-atomics": 126,
+         "shared-everything": 118, "fp16": 119, "bulk-memory-opt": 121, "call-indirect-overlong": 121, "custom-descriptors": 123,
+         "relaxed-atomics": 126,
          "custom-page-sizes": 127, "multibyte": 129, "wide-arithmetic": 130, "compact-imports": 131,
          "acquire-release-atomics": 132}
 DEFAULT_SINCE_111 = frozenset({"sign-ext", "mutable-globals"})

@@ -18,7 +18,7 @@ from itertools import islice, repeat
 from operator import is_not, itemgetter, lt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, Sequence, cast
 
 from .. import accel
 from ..errors import DecodeError, InputError
@@ -220,6 +220,10 @@ class Module:
     data: bytes = field(default=b"", repr=False)   # the binary, when decoded from bytes (else read again: `span`)
     aliases: dict[int, str] = field(default_factory=dict, repr=False, compare=False)   # real names of minified ones (`shown_name`)
     _file: BinaryIO | None = field(default=None, init=False, repr=False, compare=False)   # open under `rereading`
+    # The function index space while decoding, made into `functions` at the end (`_make_functions`):
+    _ftypes: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+    _fimports: list[tuple[str, str]] = field(default_factory=list, init=False, repr=False, compare=False)
+    _fnames: list[tuple[Sequence[int], list[str]]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def func_type(self, func: int) -> SubType:
         return self.types[self.functions[func].type_index]
@@ -352,17 +356,17 @@ def _comptype(r: Reader, final: bool, supers: tuple[int, ...]) -> SubType:
     if form == 0x4D:
         descriptor = r.u32()
         form = r.u8()
-    extra = {"shared": shared, "describes": describes, "descriptor": descriptor}
     if form == 0x60:
         params = tuple(r.vec(lambda: _valtype(r)))
         results = tuple(r.vec(lambda: _valtype(r)))
-        return SubType("func", final, supers, params, results, **extra)
+        return SubType("func", final, supers, params, results, shared=shared, describes=describes, descriptor=descriptor)
     if form == 0x5F:
-        return SubType("struct", final, supers, fields=tuple(r.vec(lambda: _field(r))), **extra)
+        fields = tuple(r.vec(lambda: _field(r)))
+        return SubType("struct", final, supers, fields=fields, shared=shared, describes=describes, descriptor=descriptor)
     if form == 0x5E:
-        return SubType("array", final, supers, fields=(_field(r),), **extra)
+        return SubType("array", final, supers, fields=(_field(r),), shared=shared, describes=describes, descriptor=descriptor)
     if form == 0x5D:
-        return SubType("cont", final, supers, cont_type=r.u32(), **extra)
+        return SubType("cont", final, supers, cont_type=r.u32(), shared=shared, describes=describes, descriptor=descriptor)
     raise r.error(f"invalid type form 0x{form:02x} (expected func 0x60, struct 0x5f, array 0x5e or cont 0x5d)", r.pos - 1)
 
 
@@ -439,23 +443,23 @@ def _add_import(m: Module, module: str, name: str, ty: tuple[str, object]) -> No
     key = f"{module}.{name}"
     if kind == "func":
         m.imports.append(Import(module, name, "func", len(m._ftypes)))
-        m._ftypes.append(payload)  # type: ignore[arg-type]
+        m._ftypes.append(cast(int, payload))
         m._fimports.append((module, name))
     elif kind == "table":
-        et, mn, mx, shared = payload  # type: ignore[misc]
+        et, mn, mx, shared = cast("tuple[ValType, int, int | None, bool]", payload)
         m.imports.append(Import(module, name, "table", len(m.tables)))
         m.tables.append(Table(len(m.tables), et, mn, mx, key, shared=shared))
     elif kind == "memory":
         m.imports.append(Import(module, name, "memory", m.memories))
-        m.memory_types.append(payload)  # type: ignore[arg-type]
+        m.memory_types.append(cast("tuple[int, bool]", payload))
         m.memories += 1
     elif kind == "global":
-        vt, mut, shared = payload  # type: ignore[misc]
+        vt, mut, shared = cast("tuple[ValType, bool, bool]", payload)
         m.imports.append(Import(module, name, "global", len(m.globals)))
         m.globals.append(Global(len(m.globals), vt, mut, key, shared=shared))
     else:
         m.imports.append(Import(module, name, "tag", len(m.tags)))
-        m.tags.append(payload)  # type: ignore[arg-type]
+        m.tags.append(cast(int, payload))
 
 
 def _import_section(m: Module, r: Reader) -> None:
@@ -795,7 +799,6 @@ def _decode(data: bytes, path: str, progress: codemod.Progress | None,
     if version != 1:
         raise r.error(f"unsupported wasm version 0x{version:x} (components and other layers are not core modules)", 4)
     m = Module(path, len(data), data=data if isinstance(data, bytes) else b"")   # a mapped file: read again
-    m._ftypes, m._fimports, m._fnames = [], [], []   # the functions, made at the end (`_make_functions`)
     last, data_segments = 0, None
     for sid, at, sec in sections(r):
         rank = SECTION_ORDER.get(sid, 0)
@@ -868,7 +871,7 @@ def _make_functions(m: Module) -> None:
     inames = [nm for _, nm in m._fimports] + [None] * (n - nimp)
     columns = (range(n), m._ftypes, names, has, mods, inames)
     m.functions = records(Function, columns)
-    del m._ftypes, m._fimports, m._fnames
+    m._ftypes, m._fimports, m._fnames = [], [], []
 
 
 def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None) -> Module:

@@ -13,8 +13,7 @@ from functools import lru_cache
 
 import tree_sitter
 import tree_sitter_javascript
-
-Node = tree_sitter.Node
+from tree_sitter import Node
 
 FUNCTIONS = frozenset({"function_declaration", "function_expression", "arrow_function", "method_definition",
                        "generator_function_declaration", "generator_function"})

@@ -437,7 +437,7 @@ class _Reader:
         """The largest object literal assigned to `name` (`var name = {…}` or `name = {…}`)."""
         best = None
         pat = rb"(?<![\w$.])" + re.escape(name.encode()) + rb"\s*=\s*\{"
-        for m, node in self.src.find(pat, 0):
+        for _m, node in self.src.find(pat, 0):
             decl = up_to(node, {"variable_declarator", "assignment_expression"})
             value = decl and (decl.child_by_field_name("value") or decl.child_by_field_name("right"))
             if value is not None and value.type == "object" and (best is None or value.named_child_count > best.named_child_count):
@@ -489,7 +489,7 @@ class _Reader:
             sub = up_to(node, {"subscript_expression"})
             if sub is not None:
                 self._add_export(found, m.group(1).decode(), sub, closure)
-        for m, node in self.src.find(rb"(?<![\w$])createExportWrapper\s*\(\s*[\"']([^\"'\\]+)[\"']", 0):
+        for _m, node in self.src.find(rb"(?<![\w$])createExportWrapper\s*\(\s*[\"']([^\"'\\]+)[\"']", 0):
             call = up_to(node, {"call_expression"})
             if call is not None:
                 self._add_export(found, m.group(1).decode(), call, closure)
@@ -586,23 +586,23 @@ class _Reader:
         dynamic linking (`GOT.func`, MAIN_MODULE) puts exported functions there in updateGOT/dlsym."""
         ev: list[Evidence] = []
         yes = False
-        for m, node in self.src.find(rb"[\"']GOT\.func[\"']", 0, code=False):
+        for _m, node in self.src.find(rb"[\"']GOT\.func[\"']", 0, code=False):
             ev.append(Evidence(self.src.line(node), "dynamic linking (GOT.func): updateGOT and dlsym put exported "
                                                     "functions into the table"))
             yes = True
             break
         defined_in = {}
         for name in ("addFunction", "setWasmTableEntry"):
-            for m, node in self.src.find(rb"(?<![\w$.])" + name.encode() + rb"\s*=\s*(?:\(|function|[\w$]+\s*=>)", 0):
+            for _m, node in self.src.find(rb"(?<![\w$.])" + name.encode() + rb"\s*=\s*(?:\(|function|[\w$]+\s*=>)", 0):
                 decl = up_to(node, {"variable_declarator", "assignment_expression"})
                 if decl is not None:
                     defined_in[name] = (decl.start_byte, decl.end_byte)
-            for m, node in self.src.find(rb"(?<![\w$])function\s+" + name.encode() + rb"\s*\(", 0):
+            for _m, node in self.src.find(rb"(?<![\w$])function\s+" + name.encode() + rb"\s*\(", 0):
                 fn = up_to(node, {"function_declaration"})
                 if fn is not None:
                     defined_in[name] = (fn.start_byte, fn.end_byte)
         if "addFunction" in defined_in:
-            for m, node in self.src.find(rb"(?<![\w$])[\"']?addFunction[\"']?\s*\]?\s*=\s*addFunction\b", 0):
+            for _m, node in self.src.find(rb"(?<![\w$])[\"']?addFunction[\"']?\s*\]?\s*=\s*addFunction\b", 0):
                 ev.append(Evidence(self.src.line(node), "addFunction is exported to user JS (Module.addFunction): "
                                                         "it stores a wasm function given to it as it is"))
                 yes = True

@@ -67,8 +67,7 @@ class Site:
 
     def describe(self, module: Module) -> str:
         if self.trampoline is not None:
-            sig = module.func_type(self.trampoline)
-            rest = ", ".join(map(str, sig.params[1:]))
+            rest = ", ".join(map(str, module.func_type(self.trampoline).params[1:]))
             return f"re-entered through {module.functions[self.trampoline].import_key}: a table function ({rest})"
         sig = module.types[self.type_index].signature() if self.type_index < len(module.types) else "?"
         if self.table is None:
@@ -263,7 +262,7 @@ def canonical_types(types: list[SubType], rec_groups: list[tuple[int, int]]) -> 
     canon = [0] * len(types)
     ids: dict[tuple, int] = {}
     for start, count in rec_groups:
-        def ref(idx: int) -> tuple:
+        def ref(idx: int, start: int = start, count: int = count) -> tuple:
             return ("rec", idx - start) if start <= idx < start + count else ("ext", canon[idx] if idx < len(canon) else -1)
 
         def vt(v: ValType) -> tuple:
@@ -565,7 +564,7 @@ class CallGraph:
     def _refined_site(self, f: int, key: tuple[int, int | None], refined: dict) -> int:
         """The node of a function's `call_indirect` sites whose index is proven (one per distinct
         target set and proof, shared by the functions that have the same)."""
-        targets, index, proof = refined[(f, *key)]
+        targets, index, proof = refined[(f,) + tuple(key)]
         site = Site(key[0], key[1], index=index, proof=proof)
         known = self.__dict__.setdefault("_refined_index", {})
         idx = known.get(site)

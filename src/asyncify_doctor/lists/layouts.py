@@ -183,11 +183,11 @@ def _parse(text: str, source: str, kind: str) -> ListFile:
         lf.entries_spans = _parse_bracket(source, text, *span) if span[1] > 0 else []
         return lf
     if "[" in text and '"' in text and _is_embedded(text):
-        span = _find_bracket(text)
-        assert span is not None
-        if span[1] < 0:
-            raise _error(source, text, span[0], "unbalanced brackets: `[` is never closed")
-        return ListFile(source, text, "embedded", _parse_bracket(source, text, *span), span, kind)
+        bracket = _find_bracket(text)
+        assert bracket is not None
+        if bracket[1] < 0:
+            raise _error(source, text, bracket[0], "unbalanced brackets: `[` is never closed")
+        return ListFile(source, text, "embedded", _parse_bracket(source, text, *bracket), bracket, kind)
     return _parse_plain(text, source, kind)
 
 
@@ -208,8 +208,8 @@ def _parse_report(text: str, data: dict, source: str) -> ListFile:
             f"a document of schema {data['schema']!r}" if isinstance(data.get("schema"), str) else "a JSON object")
         raise _error(source, text, 0, f"{what}, not a list: give a list file, or the output of "
                                       "`asyncify-doctor analyze --format json`")
-    names = [f.get("name") for f in data["functions"] if isinstance(f, dict)]
-    if not all(isinstance(n, str) for n in names) or len(names) != len(data["functions"]):
+    names = [f["name"] for f in data["functions"] if isinstance(f, dict) and isinstance(f.get("name"), str)]
+    if len(names) != len(data["functions"]):
         raise _error(source, text, 0, "a JSON report's functions must each have a string name")
     return ListFile(source, text, "report", [Entry(n, 0, 0) for n in names])
 

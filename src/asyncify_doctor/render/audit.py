@@ -201,7 +201,8 @@ def _list_lines(rep: AuditReport, top: int = 0) -> list[str]:
 
 
 def report_json(rep: AuditReport) -> dict:
-    """`audit --format json` (schema `asyncify-doctor/audit/1`). Everything: every missing function with its chain and group, every group, the totals."""
+    """`audit --format json` (schema `asyncify-doctor/audit/1`). Everything: every missing function
+    with its chain and group, every group, the totals."""
     info = rep.info
     tri = triage_of(rep)
     words = ChainWords(rep.analysis) if rep.analysis is not None else None
@@ -289,6 +290,7 @@ def report_sarif(rep: AuditReport, tool_version: str) -> dict:
     tri = triage_of(rep)
     results = []
     for g in tri.groups if tri is not None else []:
+        assert tri is not None
         steps = _steps_json(tri, list(g.chain))
         names = [tri.analysis.module.functions[f].name for f in g.members]
         r = result(0, f"{len(g.members)} function(s) can unwind through {g.name}, which is not instrumented: "

@@ -19,6 +19,7 @@ UNINSTRUMENTED = "uninstrumented-frame"  # an import ran while unwinding/rewindi
 DATA_OVERFLOW = "data-overflow"      # the unwound stack did not fit the asyncify data buffer
 NOT_ASYNCIFIED = "not-asyncified"    # an async import was called but the module has no asyncify_* exports
 MISSING_IMPORT = "missing-import"    # the module needs an import the host was not given
+MISSING_EXPORT = "missing-export"    # the module lacks an export the host drives (memory, asyncify_*)
 
 
 class AsyncifyRunError(DoctorError):

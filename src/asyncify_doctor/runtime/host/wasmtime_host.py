@@ -62,18 +62,31 @@ class AsyncifyHost:
 
     def _alloc_data(self) -> int:
         """Grow memory and put the data buffer in the new pages, where the program never looks."""
-        memory = self.exports["memory"]
+        memory = self._memory()
         pages = (self.data_size + PAGE - 1) // PAGE
         base = memory.grow(self.store, pages) * PAGE
         self._init_data(base)
         return base
 
     def _init_data(self, base: int) -> None:
-        mem = self.exports["memory"]
+        mem = self._memory()
         mem.write(self.store, (base + 8).to_bytes(4, "little") + (base + self.data_size).to_bytes(4, "little"), base)
 
+    def _func(self, name: str) -> wasmtime.Func:
+        """An exported function: the runtime's entry points (Asyncify's are checked on load)."""
+        item = self.exports[name]
+        if not isinstance(item, wasmtime.Func):
+            raise AsyncifyRunError(c.MISSING_EXPORT, f"export {name} is not a function")
+        return item
+
+    def _memory(self) -> wasmtime.Memory:
+        item = self.exports["memory"]
+        if not isinstance(item, wasmtime.Memory):
+            raise AsyncifyRunError(c.MISSING_EXPORT, "export memory is not a (non-shared) memory")
+        return item
+
     def _state(self) -> int:
-        return self.exports["asyncify_get_state"](self.store) if self.asyncified else c.NORMAL
+        return self._func("asyncify_get_state")(self.store) if self.asyncified else c.NORMAL
 
     # --- imports --------------------------------------------------------------------------
     def _sync_import(self, key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,7 +107,7 @@ class AsyncifyHost:
                                              "(it has no asyncify_* exports)")
             state = self._state()
             if state == c.REWINDING:
-                self.exports["asyncify_stop_rewind"](self.store)
+                self._func("asyncify_stop_rewind")(self.store)
                 resumed = self._resume
                 self._resume = None
                 if resumed is None or resumed[0] != key:
@@ -108,7 +121,7 @@ class AsyncifyHost:
                 return result
             self._pending = (key, result)
             self._suspensions += 1
-            self.exports["asyncify_start_unwind"](self.store, self.data_ptr)
+            self._func("asyncify_start_unwind")(self.store, self.data_ptr)
             return dummy
         return call
 
@@ -170,7 +183,7 @@ class AsyncifyHost:
                                 _frames(exc), self._suspensions)
 
     def _data_current(self) -> int:
-        raw = self.exports["memory"].read(self.store, self.data_ptr, self.data_ptr + 4)
+        raw = self._memory().read(self.store, self.data_ptr, self.data_ptr + 4)
         return int.from_bytes(raw, "little")
 
     async def _resume_after_unwind(self, export: str) -> None:
@@ -178,7 +191,7 @@ class AsyncifyHost:
             raise AsyncifyRunError(c.UNWIND_LEAK, f"{export} returned while unwinding, but no async import "
                                    "started an unwind", suspensions=self._suspensions)
         try:
-            self.exports["asyncify_stop_unwind"](self.store)
+            self._func("asyncify_stop_unwind")(self.store)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # Binaryen checks current <= end here
             raise AsyncifyRunError(c.DATA_OVERFLOW, f"asyncify_stop_unwind trapped ({_trap_message(exc)}): the "
                                    f"unwound stack did not fit the {self.data_size}-byte data buffer",
@@ -191,7 +204,7 @@ class AsyncifyHost:
         self._pending = None
         result = await pending if inspect.isawaitable(pending) else pending
         self._resume = (key, result)
-        self.exports["asyncify_start_rewind"](self.store, self.data_ptr)
+        self._func("asyncify_start_rewind")(self.store, self.data_ptr)
 
 
 def _trap_message(exc: Exception) -> str:

@@ -10,7 +10,6 @@ spot), as a plain build needs. Cost: one wrapper call per wasm call (see bench/t
 from __future__ import annotations
 
 import asyncio
-import inspect
 from pathlib import Path
 from typing import Any, Callable, cast
 
@@ -97,7 +96,7 @@ class WasmtimeTracer:
 def _sync(fn: Callable[..., Any]) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         result = fn(*args)
-        return asyncio.run(result) if inspect.isawaitable(result) else result
+        return asyncio.run(result) if asyncio.iscoroutine(result) else result
     return call
 
 
