@@ -489,7 +489,7 @@ class _Reader:
             sub = up_to(node, {"subscript_expression"})
             if sub is not None:
                 self._add_export(found, m.group(1).decode(), sub, closure)
-        for _m, node in self.src.find(rb"(?<![\w$])createExportWrapper\s*\(\s*[\"']([^\"'\\]+)[\"']", 0):
+        for m, node in self.src.find(rb"(?<![\w$])createExportWrapper\s*\(\s*[\"']([^\"'\\]+)[\"']", 0):
             call = up_to(node, {"call_expression"})
             if call is not None:
                 self._add_export(found, m.group(1).decode(), call, closure)
