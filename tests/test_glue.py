@@ -149,6 +149,9 @@ def test_glue_3_1_35_with_a_nul_byte() -> None:
     assert g.import_list is not None and g.import_list.qualified == ()
     assert g.import_list.entries[-2:] == ("emscripten_sleep", "_load_secondary_module")
     assert g.exports["QTS_Throw"].name == "QTS_Throw"
+    # the exports this era's glue reads through createExportWrapper("NAME"), each under its own name
+    assert {"__wasm_call_ctors", "malloc", "QTS_Throw"} <= set(g.exports)
+    assert g.exports["malloc"].js_names == ("Module._malloc", "_malloc")
 
 
 # --- joined with a binary ----------------------------------------------------------------------------
