@@ -89,11 +89,8 @@ def run(args: argparse.Namespace) -> int:
         warn(f"warning: {len(unnamed)} function(s) in the list have no name in the name section: their \"name\" is "
              f"wasm-function[N], which no list reader matches; \"binaryen_name\" is the name wasm-opt gives them when "
              f"it reads this very binary (emcc never matches it: rebuild with --profiling-funcs)")
-    from ..decode.features import wasm_opt_needs
-    from ..lists.binaryen_names import LATEST
     if args.format == "json":
-        text = dumps({**report.json_report(an, with_stats=True, glue=result.selection.glue),
-                      "wasm_opt": wasm_opt_needs(result.module, LATEST)})
+        text = dumps(report.json_report(an, with_stats=True, glue=result.selection.glue))
     else:
         from ..lists import format_names, written_list_notes
         # names only: what made the list is said here, on stderr, since Binaryen reads every line of a
@@ -106,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
                                        every_name={f.name for f in result.module.functions} if args.format == "emscripten" else set()):
             warn(note)
         if args.format == "binaryen":   # stderr: a list file has no comment syntax (wasm-opt reads every line as a name)
+            from ..decode.features import wasm_opt_needs
+            from ..lists.binaryen_names import LATEST
             warn(str(wasm_opt_needs(result.module, args.binaryen_version or LATEST)["note"]))
     output(text, args.output)
     if args.stats:
