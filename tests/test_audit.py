@@ -119,3 +119,35 @@ def test_binaryen_format_is_read_right_by_that_binaryen(backend: str, version: i
         listfile.write_text(format_names(names, "binaryen"))
         out = asyncify(built["direct_chain"].read_bytes(), AsyncifyOptions(onlylist=(f"@{listfile}",), imports=ASYNC), backend)
         assert instrumented_names(out) == set()
+
+
+@pytest.mark.parametrize("name", ["direct_chain", "callbacks"])
+def test_list_in_binaryens_names_is_read_on_a_nameless_binary(name: str, tmp_path: Path) -> None:
+    """A nameless fixture, its list written by `analyze --format binaryen` ("3", "4", …), asyncified by
+    real wasm-opt 132 with that list: audit reads every entry as the function wasm-opt matched (no
+    "matches no function", nothing missing), says how such entries are matched, and tells a
+    `wasm-function[N]` entry (V8's spelling, which Binaryen never matches) and `fimport$K` (an import)
+    for what they are."""
+    from test_binaryen_names import analyze, asyncify_with, stripped
+    _, bare = stripped(name, tmp_path)
+    listfile, out = tmp_path / "only.txt", tmp_path / "out.wasm"
+    assert analyze(bare, listfile, "--format", "binaryen").returncode == 0
+    asyncify_with(132, bare, listfile, out)
+    entries = listfile.read_text().split()
+    assert entries and all(e.isdigit() for e in entries)
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "audit", str(out), "--list", str(listfile),
+                           "--format", "json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["list_findings"] == [] and doc["missing"] == [] and doc["instrumented"] == len(entries)
+    assert len(doc["list_notes"]) == 1 and doc["list_notes"][0].startswith(f"{len(entries)} list entries are the name Binaryen")
+    m = decode(bare.read_bytes())
+    nimp = m.num_imported_functions
+    odd = tmp_path / "odd.txt"
+    odd.write_text(f"{entries[0]}\nwasm-function[{int(entries[0]) + nimp}]\nfimport$0\n")
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "audit", str(out), "--list", str(odd)],
+                          capture_output=True, text=True)
+    assert f"onlylist wasm-function[{int(entries[0]) + nimp}]: matches no function: wasm-function[N] is how V8 prints" in proc.stdout
+    assert f"; write {entries[0]} (Binaryen's name for function {int(entries[0]) + nimp})" in proc.stdout
+    assert "onlylist fimport$0: names an import" in proc.stdout
+    assert f"onlylist {entries[0]}:" not in proc.stdout

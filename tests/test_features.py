@@ -12,6 +12,7 @@ and 116 (libbinaryen, its validator with 116's feature bits):
 """
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -217,3 +218,53 @@ def test_features_of_any_module(seed: int) -> None:
     m = decode(data)
     feats = features_of(m, scan_code=True)
     assert m.code is None or all(set(USE_FEATURES[k][0]) <= feats.used for k, _ in m.code.uses.in_order())
+
+
+@pytest.mark.parametrize("version", [132, 116])
+def test_flags_printed_with_a_list_for_a_stripped_nameless_binary_drive_wasm_opt(version: int, tmp_path: Path) -> None:
+    """The taskrunner with every custom section stripped (no names, no target_features; its code uses
+    memory.copy): `analyze --format binaryen` prints the flags next to the list (stderr: wasm-opt reads
+    every line of a list file as a name), wasm-opt `version` rejects the binary without them, and with
+    them and the list instruments exactly the listed functions, no "non-existing function name"; the
+    tests of the project then pass."""
+    from independent import wasm_tools
+    sys.path.insert(0, str(FIXTURES / "taskrunner"))
+    from taskrunner_project import HERE, Project, compiled
+    bare = tmp_path / "app.wasm"
+    subprocess.run([wasm_tools(), "strip", "--all", str(compiled(tmp_path / "cache")), "-o", str(bare)], check=True)
+    m = decode(bare.read_bytes())
+    assert target_features(m) is None and not any(f.has_name for f in m.functions)
+    listfile, out = tmp_path / "only.list", tmp_path / "app.async.wasm"
+    proc = subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(bare), "--imports", f"@{HERE / 'imports.list'}",
+                           "--format", "binaryen", "--binaryen-version", str(version), "-o", str(listfile)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    note = next(line for line in proc.stderr.splitlines() if "--enable-" in line)
+    assert note.startswith(f"asyncify-doctor: note: give wasm-opt {version} these flags with the list")
+    flags = note.split(": ")[-1].split()
+    assert flags == (["--enable-bulk-memory-opt"] if version >= 121 else ["--enable-bulk-memory"])
+    assert "--enable-" not in listfile.read_text()
+    imports = ",".join((HERE / "imports.list").read_text().split())
+    pass_args = [f"asyncify-imports@{imports}", f"asyncify-onlylist@@{listfile}"]
+    if version == 116:
+        bare_run = binaryen_cmd(116) + [str(bare), "validate"]
+        run = binaryen_cmd(116) + [str(bare), "-o", str(out), *flags, *(x for a in pass_args for x in ("--pass-arg", a)),
+                                   "validate", "asyncify"]
+    else:
+        bare_run = binaryen_cmd(version) + [str(bare), "-o", str(tmp_path / "x.wasm")]
+        run = binaryen_cmd(version) + [str(bare), *flags, "--asyncify", *(f"--pass-arg={a}" for a in pass_args), "-o", str(out)]
+    assert subprocess.run(bare_run, capture_output=True, text=True).returncode != 0
+    done = subprocess.run(run, capture_output=True, text=True)
+    assert done.returncode == 0 and "non-existing" not in done.stderr, done.stderr[-2000:]
+    from asyncify_doctor.analysis.recognize import recognize
+    from asyncify_doctor.graph.callgraph import CallGraph
+    sep = "," if version < 117 else "\n"
+    want = sorted(int(n) + m.num_imported_functions for n in listfile.read_text().strip().split(sep))
+    assert sorted(recognize(CallGraph(decode(out.read_bytes()))).instrumented) == want
+    assert Project(tmp_path, "-O0", False).run_tests("asyncify-wasm").returncode == 0
+    doc = json.loads(subprocess.run([sys.executable, "-m", "asyncify_doctor", "analyze", str(bare), "--imports",
+                                     f"@{HERE / 'imports.list'}", "--format", "json"], capture_output=True, text=True).stdout)
+    assert doc["wasm_opt"] == {"version": 132, "reads_target_features": False, "flags": ["--enable-bulk-memory-opt"],
+                               "note": note.removeprefix("asyncify-doctor: ").replace(f"wasm-opt {version}", "wasm-opt 132")
+                               .replace(" ".join(flags), "--enable-bulk-memory-opt")}
+    assert [f["binaryen_name"] for f in doc["functions"]] == [str(f["index"] - m.num_imported_functions) for f in doc["functions"]]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from asyncify_doctor.commands.demo import demo_wasm
+from asyncify_doctor.decode import read_module
 from asyncify_doctor.lists import binaryen_reads, read_list
 from asyncify_doctor.runtime.toolchain import compile_c
 from proof import ASYNC, EXPECTS, SRC, cli_list
@@ -311,3 +312,46 @@ def test_taskrunner_list_with_comments_gets_names_and_a_warning(tmp_path: Path, 
     assert text.startswith("# jobs that wait on the host\nrun_retry\nretry\n") and text.count("#") == 1
     assert sorted(read_list(p.only).entries) == sorted(p.minimal_list())
     assert rounds_of(proc.stderr) == 3   # the three jobs whose paths were not listed, one round each
+
+
+# --- no names before asyncify either: the names Binaryen gives, or exit 2 for emcc (issue 23) ---------
+
+def test_taskrunner_nameless_at_O0_gets_the_names_wasm_opt_gives(tmp_path: Path, cache: Path) -> None:
+    """app.wasm without a name section, asyncified at -O0 without -g: the two number their functions
+    alike, so each frame is mapped by index, and the functions to add are written as wasm-opt names
+    them when it reads app.wasm ("12": the index among defined functions). One round, exactly what
+    `analyze --format binaryen` says, and the tests pass with it."""
+    p = project(tmp_path, cache, "-O0", names=False, nameless=True)
+    assert not any(f.has_name for f in read_module(p.pre).functions)
+    proc = fix_project(p, "asyncify-wasm", "--wasm", "app.wasm", "--built", "app.async.wasm")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert rounds_of(proc.stderr) == 1
+    assert "have no name in app.wasm: written as wasm-opt names them" in proc.stderr
+    listed = names_only(p.only)
+    assert sorted(listed) == sorted(p.minimal_list("--format", "binaryen"))
+    assert all(n.isdigit() for n in listed) and "wasm-function[" not in p.only.read_text()
+    assert p.run_tests("asyncify-wasm").returncode == 0
+
+
+def test_taskrunner_nameless_and_optimised_stops_with_the_reason(tmp_path: Path, cache: Path) -> None:
+    """The same at -O2: wasm-opt inlined after asyncify, so indices moved: nothing is guessed."""
+    p = project(tmp_path, cache, "-O2", names=False, only="", nameless=True)
+    proc = fix_project(p, "asyncify-wasm", "--wasm", "app.wasm", "--built", "app.async.wasm")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "does not number its functions like app.wasm" in last, proc.stderr[-3000:]
+    assert p.only.read_text() == ""
+
+
+def test_taskrunner_nameless_list_emcc_reads_stops_with_exit_2(tmp_path: Path, cache: Path) -> None:
+    """The list is emcc's (a Makefile's -sASYNCIFY_ONLY=@only.list): emcc matches link-time names,
+    which app.wasm does not carry, so no name fix could write would match: exit 2, one line saying how
+    to keep names, the list untouched."""
+    p = project(tmp_path, cache, "-O0", names=False, nameless=True)
+    (p.root / "Makefile").write_text("app.js: app.c\n\temcc app.c -sASYNCIFY -sASYNCIFY_ONLY=@only.list -o app.js\n")
+    proc = p.doctor("fix", "--list", "Makefile", "--build", p.build_command(), "--test", p.test_command("asyncify-wasm"),
+                    "--imports", "@imports.list", "--wasm", "app.wasm", "--built", "app.async.wasm")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert last.startswith("asyncify-doctor: error: app.wasm has no name for") and "emcc reads only.list" in last
+    assert "--profiling-funcs" in last and "Traceback" not in proc.stderr
+    assert p.only.read_text() == "" and not (p.root / "only.list.bak").exists()

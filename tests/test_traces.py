@@ -188,3 +188,33 @@ def test_index_space_check_sees_through_equal_function_counts(runs: dict) -> Non
             moved = [f.name for f in named.functions if f.has_name and pre.function_named(f.name)
                      and pre.function_named(f.name).index != f.index]
             assert moved, opt
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_parse_trace_gives_binaryens_names_when_neither_binary_has_names(runs: dict, runtime: str,
+                                                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    """app.wasm without names, asyncified at -O0 without -g: the frames are mapped by index and named
+    as wasm-opt names app.wasm's functions (their index among defined functions): the same functions
+    the named build's frames name. At -O2 the indices moved: unnamed, with the reason."""
+    named, named_logs = runs["-O0", True]
+    _, truth = parse_trace(named, named_logs[runtime], "--wasm", str(named.pre), "--built", str(named.built))
+    pre = read_module(named.pre)
+    want = [[str(pre.function_named(n).index - pre.num_imported_functions) for n in c["frames"]] for c in truth]
+    cache = tmp_path_factory.mktemp("nameless-cache")
+    bare = project(tmp_path_factory.mktemp("nameless-O0"), cache, "-O0", names=False, nameless=True)
+    log = bare.run_tests(runtime)
+    proc = subprocess.run([PY, "-m", "asyncify_doctor", "parse-trace", "app.wasm", "--built", "app.async.wasm",
+                           "--format", "json"], input=log.stdout + log.stderr, capture_output=True, text=True, cwd=bare.root)
+    assert proc.returncode == 0, proc.stderr
+    crashes = [c for c in json.loads(proc.stdout)["crashes"] if c["frames"]]
+    assert [c["frames"] for c in crashes] == want and all(not c["unresolved"] for c in crashes)
+    assert all(i["frame"].startswith("wasm-function[") and i["name"] in c["frames"] for c in crashes for i in c["invented"])
+    assert "only wasm-opt run on that very binary matches them" in proc.stderr
+    text = subprocess.run([PY, "-m", "asyncify_doctor", "parse-trace", "app.wasm", "--built", "app.async.wasm"],
+                          input=log.stdout + log.stderr, capture_output=True, text=True, cwd=bare.root).stdout
+    assert f"    {want[0][0]}  (wasm-function[" in text
+    moved = project(tmp_path_factory.mktemp("nameless-O2"), cache, "-O2", names=False, nameless=True)
+    log = moved.run_tests(runtime)
+    code, crashes = parse_trace(moved, log.stdout + log.stderr, "--wasm", "app.wasm", "--built", "app.async.wasm")
+    assert code == 1 and all(not c["invented"] for c in crashes)
+    assert "does not number its functions like app.wasm" in crashes[0]["unresolved"][0]["reason"]

@@ -12,17 +12,24 @@
 6. without the propagation flag, addlist entries are added last;
 7. instrumented = can change the state and is not the top-most runtime.
 Names are matched with `*` wildcards (`wildcard.matches`), as `PatternMatcher` does; an entry naming an
-import is a fatal error there, and an onlylist together with another list too.
+import is a fatal error there, and an onlylist together with another list too. The names are the ones
+Binaryen gives the functions when it reads this binary (`lists.binaryen_names`): a function the name
+section does not name is `"12"` (its index among defined functions) or `fimport$3` — never the
+`wasm-function[N]` V8 prints, which matches nothing.
 """
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
 from ..graph.callgraph import CallGraph
 from ..decode import Module
 from .recognize import RuntimeCalls
+from ..lists.binaryen_names import binaryen_names
 from ..lists.wildcard import matches
+
+PLACEHOLDER = re.compile(r"wasm-function\[(\d+)\]")
 
 
 @dataclass
@@ -38,20 +45,38 @@ class BinaryenLists:
         return any(x is not None for x in (self.only, self.remove, self.add))
 
 
+def function_keys(module: Module) -> list[tuple[str, ...]]:
+    """Every name an entry can match, per function: Binaryen's name for it (`binaryen_names`, current
+    release: for a function the section does not name, `"12"` or `fimport$3`), its name-section name
+    (older releases rename duplicates otherwise), and an import's `module.name`; computed once."""
+    cached = module.__dict__.get("_list_keys")
+    if cached is None:
+        given = binaryen_names(module).names
+        cached = [tuple(dict.fromkeys(k for k in (given[f.index], f.name if f.has_name or f.imported else None,
+                                                   f.import_key if f.imported else None) if k))
+                  for f in module.functions]
+        module.__dict__["_list_keys"] = cached
+    return cached
+
+
 def match_entry(module: Module, entry: str, by_name: dict[str, list[int]] | None = None) -> list[int]:
     """Functions (defined or imported) an entry selects, as Binaryen's PatternMatcher does."""
     if "*" not in entry:
-        if by_name is not None:
-            return by_name.get(entry, [])
-        return [f.index for f in module.functions if f.name == entry or f.import_key == entry]
-    return [f.index for f in module.functions if matches(entry, f.name)]
+        return (by_name if by_name is not None else names_index(module)).get(entry, [])
+    return [f for f, keys in enumerate(function_keys(module)) if any(matches(entry, k) for k in keys)]
 
 
 def names_index(module: Module) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
-    for f in module.functions:
-        out.setdefault(f.name, []).append(f.index)
+    for f, keys in enumerate(function_keys(module)):
+        for k in keys:
+            out.setdefault(k, []).append(f)
     return out
+
+
+def invented(module: Module, hits: list[int]) -> bool:
+    """Does an entry select a function only by the name Binaryen invents for it (no name-section name)?"""
+    return any(not module.functions[f].has_name and not module.functions[f].imported for f in hits)
 
 
 def _matched(module: Module, entries: list[str] | None, by_name: dict[str, list[int]]) -> set[int]:
@@ -104,6 +129,7 @@ class ListFinding:
 class ListCheck:
     findings: list[ListFinding] = field(default_factory=list)
     fatal: list[str] = field(default_factory=list)   # combinations Binaryen refuses outright
+    notes: list[str] = field(default_factory=list)   # how entries were matched, where that can mislead
 
 
 def check_lists(graph: CallGraph, lists: BinaryenLists, instrumented: set[int], needed: set[int],
@@ -120,18 +146,35 @@ def check_lists(graph: CallGraph, lists: BinaryenLists, instrumented: set[int], 
         out.fatal.append(f"{m.functions[f].name} is in the addlist and in the removelist: Binaryen stops with a fatal error")
     plain = BinaryenLists()
     without_remove = instrumented_by_binaryen(graph, async_imports, indirect_counts, runtime, plain)
+    by_invented: list[str] = []
     for kind, entries in (("only", lists.only), ("remove", lists.remove), ("add", lists.add)):
         for entry in entries or []:
-            finding = _check_entry(m, kind, entry, match_entry(m, entry, by_name), instrumented, needed,
-                                   without_remove, runtime)
+            hits = match_entry(m, entry, by_name)
+            if invented(m, hits):
+                by_invented.append(entry)
+            finding = _check_entry(m, kind, entry, hits, instrumented, needed, without_remove, runtime)
             if finding is not None:
                 out.findings.append(finding)
+    if by_invented:
+        out.notes.append(f"{len(by_invented)} list entr{'y is' if len(by_invented) == 1 else 'ies are'} the name Binaryen "
+                         f"gives a function without one (e.g. {by_invented[0]}: "
+                         + ("an import" if by_invented[0].startswith("fimport$") else "the index among defined functions")
+                         + "), matched in this binary's numbering: that is the numbering of the binary the list was "
+                         "written for only if no pass after asyncify removed or moved functions (wasm-opt -O2 after "
+                         "--asyncify inlines); keep names (wasm-opt -g) to be sure")
     return out
 
 
 def _check_entry(m: Module, kind: str, entry: str, hits: list[int], instrumented: set[int], needed: set[int],
                  unlisted: set[int], runtime: RuntimeCalls) -> ListFinding | None:
     if not hits:
+        placeholder = PLACEHOLDER.fullmatch(entry)
+        if placeholder and int(placeholder.group(1)) < len(m.functions):
+            f = int(placeholder.group(1))
+            given = binaryen_names(m).names[f]
+            return ListFinding(kind, entry, "no-match", "matches no function: wasm-function[N] is how V8 prints a "
+                               "function without a name, which Binaryen never matches"
+                               + (f"; write {given} (Binaryen's name for function {f})" if given and given != entry else ""))
         return ListFinding(kind, entry, "no-match", "matches no function (a typo, or renamed or inlined away)")
     if all(m.functions[f].imported for f in hits):
         return ListFinding(kind, entry, "import", "names an import: Binaryen stops with a fatal error "

@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
              "each once, and Binaryen renames duplicates when it reads the name section, so check them")
     unnamed = an.unnamed_members() if args.format == "json" else []
     if unnamed:
-        warn(f"warning: {len(unnamed)} function(s) in the list have no name in the name section and are "
-             f"written as wasm-function[N], which Binaryen cannot match; rebuild with names "
-             f"(emcc -g2 or --profiling-funcs; wasm-ld without --strip-all)")
+        warn(f"warning: {len(unnamed)} function(s) in the list have no name in the name section: their \"name\" is "
+             f"wasm-function[N], which no list reader matches; \"binaryen_name\" is the name wasm-opt gives them when "
+             f"it reads this very binary (emcc never matches it: rebuild with --profiling-funcs)")
     if args.format == "json":
         text = dumps(report.json_report(an, with_stats=True, glue=result.selection.glue))
     else:
@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
                                        source=args.output if args.output not in (None, "-") else "the list",
                                        every_name={f.name for f in result.module.functions} if args.format == "emscripten" else set()):
             warn(note)
+        if args.format == "binaryen":   # stderr: a list file has no comment syntax (wasm-opt reads every line as a name)
+            from ..decode.features import wasm_opt_needs
+            from ..lists.binaryen_names import LATEST
+            warn(str(wasm_opt_needs(result.module, args.binaryen_version or LATEST)["note"]))
     output(text, args.output)
     if args.stats:
         print(report.stats_text(report.stats(an)), file=sys.stderr)

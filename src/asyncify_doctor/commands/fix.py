@@ -26,7 +26,8 @@ def run(args: argparse.Namespace) -> int:
     args.wasm = args.wasm or args.wasm_flag
     check_imports(args.imports)
     for flag, used in (("--imports", bool(args.imports)), ("--async-when", bool(args.async_when)),
-                       ("--host-memory module", args.host_memory != "sound")):
+                       ("--host-memory module", args.host_memory != "sound"),
+                       ("--binaryen-version", args.binaryen_version is not None)):
         only_with(used, flag, bool(args.wasm), "WASM (the binary before asyncify, whose graph they apply to)")
     if args.undo:
         return undo(Path(args.list))
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = FixConfig(Path(args.list), args.build, args.test, wasm=Path(args.wasm) if args.wasm else None,
                     imports=imports, indirect=args.indirect, max_rounds=args.max_rounds, timeout=args.timeout,
                     dry_run=args.dry_run, built=Path(args.built) if args.built else None, host_table=host_table,
-                    emscripten=emscripten, host_memory=args.host_memory, async_when=args.async_when)
+                    emscripten=emscripten, host_memory=args.host_memory, async_when=args.async_when,
+                    binaryen_version=args.binaryen_version)
     return run_fix(cfg)
 
 
@@ -79,6 +81,9 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
     p.add_argument("--built", metavar="OUT.wasm", help="the binary the tests run (after asyncify, perhaps optimised or\n"
                    "without names): frames without names are read in it, and mapped into WASM only\n"
                    "where the two are shown to number their functions alike")
+    p.add_argument("--binaryen-version", type=int, default=None, metavar="N",
+                   help="the wasm-opt release that reads the list: functions WASM does not name are written as\n"
+                        "it names them (default: current Binaryen)")
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="async imports, as for analyze (with WASM)")
     add_mode_args(p)
     add_glue_args(p, "with WASM (the glue beside WASM, else beside --built)")

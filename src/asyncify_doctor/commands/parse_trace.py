@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import InputError, UsageError
 from ..schemas import dumps
-from .common import WASM_HELP, add_format_arg, add_output_arg, add_wasm_arg, load, output, warn
+from .common import WASM_HELP, add_format_arg, add_output_arg, add_wasm_arg, load, only_with, output, warn
 
 
 def _read_log(path: str | None) -> tuple[str, str]:
@@ -43,9 +43,19 @@ def run(args: argparse.Namespace) -> int:
         _check_binary(args.wasm)
     text, source = _read_log(args.log)
     crashes = parse_log(text)
-    mapper = FrameMapper(load(args.wasm) if args.wasm else None, load(args.built) if args.built else None)
+    only_with(args.binaryen_version is not None, "--binaryen-version", bool(args.wasm and args.built),
+              "WASM and --built (frames mapped by index into a binary without names)")
+    mapper = FrameMapper(load(args.wasm) if args.wasm else None, load(args.built) if args.built else None,
+                         binaryen_version=args.binaryen_version)
     records = crash_records(crashes, mapper)
     output(dumps(crashes_json(records, source)) if args.format == "json" else crashes_text(records), args.output)
+    invented = {i["name"]: i["frame"] for c in records for i in c.get("invented", [])}
+    if invented:
+        name, frame = next(iter(invented.items()))
+        warn(f"note: {len(invented)} frame function(s) have no name in either binary; named as wasm-opt "
+             f"{mapper.binaryen_version} names them when it reads {Path(args.wasm).name} (e.g. {frame} → {name}: the "
+             "index among defined functions): only wasm-opt run on that very binary matches them in a list, emcc "
+             "never (it matches link-time names: rebuild with --profiling-funcs)")
     if not crashes:
         warn(f"no wasm crash trace in {source} ({len(text.splitlines())} lines): no frames from node/V8, a browser, "
              "vitest/jest, wasmtime, Emscripten's Aborted(...) or any other runtime that names wasm frames")
@@ -63,6 +73,9 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
     p.add_argument("--log", metavar="FILE", help="the log to read (default, or -: standard input)")
     p.add_argument("--wasm", dest="wasm_flag", metavar="PRE.wasm", help="the same as WASM (its older spelling)")
     p.add_argument("--built", metavar="OUT.wasm", help="the binary that printed the trace: unnamed frames are read in it")
+    p.add_argument("--binaryen-version", type=int, default=None, metavar="N",
+                   help="the wasm-opt release that will read a list of these frames: a frame whose function neither\n"
+                        "binary names is given the name it gives it (default: current Binaryen)")
     add_format_arg(p, {"text": "one block per crash", "json": "a document (schema asyncify-doctor/parse-trace/1)"}, "text")
     add_output_arg(p)
     p.set_defaults(run=run)

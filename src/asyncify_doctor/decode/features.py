@@ -400,17 +400,30 @@ def _const_expr(m: Module, r: Reader, feats: Features) -> None:
     _add_uses(m, codemod.const_expr_uses(r), feats)
 
 
-def flags_note(m: Module, version: int = 132) -> str:
-    """The stderr line `analyze --format binaryen` (and `fix`) would print next to the list: the flags
-    to give wasm-opt with it, and where they come from. With a target_features section wasm-opt needs
-    none; the flags a copy without the section would need come from the code (the section lists what
-    the compiler enabled, which can be more than the code uses)."""
-    code = module_features(m, scan_code=True)
-    flags = wasm_opt_flags(code, version)
-    if target_features(m) is not None:
-        return (f"note: wasm-opt {version} reads this binary's target_features section itself, no flag needed; "
+def wasm_opt_needs(m: Module, version: int = 132) -> dict:
+    """What wasm-opt `version` needs to read this binary, for `analyze`'s JSON (`wasm_opt`) and
+    `flags_note`: whether it reads the binary's target_features section itself, the `--enable-*` flags
+    the code needs without that section (None: that release cannot read it), and the one-line note."""
+    reads_section = target_features(m) is not None
+    try:
+        flags = wasm_opt_flags(module_features(m, scan_code=True), version)
+    except UnsupportedFeature as exc:
+        return {"version": version, "reads_target_features": reads_section, "flags": None, "note": f"warning: {exc}"}
+    if reads_section:
+        note = (f"note: wasm-opt {version} reads this binary's target_features section itself, no flag needed; "
                 f"a copy without the section would need: {' '.join(flags) or 'none'}")
-    if not flags:
-        return f"note: wasm-opt {version} needs no --enable-* flag for this binary (it uses only {version}'s defaults)"
-    return (f"note: give wasm-opt {version} these flags with the list (the code uses those features and the "
-            f"binary has no target_features section): {' '.join(flags)}")
+    elif not flags:
+        note = f"note: wasm-opt {version} needs no --enable-* flag for this binary (it uses only {version}'s defaults)"
+    else:
+        note = (f"note: give wasm-opt {version} these flags with the list (the code uses those features and the "
+                f"binary has no target_features section): {' '.join(flags)}")
+    return {"version": version, "reads_target_features": reads_section, "flags": flags, "note": note}
+
+
+def flags_note(m: Module, version: int = 132) -> str:
+    """The stderr line `analyze --format binaryen` prints next to the list: the flags to give wasm-opt
+    with it, and where they come from (stderr, since a list file has no comment syntax: wasm-opt reads
+    every line as a function name). With a target_features section wasm-opt needs none; the flags a
+    copy without the section would need come from the code (the section lists what the compiler
+    enabled, which can be more than the code uses). A release that cannot read the binary: a warning."""
+    return str(wasm_opt_needs(m, version)["note"])

@@ -197,6 +197,7 @@ def _list_lines(rep: AuditReport, top: int = 0) -> list[str]:
         shown = rep.lists.findings[:top or None]
         lines += [f"  {f.kind}list {f.entry}: {f.why}" for f in shown]
         lines += _more(len(shown), len(rep.lists.findings), "(--format json lists all)")
+    lines += [f"note: {n}" for n in rep.lists.notes]
     return lines
 
 
@@ -235,7 +236,8 @@ def report_json(rep: AuditReport) -> dict:
                                for u in rep.unchecked_calls],
            "list_findings": [{"kind": f.kind, "entry": f.entry, "verdict": f.verdict, "why": f.why}
                              for f in rep.lists.findings] if rep.lists else [],
-           "list_fatal": rep.lists.fatal if rep.lists else [], "notes": info.notes, "unnamed": rep.unnamed,
+           "list_fatal": rep.lists.fatal if rep.lists else [], "list_notes": rep.lists.notes if rep.lists else [],
+           "notes": info.notes, "unnamed": rep.unnamed,
            "thunks": [{"name": _fname(rep, f), "index": f, "callee": c, "verdict": "forwarding thunk, safe"}
                       for f, c in sorted(rep.thunks.items())]}
     glue = glue_json(rep)

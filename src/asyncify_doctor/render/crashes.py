@@ -16,7 +16,8 @@ def crash_records(crashes: list[Crash], mapper: FrameMapper) -> list[dict[str, A
         mp = mapper.map(c)
         out.append({"message": c.message, "line": c.line, "kind": c.kind, "asyncify_like": c.looks_like_asyncify,
                     "frames": [name or label for label, name in mp.frames],
-                    "unresolved": [{"frame": label, "reason": why} for label, why in mp.unresolved]})
+                    "unresolved": [{"frame": label, "reason": why} for label, why in mp.unresolved],
+                    "invented": [{"frame": label, "name": name} for label, name in mp.frames if name in mp.invented]})
     return out
 
 
@@ -28,7 +29,9 @@ def crashes_text(records: list[dict[str, Any]]) -> str:
     lines = []
     for c in records:
         lines.append(f"line {c['line']}: {c['message']}" + ("" if c["asyncify_like"] else f"  ({c['kind']}: does not look like Asyncify)"))
-        lines += [f"    {n}" for n in c["frames"]]
+        invented = {i["name"]: i["frame"] for i in c["invented"]}
+        lines += [f"    {n}" + (f"  ({invented[n]}: Binaryen's name for it, no name in either binary)" if n in invented else "")
+                  for n in c["frames"]]
         if c["unresolved"]:
             lines.append(f"    ({len(c['unresolved'])} frame(s) not named: {c['unresolved'][0]['reason']})")
     return "".join(line + "\n" for line in lines)

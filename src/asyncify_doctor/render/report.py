@@ -293,14 +293,18 @@ def stats_text(st: dict[str, Any]) -> str:
 def json_report(analysis: Analysis, with_stats: bool = True, glue: "GlueUse | None" = None) -> dict[str, Any]:
     """`analyze --format json` (schema `asyncify-doctor/analyze/1`): the list, a chain for each entry, stats;
     with the JS glue, what it said (`glue`, render/glue.py)."""
+    from ..decode.features import wasm_opt_needs
+    from ..lists.binaryen_names import LATEST, binaryen_names
     m = analysis.module
+    given = binaryen_names(m).names
     return document("analyze", {
         "wasm": m.path, "mode": analysis.mode,
         "async_imports": [display_name(m, i) for i in analysis.async_imports],
         "functions": [{"name": m.functions[f].name, "index": f, "named": m.functions[f].has_name,
-                       "chain": chain_names(analysis, f)} for f in analysis.listed],
+                       "binaryen_name": given[f], "chain": chain_names(analysis, f)} for f in analysis.listed],
         **({"stats": stats(analysis)} if with_stats else {}),
         **({"glue": glue_json(glue, m)} if glue is not None else {}),
+        "wasm_opt": wasm_opt_needs(m, LATEST),   # what wasm-opt needs to read the binary with the list
     })
 
 

@@ -12,7 +12,10 @@ of the function that is missing (the missing one has already returned, unwinding
 alone cannot name it. The crashed frames are named from the binary that ran (`--built`) by its name
 section, or mapped by index only where `traces.mapping` shows the two binaries number their
 functions alike; a frame that cannot be named stops the loop with the reason, never a guess, and
-nothing Binaryen cannot match (no `wasm-function[N]`) is ever written.
+nothing Binaryen cannot match (no `wasm-function[N]`) is ever written. A function the binary before
+asyncify does not name either is written as wasm-opt names it when it reads that binary
+(`lists.binaryen_names`: `"12"`, `fimport$3`) when wasm-opt reads the list; a list emcc reads cannot
+name it (emcc matches link-time names), so fix stops with exit status 2 and how to keep names.
 
 Nothing is lost: list edits are atomic with a `.bak` of the original; a round whose build fails is
 rolled back; a hang is killed with its whole process group. Provenance (which crash added what) is
@@ -49,6 +52,8 @@ class FixConfig:
     emscripten: bool | None = None  # emcc's import rules (None: when the binary is an Emscripten build; False with the glue's imports)
     host_memory: str = "sound"
     async_when: list[str] = field(default_factory=list)   # IMPORT:ARG=V statements (analysis.async_when)
+    binaryen_version: int | None = None   # the wasm-opt release that reads the list (its names for nameless functions)
+    reader: str | None = None             # who reads the list: wasm-opt, emcc, or None (not known; see list_reader)
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Plan:
     mapped: list[tuple[Crash, Mapped]]
     not_async: list[str] = field(default_factory=list)    # crashed frames that cannot reach an async import
     refusal: str | None = None                            # nothing may be written: why (one line)
+    invented: list[str] = field(default_factory=list)     # of `new`: Binaryen's names for functions without one
 
 
 def is_listed(name: str, entries: list[str], exact: set[str] | None = None) -> bool:
@@ -103,7 +109,7 @@ def implicated(crashes: list[Crash], cfg: FixConfig, entries: list[str]) -> Plan
     res = run_analysis(cfg.wasm, cfg.imports, cfg.indirect, cfg.host_table, emscripten=cfg.emscripten,  # type: ignore[arg-type]
                        host_memory=cfg.host_memory, async_when=cfg.async_when)  # type: ignore[arg-type]
     g, an, m = res.graph, res.analysis, res.module
-    mapper = FrameMapper(m, crashed, g)
+    mapper = FrameMapper(m, crashed, g, cfg.binaryen_version)
     mapped = [(c, mapper.map(c)) for c in crashes]
     out: list[int] = []
     not_async: list[str] = []
@@ -111,17 +117,42 @@ def implicated(crashes: list[Crash], cfg: FixConfig, entries: list[str]) -> Plan
         for f in mp.functions:
             if not an.contains(f):
                 not_async.append(m.functions[f].name)
-            for h in _below(g, f, cfg.indirect):
-                if an.contains(h) and h not in out and not is_listed(m.functions[h].name, entries, exact):
-                    out.append(h)
-    plan = Plan([m.functions[h].name for h in out], "functions below the crashed frames that can reach an "
-                f"async import (--wasm {cfg.wasm.name})", mapped, list(dict.fromkeys(not_async)))
+            out += [h for h in _below(g, f, cfg.indirect) if an.contains(h) and h not in out]
+    how = f"functions below the crashed frames that can reach an async import (--wasm {cfg.wasm.name})"
+    plan = Plan([], how, mapped, list(dict.fromkeys(not_async)))
     unnamed = [h for h in out if not m.functions[h].has_name]
-    if unnamed:
+    if unnamed and is_asyncified(m):
         plan.refusal = (f"{cfg.wasm.name} has no name for {len(unnamed)} of the functions to add (function "
-                        f"{unnamed[0]}, …) and Binaryen matches list entries by name: pass the binary before "
-                        "asyncify, built with names, as --wasm" + (" and this one as --built" if is_asyncified(m) else ""))
+                        f"{unnamed[0]}, …) and it is already asyncified, so Binaryen's names for it are not those of "
+                        "the binary the list is for: pass the binary before asyncify as --wasm and this one as --built")
+        return plan
+    names = nameless_entries(m, out, cfg) if unnamed else [m.functions[h].name for h in out]
+    plan.new = [n for n in dict.fromkeys(names) if not is_listed(n, entries, exact)]
+    plan.invented = [n for h, n in zip(out, names) if not m.functions[h].has_name and n in plan.new]
     return plan
+
+
+def nameless_entries(m, funcs: list[int], cfg: FixConfig) -> list[str]:  # noqa: ANN001 - decode.Module
+    """The entries naming `funcs` when some have no name in `--wasm`: the names wasm-opt gives them when
+    it reads that binary (`binaryen_names`); for a list emcc reads, `UnnameableFunctions` (exit 2)."""
+    from ..lists.binaryen_names import UnnameableFunctions, list_names
+    assert cfg.wasm is not None
+    unnamed = [f for f in funcs if not m.functions[f].has_name]
+    if cfg.reader == EMCC:
+        raise UnnameableFunctions(
+            f"{cfg.wasm.name} has no name for {len(unnamed)} of the functions to add ({m.functions[unnamed[0]].name}, …), "
+            f"and emcc reads {cfg.list_path.name}: it matches ASYNCIFY_ONLY against link-time symbol names, which "
+            f"this binary does not carry: rebuild with names (emcc --profiling-funcs or -g2: the same code, names "
+            "kept) and pass that binary as WASM. This round changed nothing")
+    return list_names(m, funcs, BINARYEN, cfg.binaryen_version)
+
+
+def list_reader(lf, build: str, referenced: bool) -> str | None:  # noqa: ANN001 - lists.ListFile
+    """Who reads the list: the tool a build-file setting is passed to, else the build command's
+    (`consumer_of`), else emcc for a JSON array (wasm-opt has no JSON lists); None: not known."""
+    if lf.embedded is not None:
+        return str(lf.embedded.consumer)
+    return consumer_of(build, referenced) or (EMCC if lf.format == "json" else None)
 
 
 def _below(graph, start: int, mode: str) -> list[int]:  # noqa: ANN001 - CallGraph
@@ -215,6 +246,8 @@ def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
     start = read_list(cfg.list_path)
     for warning in list_warnings(start, consumer_of(cfg.build, referenced)):
         note(f"warning: {warning}")
+    if cfg.reader is None:
+        cfg = FixConfig(**{**cfg.__dict__, "reader": list_reader(start, cfg.build, referenced)})
     if missing_outputs(cfg):
         note(f"{' and '.join(missing_outputs(cfg))} do{'es' if len(missing_outputs(cfg)) == 1 else ''} not exist yet: "
              f"building first: {cfg.build}")
@@ -269,6 +302,13 @@ def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
         first = next(c for c, mp in plan.mapped if mp.names or mp.functions)
         note(f"round {rnd}: {len(crashes)} crash(es), the first `{first.message}` (log line {first.line}); "
              f"adding {len(plan.new)} ({plan.how}): {', '.join(plan.new)}")
+        invented = plan.invented
+        if invented:
+            note(f"round {rnd}: {len(invented)} of them have no name in {cfg.wasm.name if cfg.wasm else 'the binary'}: "
+                 f"written as wasm-opt names them when it reads that binary (e.g. {invented[0]}: the index among "
+                 "defined functions), which only wasm-opt run on that very binary matches"
+                 + ("" if cfg.reader == BINARYEN else " (the build command does not say who reads the list: "
+                    "if it is emcc, rebuild with --profiling-funcs instead)"))
         unnamed = [(label, why) for _, mp in plan.mapped for label, why in mp.unresolved]
         if unnamed:
             note(f"round {rnd}: {len(unnamed)} frame(s) could not be named and were left out: {unnamed[0][1]}")

@@ -13,7 +13,10 @@ call graph's). In order of trust:
    are shown to share the function index space (`same_index_space`: same imports, Asyncify's own
    functions only added at the end, same signature, same direct calls and same table contents at
    every index, same exports). At -O0 they do; once wasm-opt's -O2 inlines, they do not, and the
-   frame stays unnamed with the reason and what to do, never a guess.
+   frame stays unnamed with the reason and what to do, never a guess. Where the pre-asyncify binary
+   has no name for the function either, the frame gets the name Binaryen gives it when it reads that
+   binary (`lists.binaryen_names`: `"12"`, the defined index; `fimport$3`): what a list for wasm-opt
+   run on it must say (`Mapped.invented`), and what no emcc list can (emcc matches link-time names).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from ..graph.callgraph import CallGraph
 from ..decode import Module
+from ..lists.binaryen_names import LATEST, binaryen_names
 from .parse import Crash, Frame
 
 ASYNCIFY_HELPERS = ("asyncify_start_unwind", "asyncify_stop_unwind", "asyncify_start_rewind",
@@ -120,6 +124,7 @@ class Mapped:
     functions: list[int] = field(default_factory=list)      # indices in the target binary, when there is one
     unresolved: list[tuple[str, str]] = field(default_factory=list)
     frames: list[tuple[str, str | None]] = field(default_factory=list)   # every frame: (as printed, its name or None)
+    invented: dict[str, int] = field(default_factory=dict)   # Binaryen's name for a nameless function → its index
 
     @property
     def reason(self) -> str | None:
@@ -132,8 +137,9 @@ class FrameMapper:
     frames' offsets say so)."""
 
     def __init__(self, target: Module | None, crashed: Module | None = None,
-                 target_graph: CallGraph | None = None) -> None:
+                 target_graph: CallGraph | None = None, binaryen_version: int | None = None) -> None:
         self.target, self.crashed = target, crashed
+        self.binaryen_version = binaryen_version or LATEST   # the wasm-opt that names `target`'s nameless functions
         self._target_graph = target_graph
         self._by_name = {f.name: f.index for f in target.functions if f.has_name} if target else {}
         self._space: IndexSpace | None = None
@@ -166,8 +172,12 @@ class FrameMapper:
         out = Mapped()
         target_ran = (self.crashed is None and self.target is not None and self._printed_by(self.target, crash))
         for fr in crash.frames:
-            name, why = self._name(fr, target_ran)
-            if name is not None and self.target is not None and name not in ASYNCIFY_HELPERS:
+            name, why, idx = self._name(fr, target_ran)
+            if idx is not None and name is not None:   # mapped by index to a function Binaryen names itself
+                out.invented[name] = idx
+                if not self.target.functions[idx].imported and idx not in out.functions:   # type: ignore[union-attr]
+                    out.functions.append(idx)
+            elif name is not None and self.target is not None and name not in ASYNCIFY_HELPERS:
                 idx = self._by_name.get(name)
                 if idx is None:
                     name, why = None, (f"{_label(self.target)} has no function named {name} "
@@ -181,11 +191,13 @@ class FrameMapper:
                 out.names.append(name)
         return out
 
-    def _name(self, fr: Frame, target_ran: bool) -> tuple[str | None, str]:
+    def _name(self, fr: Frame, target_ran: bool) -> tuple[str | None, str, int | None]:
+        """The frame's name, or why none; and the target's function index when the name is the one
+        Binaryen invents for a function without one (then only the index says which function it is)."""
         if fr.name is not None:
-            return fr.name, ""
+            return fr.name, "", None
         if fr.index is None and fr.offset is None:
-            return None, "the frame has neither a name nor an index"
+            return None, "the frame has neither a name nor an index", None
         if self.crashed is not None:
             return self._via_crashed(fr)
         if self.target is not None:
@@ -193,37 +205,50 @@ class FrameMapper:
                 return None, (f"the frames have no names, and their byte offsets do not fall inside the "
                               f"functions they name in {_label(self.target)}: it is not the binary that "
                               f"crashed, so its indices cannot be used; pass the crashed binary with --built, "
-                              f"or {KEEP_NAMES}")
+                              f"or {KEEP_NAMES}"), None
             f = self._index_in(self.target, fr)
             if f is not None and self.target.functions[f].has_name:
-                return self.target.functions[f].name, ""
-            return None, f"{_label(self.target)} has no name for function {f} ({KEEP_NAMES})"
+                return self.target.functions[f].name, "", None
+            return None, (f"{_label(self.target)} has no name for function {f} ({KEEP_NAMES}; or pass the binary "
+                          "before asyncify as WASM and this one as --built: where the two number their functions "
+                          "alike, frames get the names Binaryen gives the first)"), None
         return None, (f"the frames have no names: {KEEP_NAMES}, or pass the binary before asyncify "
-                      "(--wasm) and the crashed one (--built)")
+                      "(--wasm) and the crashed one (--built)"), None
 
     def _index_in(self, m: Module, fr: Frame) -> int | None:
         if fr.index is not None:
             return fr.index if fr.index < len(m.functions) else None
         return function_at(m, fr.offset or 0, self._starts_of(m))
 
-    def _via_crashed(self, fr: Frame) -> tuple[str | None, str]:
+    def _via_crashed(self, fr: Frame) -> tuple[str | None, str, int | None]:
         crashed = self.crashed
         assert crashed is not None
         if self._agrees(crashed, fr) is False:
             return None, (f"byte offset 0x{fr.offset:x} is not inside function {fr.index} of "
-                          f"{_label(crashed)}: it is not the binary that printed this trace")
+                          f"{_label(crashed)}: it is not the binary that printed this trace"), None
         f = self._index_in(crashed, fr)
         if f is None:
-            return None, f"{fr.label()} is not a function of {_label(crashed)}"
+            return None, f"{fr.label()} is not a function of {_label(crashed)}", None
         if crashed.functions[f].has_name:
-            return crashed.functions[f].name, ""
+            return crashed.functions[f].name, "", None
         if self.target is None:
-            return None, f"{_label(crashed)} has no names ({KEEP_NAMES}, or pass the binary before asyncify with --wasm)"
+            return None, (f"{_label(crashed)} has no names ({KEEP_NAMES}, or pass the binary before asyncify "
+                          "with --wasm)"), None
         space = self.space
         assert space is not None
         if not space.shared:
             return None, (f"{_label(crashed)} has no names, and it does not number its functions like "
-                          f"{_label(self.target)} ({space.detail}), so its indices cannot be used; {KEEP_NAMES}")
-        if f < len(self.target.functions) and self.target.functions[f].has_name:
-            return self.target.functions[f].name, ""
-        return None, f"function {f} has no name in {_label(self.target)} either ({KEEP_NAMES})"
+                          f"{_label(self.target)} ({space.detail}), so its indices cannot be used; {KEEP_NAMES}"), None
+        if f >= len(self.target.functions):
+            export = next((e.name for e in crashed.exports if e.kind == "func" and e.index == f), "")
+            if export in ASYNCIFY_HELPERS:
+                return export, "", None
+            return None, f"function {f} is one of Asyncify's own in {_label(crashed)}, not a function of {_label(self.target)}", None
+        if self.target.functions[f].has_name:
+            return self.target.functions[f].name, "", None
+        naming = binaryen_names(self.target, self.binaryen_version)
+        given = naming.names[f]
+        if given is None:
+            return None, (f"function {f} has no name in {_label(self.target)} either, and Binaryen "
+                          f"{self.binaryen_version} cannot name it ({naming.why_not.get(f, '')}); {KEEP_NAMES}"), None
+        return given, "", f
