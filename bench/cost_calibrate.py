@@ -5,10 +5,11 @@ bench/list_cost.py measured with the real Binaryen, and say how far the estimate
 
 O0: each instrumented function's own growth (its body after the pass minus before; the pass keeps
 function order and appends its runtime) is fitted by least squares on its `FunctionShape`
-(A + B*body_bytes + C*locals + D*calls), pooled over every measured build and list; the runtime the
-pass adds once is the rest of the module's growth. -O2/-Oz: the pipeline inlines and moves code, so
-there are no per-function growths; the total growth is fitted as a multiple of the O0 estimate's
-growth (one factor per level, the same for the runtime).
+(A*instructions + B*unwinding_calls + C*indirect_calls + D), pooled over every measured build and
+list; the rest of the module's growth is fitted as the runtime (once) plus a per-function part
+(longer body-size fields), added to D. -O2/-Oz: the pipeline inlines and moves code, so
+there are no per-function growths: the totals are fitted on the listed functions' unwinding calls
+and locals (what the checks and the saving of live locals leave after optimisation) plus a runtime.
 
 Prints the fit (paste it into cost.py's COEFFICIENTS / RUNTIME_BYTES) and, per build and list, the
 measured growth, the estimate with the constants now in cost.py, and its error. Writes the fit to
@@ -49,7 +50,7 @@ def ok(rec: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
 
 
 def features(s: Any) -> list[float]:
-    """The model's columns, in COEFFICIENTS' order (A, B, C, D)."""
+    """The O0 model's columns: instructions, unwinding calls, indirect calls, 1 (A, B, C, D)."""
     return [float(s.instructions), s.unwinding_calls, float(s.indirect_calls), 1.0]
 
 
@@ -82,26 +83,27 @@ def fit(rows: list[list_cost.Row]) -> dict[str, Any]:
     """The constants for cost.py, fitted on `rows` (one Binaryen version)."""
     from asyncify_doctor.analysis import cost
     xs, ys, runtimes = per_function(rows)
-    coef = {"O0": lstsq(xs, ys)}
+    a, b, c, d = lstsq(xs, ys)
     # the growth outside the listed bodies: the runtime, once, plus per function what its body's
     # longer size field and the like cost (rest = R + e * functions, fitted over the rows)
     rt, per_fn = lstsq([[1.0, n] for n, _ in runtimes], [v for _, v in runtimes])
-    coef["O0"][3] += per_fn
+    coef = {"O0": [a, b, c, 0.0, d + per_fn]}
     runtime = {"O0": rt}
     for level in ("O2", "Oz"):
+        # after the pipeline what stays is the checks around unwinding calls and the saving of the
+        # locals that live across them: growth = B * unwinding calls + E * locals + R over the
+        # listed functions, fitted on the totals in relative terms (small and large lists alike)
         pts = []
         for r in rows:
             rec, base = r.measured.get(level), r.base.get(level)
             if r.cand.name == "none" or not ok(rec) or not ok(base) or not r.cand.estimate_funcs:
                 continue
             sh = cost.shapes(r.graph, r.cand.estimate_funcs, r.async_imports).values()
-            o0 = sum(sum(w * x for w, x in zip(coef["O0"], features(s))) for s in sh)
-            pts.append((o0 + runtime["O0"], float(rec["bytes"] - base["bytes"])))
-        # one factor, relative least squares (small and large builds weigh alike): k = sum(r) / sum(r^2), r = o0 / y
-        ratios = [x / y for x, y in pts if y > 0]
-        k = sum(ratios) / sum(r * r for r in ratios) if ratios else 0.0
-        coef[level] = [v * k for v in coef["O0"]]
-        runtime[level] = runtime["O0"] * k
+            y = float(rec["bytes"] - base["bytes"])
+            pts.append(([sum(s.unwinding_calls for s in sh) / y, sum(s.locals for s in sh) / y, 1.0 / y], 1.0))
+        bz, ez, rz = lstsq([p for p, _ in pts], [t for _, t in pts]) if len(pts) >= 3 else (0.0, 0.0, 0.0)
+        coef[level] = [0.0, bz, 0.0, ez, 0.0]
+        runtime[level] = rz
     return {"coefficients": coef, "runtime_bytes": runtime, "functions_fitted": len(ys)}
 
 

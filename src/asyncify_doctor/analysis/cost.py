@@ -10,37 +10,47 @@ the Asyncify data buffer when the function unwinds and reloaded when it rewinds.
 the list are left alone; the pass adds its runtime (the asyncify_* exports and two globals) once.
 
 So the model, per listed defined function f, with what the decoder already counts in its one pass
-over the code (`CodeScan.counts`: instructions, calls, indirect calls):
+over the code (`CodeScan.counts`: instructions, calls, indirect calls) and f's local declarations:
 
-    added(f) = A * instructions(f) + B * unwinding_calls(f) + C * indirect_calls(f) + D
+    added(f) = A * instructions(f) + B * unwinding_calls(f) + C * indirect_calls(f) + E * locals(f) + D
+
+At O0 (the pass alone) the growth follows the code and the calls (E = 0: the locals add nothing
+measurable); after `-O2`/`-Oz` what stays is the checks around the unwinding calls and the saving
+of the locals that live across them (A = C = D = 0).
 
 `unwinding_calls` is f's direct calls times the share of its distinct callees that can unwind (the
 decoder keeps each callee once per function, not each call site).
 The module's estimate is the sum plus the runtime's bytes.
 
 The constants were fitted by `bench/cost_calibrate.py` on what `bench/list_cost.py` measured with the
-real pass (Binaryen 132, npm's wasm-opt; each listed function's own growth at O0, the totals at
--O2/-Oz, where inlining moves code between functions) on the PHP 8.3 JSPI build and
-quickjs-emscripten's release and debug sync builds, under every candidate list; docs/cost.md has the
-measurements and the estimate's error on each (Binaryen 116 grows about 2-4% more at O0).
+real pass (Binaryen 132, npm's wasm-opt; each listed function's own growth at O0, 41,796 of them; the
+totals at -O2/-Oz, where inlining moves code between functions) on the PHP 8.3 JSPI build and
+quickjs-emscripten's release and debug sync builds, under every candidate list. docs/cost.md has the
+measurements and the estimate's error on each: within 10% for every list of 100 functions or more
+(Binaryen 116 grows 2-6% more at O0).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable
 
+from ..decode import Module
+from ..decode.code import read_valtype
+from ..decode.reader import Reader
+from ..errors import DecodeError
 from ..graph.callgraph import CallGraph
 
 LEVELS = ("O0", "O2", "Oz")
 
-# (A, B, C, D) per level, in bytes; bench/cost_calibrate.py, Binaryen 132 (docs/cost.md)
-COEFFICIENTS: dict[str, tuple[float, float, float, float]] = {
-    "O0": (4.694, 91.97, 86.08, 0.3689),
-    "O2": (1.501, 29.4, 27.52, 0.118),
-    "Oz": (1.452, 28.45, 26.63, 0.1141),
+# (A, B, C, E, D) per level, in bytes: bench/cost_calibrate.py on Binaryen 132 (docs/cost.md)
+COEFFICIENTS: dict[str, tuple[float, float, float, float, float]] = {
+    "O0": (4.694, 91.97, 86.08, 0.0, 0.3802),
+    "O2": (0.0, 70.15, 0.0, 3.495, 0.0),
+    "Oz": (0.0, 64.79, 0.0, 4.62, 0.0),
 }
-# the pass's runtime (asyncify_start_unwind & co., the state and data globals), once per module
-RUNTIME_BYTES: dict[str, float] = {"O0": 220.0, "O2": 70.0, "Oz": 68.0}
+# the pass's runtime (asyncify_start_unwind & co., the state and data globals), once per module; the
+# -O2/-Oz figures are fitted with the rest, so they also hold what a level's fit leaves over
+RUNTIME_BYTES: dict[str, float] = {"O0": 224.0, "O2": 604.0, "Oz": 583.0}
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class Shape:
     instructions: int
     unwinding_calls: float   # direct calls of listed functions or async imports (estimated per site)
     indirect_calls: int      # call_indirect / call_ref sites
+    locals: int = 0          # params and declared locals (what unwinding saves, where they stay live)
 
 
 def shapes(graph: CallGraph, funcs: Iterable[int], async_imports: Iterable[int]) -> dict[int, Shape]:
@@ -65,19 +76,40 @@ def shapes(graph: CallGraph, funcs: Iterable[int], async_imports: Iterable[int])
         unwinds[f] = 1
     counts, off, tgt = m.code.counts, graph.direct.off, graph.direct.tgt
     out: dict[int, Shape] = {}
-    for f in sorted(listed):
-        i = 3 * (f - n0)
-        lo, hi = off[f], off[f + 1]
-        share = sum(map(unwinds.__getitem__, tgt[lo:hi])) / (hi - lo) if hi > lo else 0.0
-        out[f] = Shape(counts[i], counts[i + 1] * share, counts[i + 2])
+    with m.rereading():
+        for f in sorted(listed):
+            i = 3 * (f - n0)
+            lo, hi = off[f], off[f + 1]
+            share = sum(map(unwinds.__getitem__, tgt[lo:hi])) / (hi - lo) if hi > lo else 0.0
+            out[f] = Shape(counts[i], counts[i + 1] * share, counts[i + 2], local_count(m, f))
     return out
+
+
+def local_count(m: Module, f: int) -> int:
+    """Params plus the locals f's body declares (its local declarations, read from the binary)."""
+    assert m.code is not None
+    i = f - m.num_imported_functions
+    start, size = m.code.bodies[2 * i], m.code.bodies[2 * i + 1]
+    total = len(m.func_type(f).params)
+    for length in (min(size, 48), size):   # the declarations are short; all of the body if not
+        r = Reader(m.span(start, length), 0, length, m.path)
+        try:
+            declared = 0
+            for _ in range(r.u32()):
+                declared += r.u32()
+                read_valtype(r)
+            return total + declared
+        except DecodeError:
+            continue
+    return total
 
 
 def added(shape: Shape, level: str, functions: int = 1) -> float:
     """The model's growth at `level` of one function (or of `functions` functions whose shapes
     were summed into `shape`: the model is linear)."""
-    a, b, c, d = COEFFICIENTS[level]
-    return a * shape.instructions + b * shape.unwinding_calls + c * shape.indirect_calls + d * functions
+    a, b, c, e, d = COEFFICIENTS[level]
+    return (a * shape.instructions + b * shape.unwinding_calls + c * shape.indirect_calls + e * shape.locals
+            + d * functions)
 
 
 def estimate(graph: CallGraph, funcs: Iterable[int], async_imports: Iterable[int]) -> dict[str, int]:
@@ -87,5 +119,6 @@ def estimate(graph: CallGraph, funcs: Iterable[int], async_imports: Iterable[int
     sh = shapes(graph, funcs, async_imports).values()
     if not sh:
         return {level: 0 for level in LEVELS}
-    total = Shape(sum(s.instructions for s in sh), sum(s.unwinding_calls for s in sh), sum(s.indirect_calls for s in sh))
+    total = Shape(sum(s.instructions for s in sh), sum(s.unwinding_calls for s in sh), sum(s.indirect_calls for s in sh),
+                  sum(s.locals for s in sh))
     return {level: int(round(added(total, level, len(sh)) + RUNTIME_BYTES[level])) for level in LEVELS}
