@@ -8,8 +8,8 @@ function order and appends its runtime) is fitted by least squares on its `Funct
 (A*instructions + B*unwinding_calls + C*indirect_calls + D), pooled over every measured build and
 list; the rest of the module's growth is fitted as the runtime (once) plus a per-function part
 (longer body-size fields), added to D. -O2/-Oz: the pipeline inlines and moves code, so
-there are no per-function growths: the totals are fitted on the listed functions' unwinding calls
-and locals (what the checks and the saving of live locals leave after optimisation) plus a runtime.
+there are no per-function growths: the totals are fitted on the listed functions' unwinding calls,
+indirect calls and locals (what the checks and the saving of live locals leave after optimisation) plus a runtime.
 
 Prints the fit (paste it into cost.py's COEFFICIENTS / RUNTIME_BYTES) and, per build and list, the
 measured growth, the estimate with the constants now in cost.py, and its error. Writes the fit to
@@ -54,6 +54,21 @@ def features(s: Any) -> list[float]:
     return [float(s.instructions), s.unwinding_calls, float(s.indirect_calls), 1.0]
 
 
+def nonnegative_lstsq(xs: list[list[float]], ys: list[float]) -> list[float]:
+    """Least squares with every coefficient >= 0 (a byte count never shrinks with more calls or
+    locals): a column whose coefficient comes out negative is dropped and the rest refitted."""
+    keep = list(range(len(xs[0])))
+    while keep and len(xs) >= len(keep):
+        sol = lstsq([[x[i] for i in keep] for x in xs], ys)
+        if min(sol) >= 0:
+            out = [0.0] * len(xs[0])
+            for i, v in zip(keep, sol):
+                out[i] = v
+            return out
+        keep.pop(sol.index(min(sol)))
+    return [0.0] * len(xs[0])
+
+
 def per_function(rows: list[list_cost.Row]) -> tuple[list[list[float]], list[float], list[tuple[float, float]]]:
     """O0 rows: (features, growth) of each listed function, and per row (functions listed, the
     growth outside their bodies)."""
@@ -90,9 +105,10 @@ def fit(rows: list[list_cost.Row]) -> dict[str, Any]:
     coef = {"O0": [a, b, c, 0.0, d + per_fn]}
     runtime = {"O0": rt}
     for level in ("O2", "Oz"):
-        # after the pipeline what stays is the checks around unwinding calls and the saving of the
-        # locals that live across them: growth = B * unwinding calls + E * locals + R over the
-        # listed functions, fitted on the totals in relative terms (small and large lists alike)
+        # after the pipeline what stays is the checks around the calls that can unwind and the saving
+        # of the locals that live across them: growth = B * unwinding calls + C * indirect calls +
+        # E * locals + R over the listed functions, fitted on the totals in relative terms (small and
+        # large lists alike)
         pts = []
         for r in rows:
             rec, base = r.measured.get(level), r.base.get(level)
@@ -100,9 +116,10 @@ def fit(rows: list[list_cost.Row]) -> dict[str, Any]:
                 continue
             sh = cost.shapes(r.graph, r.cand.estimate_funcs, r.async_imports).values()
             y = float(rec["bytes"] - base["bytes"])
-            pts.append(([sum(s.unwinding_calls for s in sh) / y, sum(s.locals for s in sh) / y, 1.0 / y], 1.0))
-        bz, ez, rz = lstsq([p for p, _ in pts], [t for _, t in pts]) if len(pts) >= 3 else (0.0, 0.0, 0.0)
-        coef[level] = [0.0, bz, 0.0, ez, 0.0]
+            pts.append(([sum(s.unwinding_calls for s in sh) / y, sum(s.indirect_calls for s in sh) / y,
+                         sum(s.locals for s in sh) / y, 1.0 / y], 1.0))
+        bz, cz, ez, rz = nonnegative_lstsq([p for p, _ in pts], [t for _, t in pts])
+        coef[level] = [0.0, bz, cz, ez, 0.0]
         runtime[level] = rz
     return {"coefficients": coef, "runtime_bytes": runtime, "functions_fitted": len(ys)}
 
