@@ -382,7 +382,7 @@ def collect(builds: list[Build], versions: list[int], levels: tuple[str, ...], l
         module = read_module(path)
         n_defined = len(module.functions) - module.num_imported_functions
         cands, async_imports = candidates(build, module, lists, hand_list)
-        imports = [module.functions[i].import_key for i in async_imports]
+        imports = [k for i in async_imports if (k := module.functions[i].import_key) is not None]
         graph = CallGraph(module)
         for version in versions:
             base: dict[str, dict[str, Any] | None] = {}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import asyncify_doctor as ad
+from asyncify_doctor import api as ad
 from asyncify_doctor.analysis.cost import LEVELS, estimate
 from asyncify_doctor.commands.demo import demo_wasm
 from asyncify_doctor.runtime.binaryen import wasm_opt_path
