@@ -123,7 +123,8 @@ class ListResult:
         return report.why_text(self.analysis, self._function(name))[0]
 
     def stats(self) -> dict[str, Any]:
-        """The counts of `analyze --stats`."""
+        """The counts of `analyze --stats`, and `estimated_added_bytes`: what Binaryen's asyncify pass
+        adds with this list, {"O0", "O2", "Oz"} (analysis/cost.py, docs/cost.md)."""
         return report.stats(self.analysis)
 
     def to_list(self, format: str = "list", *, binaryen_version: int | None = None) -> str:  # noqa: A002

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..analysis.async_when import prune, why_lines
 from ..analysis.closure import Analysis, ChainStep, analyze, import_contributions
+from ..analysis.cost import estimate
 from ..graph.callgraph import INDIRECT_MODES, CallGraph, IndirectMode
 from ..decode import Module, display_name, shown_name
 from ..schemas import document, dumps
@@ -263,6 +264,7 @@ def stats(analysis: Analysis, contributions: bool = True) -> dict[str, Any]:
         "mode": analysis.mode, "instrumented_by_mode": by_mode,
         "functions_with_indirect_calls": len(g.indirect_sites), "indirect_sites": len(g.sites),
         "unnamed_in_list": len(analysis.unnamed_members()),
+        "estimated_added_bytes": estimate(g, analysis.listed, analysis.async_imports),
     }
     if contributions:
         contrib = import_contributions(g, analysis.async_imports, analysis.mode, extra, analysis.pruned)
@@ -279,6 +281,10 @@ def stats_text(st: dict[str, Any]) -> str:
              f"({100 * st['instrumented'] / max(st['defined_functions'], 1):.1f}% of defined functions)",
              "by indirect mode:  " + "   ".join(f"{k}: {v}" for k, v in st["instrumented_by_mode"].items()),
              f"functions with indirect calls: {st['functions_with_indirect_calls']}, indirect call targets sets: {st['indirect_sites']}"]
+    est = st.get("estimated_added_bytes")
+    if est:
+        lines.append(f"estimated bytes Asyncify adds with this list (Binaryen 132; within ~10% on the builds in docs/cost.md): "
+                     f"{est['O0']:,} after the pass, {est['O2']:,} after -O2, {est['Oz']:,} after -Oz")
     if st.get("per_import"):
         lines.append(f"list size if each async import alone were async (--indirect {st['mode']}):")
         lines += [f"  {n:7d}  {name}" for name, n in list(st["per_import"].items())[:25]]
