@@ -14,6 +14,7 @@ from .common import (
     add_format_arg,
     add_list_arg,
     add_output_arg,
+    number,
     analyze_from,
     only_with,
     output,
@@ -125,13 +126,14 @@ def _current(args: argparse.Namespace, an: Analysis) -> int:
     for warning in list_warnings(lf):
         warn(f"warning: {warning}")
     diff = diff_current(an, lf)
-    output(dumps(diff_json(diff, an, lf.source)) if args.format == "json" else diff_text(diff, an, lf.source), args.output)
+    output(dumps(diff_json(diff, an, lf.source)) if args.format == "json" else diff_text(diff, an, lf.source), args.output,
+           report=args.format != "json")
     if args.update and not diff.in_sync and not diff.add and diff.kept == 0 and not diff.unmatched:
         warn(f"not updating {lf.source}: every entry can go, and the list would be empty: " + EMPTY_LIST_TRAP)
         return 1
     if args.update and not diff.in_sync:
         text = updated_text(lf, diff)   # refused (exit 2, nothing written) where an edit cannot be made exactly
-        write_atomic(lf.source, text, backup=True)
+        write_atomic(lf.source, text, backup=True, expect=lf.text.encode("utf-8"))
         warn(f"updated {lf.source}: added {len(diff.add)}, removed {len(diff.can_go)} (the old list is in "
              f"{lf.source}.bak)")
         return 0
@@ -145,7 +147,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                                    "in use: what to add (exit status 1) and what can go.")
     add_analysis_args(p)
     add_format_arg(p, FORMATS, "list")
-    p.add_argument("--binaryen-version", type=int, default=None, metavar="N",
+    p.add_argument("--binaryen-version", type=number(int, "a Binaryen release, e.g. 117"), default=None, metavar="N",
                    help="with --format binaryen: the wasm-opt version that will read the file; old versions "
                         "split list files on commas only (default: current Binaryen)")
     p.add_argument("--emscripten-mangle", action="store_true",
