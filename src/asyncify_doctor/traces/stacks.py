@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..schemas import document, kind_of, schema_id
-from ..system.inputs import read_input
+from ..system.inputs import read_input, text_head
 
 
 
@@ -42,7 +42,7 @@ def read_observed(path: str | os.PathLike[str]) -> list[dict]:
     p = Path(path)
     hint = "not a stacks file written by `asyncify-doctor trace -o FILE`"
     try:
-        data = json.loads(read_input(p).decode("utf-8"))
+        data = json.loads(read_input(p, head=text_head).decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(str(p), exc.start, f"{hint}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
