@@ -292,7 +292,7 @@ def test_update_waits_for_the_lock_and_refuses_a_list_changed_meanwhile(demo: Pa
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         first = proc.stdout.readline()   # the diff is printed after the list was read, before it is rewritten
-        assert "add" in first or "missing" in first or first, first
+        assert first.strip(), first
         time.sleep(1.0)
         assert proc.poll() is None and lst.read_text() == "main_loop\n"   # waiting for the lock
         with open(lst, "w") as fh:
@@ -373,7 +373,7 @@ def dotted(tmp_path: Path) -> Path:
     n = 12
     wasm = tmp_path / "dotted.wasm"
     wasm.write_bytes(extreme.module([b"\x10" + bytes([i + 2]) + b"\x0b" for i in range(n - 1)] + [b"\x10\x00\x0b"],
-                                    names={i + 1: f"f.specialized.{i}" + "x" * 400 for i in range(n)}))
+                                    names={i + 1: f"f.specialized.{i}" + "x" * 1200 for i in range(n)}))
     return wasm
 
 
@@ -385,11 +385,11 @@ def test_warnings_are_grouped_and_capped(dotted: Path) -> None:
     assert default.returncode == verbose.returncode == quiet.returncode == 0
     assert default.stdout == verbose.stdout == quiet.stdout
     lines = default.stderr.splitlines()
-    assert len(lines) <= 8 and max(map(len, lines)) <= 330, lines
+    assert len(lines) <= 8 and max(map(len, lines)) <= 1030, lines
     assert "more warning(s) and note(s) not shown (--verbose shows them)" in lines[-1]
     assert sum("emcc reads" in ln for ln in lines) == 2 and "--verbose for all of it" in default.stderr
     assert sum("emcc reads" in ln for ln in verbose.stderr.splitlines()) == 5 and "not shown" not in verbose.stderr
-    assert max(map(len, verbose.stderr.splitlines())) > 400
+    assert max(map(len, verbose.stderr.splitlines())) > 1100
     assert quiet.stderr == ""
 
 

@@ -55,7 +55,7 @@ def _async_when_note(args: argparse.Namespace, an: Analysis) -> None:
          f"e.g. {report.display_name(an.module, callers[0])}). That holds for an Asyncify build whose imports unwind "
          "only for the stated values; `trace` records every call of an async import (and under JSPI every such "
          "call suspends), so traced stacks may show these callers: pass them with --observed to keep them, or "
-         "check with `why` why a caller is left out")
+         "check with `why` why a caller is left out", always=True)
 
 EMPTY_LIST_TRAP = ("an empty onlylist is no list at all to Binaryen (it instruments every function that can reach an "
                    "import) and stops emcc (an empty @file). This build needs no Asyncify; to keep it and instrument "

@@ -270,9 +270,9 @@ def add_verbosity_args(p: argparse.ArgumentParser) -> None:
                    help="nothing on stderr but errors")
 
 
-MESSAGE_CAP = 5       # warnings and notes shown by default
+MESSAGE_CAP = 6       # warnings and notes shown by default (besides those said `always`)
 PER_TOPIC = 2         # ... of one kind ("warning: the list: …")
-MESSAGE_WIDTH = 300   # characters of each
+MESSAGE_WIDTH = 1000  # characters of each (a list of names can make one 100 KB long)
 
 
 class _Messages:
@@ -292,11 +292,12 @@ def reset_messages() -> None:
     _Messages.seen, _Messages.topics = set(), {}
 
 
-def warn(msg: str) -> None:
+def warn(msg: str, always: bool = False) -> None:
     """A line on stderr. Warnings and notes are grouped and capped unless --verbose (see
-    add_verbosity_args): the same line is said once, at most PER_TOPIC of a kind, MESSAGE_CAP in all,
-    each at most MESSAGE_WIDTH characters; `held_messages` counts the rest. --quiet: none of it.
-    Every line is escaped (names can hold terminal control sequences)."""
+    add_verbosity_args): the same line is said once, at most PER_TOPIC of a kind, MESSAGE_CAP in all
+    (`always`: one that changes what the answer means, e.g. "every import is treated as async", is
+    said whatever the count), each at most MESSAGE_WIDTH characters; `held_messages` counts the rest.
+    --quiet: none of it. Every line is escaped (names can hold terminal control sequences)."""
     m = _Messages
     if m.verbosity < 0:
         return
@@ -306,13 +307,13 @@ def warn(msg: str) -> None:
         if msg in m.seen:
             return
         m.seen.add(msg)
-        if m.shown >= MESSAGE_CAP or m.topics.get(topic, 0) >= PER_TOPIC:
+        if not always and (m.shown >= MESSAGE_CAP or m.topics.get(topic, 0) >= PER_TOPIC):
             m.held += 1
             return
         m.shown += 1
         m.topics[topic] = m.topics.get(topic, 0) + 1
         if len(msg) > MESSAGE_WIDTH:
-            msg = msg[:MESSAGE_WIDTH - 30].rstrip() + " … (cut: --verbose for all of it)"
+            msg = msg[:MESSAGE_WIDTH - 35].rstrip() + " … (cut: --verbose for all of it)"
     print(f"asyncify-doctor: {msg}", file=sys.stderr)
 
 
@@ -330,7 +331,7 @@ def warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
         shown = ", ".join(p + (f" (did you mean {' or '.join(sel.suggestions[p])}?)" if p in sel.suggestions else "")
                           for p in sel.unmatched[:8]) + (f", … ({len(sel.unmatched) - 8} more)" if len(sel.unmatched) > 8 else "")
         warn(f"warning: {len(sel.unmatched)} --imports pattern(s) match no import of {module.path} "
-              f"(typos, or imports this build does not have): {shown}")
+             f"(typos, or imports this build does not have): {shown}", always=True)
     if sel.glue is not None and sel.glue.emcc_added:
         added = [report.display_name(module, f) for fs in sel.added.values() for f in fs]
         warn(f"note: the JS glue says emcc also made these imports async by itself: {', '.join(added[:10])}"
@@ -341,7 +342,7 @@ def warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
         if not sel.patterns:   # then these are all the async imports: say so, the help promises it
             warn(f"note: no --imports given: on an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off) "
                  f"the async imports are the ones emcc makes async by itself: {shown}; add the build's "
-                 "ASYNCIFY_IMPORTS with --imports")
+                 "ASYNCIFY_IMPORTS with --imports", always=True)
         else:
             warn(f"note: an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off): emcc also makes these "
                  f"imports async by itself: {shown}")
@@ -374,13 +375,14 @@ def warn_imports(result: AnalysisResult) -> None:
                   + (", …" if len(idle) > 8 else ""))
     if sel.emscripten and not sel.all_by_default and not sel.added and not sel.functions and not sel.unmatched:
         warn("note: no --imports given and this Emscripten build imports none of the functions emcc makes async "
-              "by itself: nothing can unwind")
+             "by itself: nothing can unwind", always=True)
     if sel.all_by_default and sel.functions:
         contrib = report.import_contributions(result.graph, sel.functions, result.analysis.mode)
         top = sorted(contrib.items(), key=lambda kv: -kv[1])[:5]
         names = ", ".join(f"{report.display_name(result.module, i)} ({n})" for i, n in top if n)
         warn("note: no --imports given, so every import is treated as async (Binaryen's default); "
-              "that is rarely what you want." + (f" Imports pulling in the most functions: {names}" if names else ""))
+             "that is rarely what you want." + (f" Imports pulling in the most functions: {names}" if names else ""),
+             always=True)
 
 
 def output(text: str | Iterable[str], out: str | None, report: bool = False) -> None:

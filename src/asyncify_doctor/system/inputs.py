@@ -33,6 +33,7 @@ CHUNK = 1 << 20
 HEAD = 1 << 16
 
 _limit_mb = DEFAULT_MAX_MB
+_tracking = False   # under the CLI only (`reset`)
 _read: set[tuple[int, int]] = set()
 _streams: dict[str, bytes] = {}   # what was read of each pipe, FIFO or device, by the name it was given
 STDIN_CLOSED = False   # set by the CLI when it found file descriptor 0 closed (`<&-`)
@@ -51,8 +52,11 @@ def limit_bytes(max_mb: float | None = None) -> int:
 
 
 def reset() -> None:
-    """Forget the inputs of an earlier command line (a process may run `main` many times)."""
-    global _limit_mb, STDIN_CLOSED
+    """A new command line (`main`; a process may run many): forget the inputs of the one before, and
+    remember this one's. Outside the CLI (the library) nothing is remembered: a long-lived process
+    would otherwise take a new file that reuses an old input's inode for that input."""
+    global _limit_mb, STDIN_CLOSED, _tracking
+    _tracking = True
     _read.clear()
     _streams.clear()
     _limit_mb = DEFAULT_MAX_MB
@@ -60,7 +64,7 @@ def reset() -> None:
 
 
 def remember(st: os.stat_result) -> None:
-    if stat.S_ISREG(st.st_mode):
+    if _tracking and stat.S_ISREG(st.st_mode):
         _read.add((st.st_dev, st.st_ino))
 
 
@@ -165,14 +169,14 @@ def read_input(path: str | os.PathLike[str], make: MakeError = _input_error, hea
                max_mb: float | None = None) -> bytes:
     """An input's bytes (see the module docstring), or `make(path, reason)` raised."""
     key = str(path)
-    if key in _streams:
+    if _tracking and key in _streams:
         return _streams[key]
     op = open_input(path, make, max_mb)
     try:
         data = read_opened(op, make, head, max_mb)
     finally:
         op.file.close()
-    if not op.regular:   # a FIFO or pipe ends once: asked again (`--imports @FIFO` is read twice), the same bytes
+    if _tracking and not op.regular:   # a FIFO or pipe ends once: asked again (`--imports @FIFO` is read twice), the same bytes
         _streams[key] = data
     return data
 
