@@ -76,6 +76,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                        "json": "a document (schema asyncify-doctor/audit/1): every finding with its chain and group",
                        "sarif": "SARIF 2.1.0 for code scanning: one result per group of missing functions",
                        "html": "one self-contained page (-o FILE)"}, "text")
-    p.add_argument("--top", type=number(int, "groups; 0: all", zero=True), default=TOP, metavar="N", help=f"text: show the first N groups (0: all; default {TOP})")
+    p.add_argument("--top", type=number(int, "groups; 0: all", zero=True), default=TOP, metavar="N",
+                   help=f"text: show the first N groups (0: all; default {TOP})")
     add_output_arg(p)
     p.set_defaults(run=run)
