@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from .glue_imports import GlueUse
 
 
-def load_module(path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None) -> Module:
+def load_module(path: str | os.PathLike[str], progress: Callable[[int, int], None] | None = None,
+                max_mb: float | None = None) -> Module:
     """Decode a binary; `progress(done, total)` is told how far (the commands show it on a terminal)."""
-    return read_module(path, progress=progress)
+    return read_module(path, progress=progress, max_mb=max_mb)
 
 
 @dataclass

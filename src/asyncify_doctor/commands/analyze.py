@@ -14,6 +14,7 @@ from .common import (
     add_format_arg,
     add_list_arg,
     add_output_arg,
+    number,
     analyze_from,
     only_with,
     output,
@@ -54,7 +55,7 @@ def _async_when_note(args: argparse.Namespace, an: Analysis) -> None:
          f"e.g. {report.display_name(an.module, callers[0])}). That holds for an Asyncify build whose imports unwind "
          "only for the stated values; `trace` records every call of an async import (and under JSPI every such "
          "call suspends), so traced stacks may show these callers: pass them with --observed to keep them, or "
-         "check with `why` why a caller is left out")
+         "check with `why` why a caller is left out", always=True)
 
 EMPTY_LIST_TRAP = ("an empty onlylist is no list at all to Binaryen (it instruments every function that can reach an "
                    "import) and stops emcc (an empty @file). This build needs no Asyncify; to keep it and instrument "
@@ -129,13 +130,14 @@ def _current(args: argparse.Namespace, an: Analysis) -> int:
     for warning in list_warnings(lf):
         warn(f"warning: {warning}")
     diff = diff_current(an, lf)
-    output(dumps(diff_json(diff, an, lf.source)) if args.format == "json" else diff_text(diff, an, lf.source), args.output)
+    output(dumps(diff_json(diff, an, lf.source)) if args.format == "json" else diff_text(diff, an, lf.source), args.output,
+           report=args.format != "json")
     if args.update and not diff.in_sync and not diff.add and diff.kept == 0 and not diff.unmatched:
         warn(f"not updating {lf.source}: every entry can go, and the list would be empty: " + EMPTY_LIST_TRAP)
         return 1
     if args.update and not diff.in_sync:
         text = updated_text(lf, diff)   # refused (exit 2, nothing written) where an edit cannot be made exactly
-        write_atomic(lf.source, text, backup=True)
+        write_atomic(lf.source, text, backup=True, expect=lf.text.encode("utf-8"))
         warn(f"updated {lf.source}: added {len(diff.add)}, removed {len(diff.can_go)} (the old list is in "
              f"{lf.source}.bak)")
         return 0
@@ -149,7 +151,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                                    "in use: what to add (exit status 1) and what can go.")
     add_analysis_args(p)
     add_format_arg(p, FORMATS, "list")
-    p.add_argument("--binaryen-version", type=int, default=None, metavar="N",
+    p.add_argument("--binaryen-version", type=number(int, "a Binaryen release, e.g. 117"), default=None, metavar="N",
                    help="with --format binaryen: the wasm-opt version that will read the file; old versions "
                         "split list files on commas only (default: current Binaryen)")
     p.add_argument("--emscripten-mangle", action="store_true",

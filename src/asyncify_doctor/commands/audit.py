@@ -8,7 +8,7 @@ from ..version import __version__
 from ..errors import InputError, UsageError
 from ..schemas import dumps
 from .common import (add_analysis_args, add_format_arg, add_list_arg, add_output_arg, check_imports, glue_for, load,
-                     observed, only_with, output, spare, warn, warn_glue, warn_list_files, warn_unmatched)
+                     number, observed, only_with, output, spare, warn, warn_glue, warn_list_files, warn_unmatched)
 
 TOP = 10
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         text = report_html(rep, __version__)
     else:
         text = auditrender.report_text(rep, args.top)
-    output(text, args.output)
+    output(text, args.output, report=args.format == "text")
     return 1 if rep.missing or rep.unchecked_calls else 0
 
 
@@ -78,6 +78,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                        "json": "a document (schema asyncify-doctor/audit/1): every finding with its chain and group",
                        "sarif": "SARIF 2.1.0 for code scanning: one result per group of missing functions",
                        "html": "one self-contained page (-o FILE)"}, "text")
-    p.add_argument("--top", type=int, default=TOP, metavar="N", help=f"text: show the first N groups (0: all; default {TOP})")
+    p.add_argument("--top", type=number(int, "groups; 0: all", zero=True), default=TOP, metavar="N",
+                   help=f"text: show the first N groups (0: all; default {TOP})")
     add_output_arg(p)
     p.set_defaults(run=run)

@@ -2,19 +2,23 @@
 this package (`add_parser`, `run`); a command line imports only the command it names.
 
 Every error a user can cause prints one line and exits 2; no tracebacks, no half-written files.
+Exit statuses (docs/safety.md): 0 done; 1 a finding (something to add, missing, no trace...); 2 an
+error of input, usage or output (one line); 3 a bug of ours; 124 `trace --timeout`; 130 Ctrl-C;
+141 stdout's reader left (EPIPE, silent); 143 SIGTERM, 129 SIGHUP (the user's commands killed).
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import os
 import sys
 from importlib import import_module
 from types import ModuleType
-from typing import Callable
+from typing import Callable, NoReturn
 
 from ..version import __version__
-from ..errors import DoctorError
+from ..errors import DoctorError, OutputError, Terminated, printable
 from . import common
 
 
@@ -45,11 +49,18 @@ EPILOG = """examples:
   asyncify-doctor demo            # the whole story on a program shipped in the package"""
 
 
+class Parser(argparse.ArgumentParser):
+    """A command line the program cannot take is one line too (the usage is one `--help` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {printable(message)} (--help for usage)\n")
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The program's parser; given a command line, only the command it names is built whole (its module
     imported), the others listed by name and help line, which is all the program's `--help` shows of
     them; without one (`argv` None), every command whole."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="asyncify-doctor", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Minimal, provably safe Asyncify lists for WebAssembly. Reads a .wasm, builds its call "
                     "graph and tells which functions can be on the stack when an async import is called: "
@@ -61,53 +72,95 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     for name, line in COMMANDS.items():
         if argv is None or name == named:
             _command(name).add_parser(sub, fmt, line)
+            common.add_verbosity_args(sub.choices[name])
         else:
             sub.add_parser(name, help=line)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """One command line: its exit status, every error one line on stderr (see EXIT_STATUS)."""
+    from ..system import inputs
     argv = sys.argv[1:] if argv is None else argv
+    inputs.reset()
+    common.reset_messages()
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
     if run is None:
         parser.print_help()
         return 2
+    inputs.set_limit(getattr(args, "max_size", inputs.DEFAULT_MAX_MB))
+    common.set_verbosity(getattr(args, "verbosity", 0))
     try:
-        return run(args)
+        code = run(args)
+        common.held_messages()
+        return code
+    except OutputError as exc:
+        if not exc.broken_pipe:
+            _say(f"asyncify-doctor: error: {exc}")
+        return exc.exit_status
     except DoctorError as exc:
-        print(f"asyncify-doctor: error: {exc}", file=sys.stderr)
+        _say(f"asyncify-doctor: error: {exc}")
         return exc.exit_status
     except KeyboardInterrupt:
-        print("asyncify-doctor: interrupted", file=sys.stderr)
+        _say("asyncify-doctor: interrupted")
         return 130
-    except BrokenPipeError:
-        return 0
+    except Terminated as exc:
+        _say(f"asyncify-doctor: terminated ({exc})")
+        return exc.exit_status
+    except OSError as exc:   # stdout or stderr failing outside write_output (print, help)
+        if exc.errno == errno.EPIPE:
+            return 141
+        if exc.errno in (errno.EBADF, errno.ENOSPC, errno.EIO, errno.EDQUOT):
+            _say(f"asyncify-doctor: error: cannot write to standard output or error: {exc.strerror or exc}")
+            return 2
+        return _internal(exc)
     except Exception as exc:  # a bug of ours: still one line, with how to get the details
-        if os.environ.get("ASYNCIFY_DOCTOR_DEBUG"):
-            raise
-        print(f"asyncify-doctor: internal error: {type(exc).__name__}: {exc} "
-              "(please report it; set ASYNCIFY_DOCTOR_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 3
+        return _internal(exc)
+
+
+def _internal(exc: Exception) -> int:
+    if os.environ.get("ASYNCIFY_DOCTOR_DEBUG"):
+        raise exc
+    _say(f"asyncify-doctor: internal error: {type(exc).__name__}: {exc} "
+         "(please report it; set ASYNCIFY_DOCTOR_DEBUG=1 for the traceback)")
+    return 3
+
+
+def _say(line: str) -> None:
+    """A line on stderr, escaped; nothing when stderr cannot take it (never on stdout)."""
+    if sys.stderr is None:
+        return
+    try:
+        print(printable(line), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def run() -> None:
-    """The program (`asyncify-doctor`, `python -m asyncify_doctor`): `main`, then, after a one-shot
-    command, out at once with its output flushed, leaving what it built to the OS."""
+    """The program (`asyncify-doctor`, `python -m asyncify_doctor`): its standard streams and signals
+    guarded (system/guard.py), `main`, then, after a one-shot command, out at once with its output
+    flushed, leaving what it built to the OS."""
+    from ..system.guard import guard_signals, guard_streams, quiet_stdout
+    guard_streams()
+    guard_signals()
     argv = sys.argv[1:]
     one_shot = bool(argv) and argv[0] in ONE_SHOT
     if one_shot:
         common.SPARED = []
         gc.disable()   # one analysis, then exit: no cycle outlives it, and collecting costs 20 ms a run
     code = main(argv)
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError) as exc:   # output still buffered that cannot be written
+        if code == 0:
+            code = 141 if getattr(exc, "errno", None) == errno.EPIPE else 2
+            if code == 2:
+                _say(f"asyncify-doctor: error: cannot write to standard output: {getattr(exc, 'strerror', None) or exc}")
+        quiet_stdout()
     if not one_shot:
         sys.exit(code)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):   # a closed pipe: nothing more can be said
-            pass
     os._exit(code)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 from ..analysis.pipeline import AnalysisResult, run_analysis
 from ..analysis.selection import refuse_empty_selection
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, printable
 from ..render import report
 from ..system.progress import with_progress
 
@@ -58,17 +58,12 @@ WASM_HELP = "the .wasm binary (`-`: read it from standard input)"
 NAMES_HELP = " (keep its name section: emcc -g2 or --profiling-funcs, wasm-opt -g)"
 
 
-def load(path: str, max_mb: float = 2048) -> "Module":
-    """Decode a binary (`-`: standard input), with a progress line on a terminal when it takes a while."""
+def load(path: str, max_mb: float | None = None) -> "Module":
+    """Decode a binary (`-`: standard input), read once and at most `--max-size` MB (`system.inputs`),
+    with a progress line on a terminal when it takes a while."""
     from ..analysis.pipeline import load_module
-    if path == "-":
-        from ..decode import decode
-        data = sys.stdin.buffer.read(int(max_mb * 1e6) + 1)
-        if len(data) > max_mb * 1e6:
-            raise InputError("<stdin>", None, f"more than --max-size {max_mb:g} MB on standard input")
-        return with_progress("decoding standard input", lambda progress: decode(data, "<stdin>", progress))
-    check_size(path, max_mb)
-    return with_progress(f"decoding {Path(path).name}", lambda progress: load_module(path, progress=progress))
+    label = "decoding standard input" if path == "-" else f"decoding {Path(path).name}"
+    return with_progress(label, lambda progress: load_module(path, progress=progress, max_mb=max_mb))
 
 
 def add_wasm_arg(p: argparse.ArgumentParser, help: str = WASM_HELP + NAMES_HELP, optional: bool = False) -> None:  # noqa: A002
@@ -201,8 +196,32 @@ def add_analysis_args(p: argparse.ArgumentParser, *, trampolines: bool = True, o
                             "  async  the old model: async when --imports names them (emcc adds invoke_*\n"
                             "        unless ASYNCIFY_IGNORE_INDIRECT)")
     add_async_when_arg(p)
-    p.add_argument("--max-size", type=float, default=2048, metavar="MB",
-                   help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
+    add_max_size_arg(p)
+
+
+MAX_SIZE_HELP = ("refuse inputs larger than this many MB (default 2048): the binary, lists, logs, the glue;\n"
+                 "a device or pipe is read at most this far, so a wrong path fails fast")
+
+
+def add_max_size_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-size", type=number(float, "a size in MB"), default=2048, metavar="MB", help=MAX_SIZE_HELP)
+
+
+def number(kind: type[int] | type[float], what: str, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type for a numeric flag: a finite number above 0 (at or above, with `zero`); nan,
+    inf and negative values are refused with a message, never taken (`--max-size nan` refused nothing)."""
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'} ({what})") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'0 or more' if zero else 'above 0'} ({what})")
+        return value
+    parse.__name__ = kind.__name__   # argparse names the type in its messages
+    return parse
 
 
 def add_async_when_arg(p: argparse.ArgumentParser) -> None:
@@ -242,18 +261,68 @@ def spare(built: T) -> T:
     return built
 
 
-def check_size(path: str, max_mb: float) -> None:
-    try:
-        size = Path(path).stat().st_size
-    except OSError:
-        return  # the reader reports a missing file itself
-    if size > max_mb * 1e6:
-        raise InputError(path, None, f"the file is {size / 1e6:.0f} MB, over --max-size {max_mb:g} MB; "
-                                     "raise --max-size if it really is the binary you mean")
+def add_verbosity_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
+                   help=f"every warning and note on stderr, whole (by default at most {MESSAGE_CAP}, {PER_TOPIC} of a kind,\n"
+                        f"each cut at {MESSAGE_WIDTH} characters, and a count of the rest)")
+    g.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                   help="nothing on stderr but errors")
 
 
-def warn(msg: str) -> None:
+MESSAGE_CAP = 6       # warnings and notes shown by default (besides those said `always`)
+PER_TOPIC = 2         # ... of one kind ("warning: the list: …")
+MESSAGE_WIDTH = 1000  # characters of each (a list of names can make one 100 KB long)
+
+
+class _Messages:
+    verbosity = 0
+    shown = 0
+    held = 0
+    seen: set[str] = set()
+    topics: dict[str, int] = {}
+
+
+def set_verbosity(level: int) -> None:
+    _Messages.verbosity = level
+
+
+def reset_messages() -> None:
+    _Messages.verbosity, _Messages.shown, _Messages.held = 0, 0, 0
+    _Messages.seen, _Messages.topics = set(), {}
+
+
+def warn(msg: str, always: bool = False) -> None:
+    """A line on stderr. Warnings and notes are grouped and capped unless --verbose (see
+    add_verbosity_args): the same line is said once, at most PER_TOPIC of a kind, MESSAGE_CAP in all
+    (`always`: one that changes what the answer means, e.g. "every import is treated as async", is
+    said whatever the count), each at most MESSAGE_WIDTH characters; `held_messages` counts the rest.
+    --quiet: none of it. Every line is escaped (names can hold terminal control sequences)."""
+    m = _Messages
+    if m.verbosity < 0:
+        return
+    msg = printable(msg)
+    if m.verbosity == 0 and msg.startswith(("warning:", "note:")):
+        topic = ":".join(msg.split(":", 2)[:2])
+        if msg in m.seen:
+            return
+        m.seen.add(msg)
+        if not always and (m.shown >= MESSAGE_CAP or m.topics.get(topic, 0) >= PER_TOPIC):
+            m.held += 1
+            return
+        m.shown += 1
+        m.topics[topic] = m.topics.get(topic, 0) + 1
+        if len(msg) > MESSAGE_WIDTH:
+            msg = msg[:MESSAGE_WIDTH - 35].rstrip() + " … (cut: --verbose for all of it)"
     print(f"asyncify-doctor: {msg}", file=sys.stderr)
+
+
+def held_messages() -> None:
+    """The count of the warnings and notes not shown (said once, at the end of a command)."""
+    if _Messages.held and _Messages.verbosity == 0:
+        print(f"asyncify-doctor: {_Messages.held} more warning(s) and note(s) not shown (--verbose shows them)",
+              file=sys.stderr)
+    _Messages.held = 0
 
 
 def warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
@@ -262,7 +331,7 @@ def warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
         shown = ", ".join(p + (f" (did you mean {' or '.join(sel.suggestions[p])}?)" if p in sel.suggestions else "")
                           for p in sel.unmatched[:8]) + (f", … ({len(sel.unmatched) - 8} more)" if len(sel.unmatched) > 8 else "")
         warn(f"warning: {len(sel.unmatched)} --imports pattern(s) match no import of {module.path} "
-              f"(typos, or imports this build does not have): {shown}")
+             f"(typos, or imports this build does not have): {shown}", always=True)
     if sel.glue is not None and sel.glue.emcc_added:
         added = [report.display_name(module, f) for fs in sel.added.values() for f in fs]
         warn(f"note: the JS glue says emcc also made these imports async by itself: {', '.join(added[:10])}"
@@ -273,7 +342,7 @@ def warn_unmatched(module: "Module", sel: "ImportSelection") -> None:
         if not sel.patterns:   # then these are all the async imports: say so, the help promises it
             warn(f"note: no --imports given: on an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off) "
                  f"the async imports are the ones emcc makes async by itself: {shown}; add the build's "
-                 "ASYNCIFY_IMPORTS with --imports")
+                 "ASYNCIFY_IMPORTS with --imports", always=True)
         else:
             warn(f"note: an Emscripten build ({sel.emscripten[0]}; --no-emscripten to turn off): emcc also makes these "
                  f"imports async by itself: {shown}")
@@ -306,16 +375,19 @@ def warn_imports(result: AnalysisResult) -> None:
                   + (", …" if len(idle) > 8 else ""))
     if sel.emscripten and not sel.all_by_default and not sel.added and not sel.functions and not sel.unmatched:
         warn("note: no --imports given and this Emscripten build imports none of the functions emcc makes async "
-              "by itself: nothing can unwind")
+             "by itself: nothing can unwind", always=True)
     if sel.all_by_default and sel.functions:
         contrib = report.import_contributions(result.graph, sel.functions, result.analysis.mode)
         top = sorted(contrib.items(), key=lambda kv: -kv[1])[:5]
         names = ", ".join(f"{report.display_name(result.module, i)} ({n})" for i, n in top if n)
         warn("note: no --imports given, so every import is treated as async (Binaryen's default); "
-              "that is rarely what you want." + (f" Imports pulling in the most functions: {names}" if names else ""))
+             "that is rarely what you want." + (f" Imports pulling in the most functions: {names}" if names else ""),
+             always=True)
 
 
-def output(text: str | Iterable[str], out: str | None) -> None:
-    """`-o FILE` through the safe writer (outputs.py); no `-o`, or `-o -`, is standard output."""
+def output(text: str | Iterable[str], out: str | None, report: bool = False) -> None:
+    """`-o FILE` through the safe writer (outputs.py); no `-o`, or `-o -`, is standard output. A `report`
+    (text for people: why, audit, the --list diff...) has its control characters escaped wherever it
+    goes; data (lists, JSON, dot) is written as it is, but escaped on a terminal."""
     from ..system.outputs import write_output
-    write_output(out, text)
+    write_output(out, text, escape="always" if report else "tty")

@@ -9,7 +9,9 @@ from .common import (
     add_async_when_arg,
     add_glue_args,
     add_list_arg,
+    add_max_size_arg,
     add_mode_args,
+    number,
     add_wasm_arg,
     check_imports,
     glue_for,
@@ -88,8 +90,9 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
     add_mode_args(p)
     add_glue_args(p, "with WASM (the glue beside WASM, else beside --built)")
     add_async_when_arg(p)
-    p.add_argument("--max-rounds", type=int, default=20, metavar="N",
+    p.add_argument("--max-rounds", type=number(int, "rounds"), default=20, metavar="N",
                    help="stop after N rounds of test, add, rebuild (default 20)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds per test or build run before it is killed (default 600)")
+    p.add_argument("--timeout", type=number(float, "seconds"), default=600.0, help="seconds per test or build run before it is killed (default 600)")
+    add_max_size_arg(p)
     p.add_argument("--dry-run", action="store_true", help="show what the first round would add; change nothing")
     p.set_defaults(run=run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..render import report
-from .common import WASM_HELP, add_format_arg, add_mode_args, add_output_arg, add_wasm_arg, output, spare
+from .common import WASM_HELP, add_format_arg, add_max_size_arg, add_mode_args, add_output_arg, add_wasm_arg, output, spare
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,8 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
     add_format_arg(p, {"json": "a document (schema asyncify-doctor/graph/1): functions with their callees and\n"
                                "indirect-call sites, the sites with their targets, the entry points",
                        "dot": "graphviz; indirect edges dotted, imports dashed"}, "json")
-    p.add_argument("--max-size", type=float, default=2048, metavar="MB",
-                   help="refuse binaries larger than this many MB (default 2048), so a wrong path fails fast")
+    add_max_size_arg(p)
     add_mode_args(p)
     add_output_arg(p)
     p.set_defaults(run=run)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
                  f"wraps {len(rep.glue_wraps.needless)} that never do: run with --format text to see them")
     else:
         text = jspirender.report_text(rep)
-    output(text, args.output)
+    output(text, args.output, report=args.format == "text")
     return 1 if rep.failing else 0
 
 

@@ -2,27 +2,33 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..errors import InputError, UsageError
 from ..schemas import dumps
-from .common import WASM_HELP, add_format_arg, add_output_arg, add_wasm_arg, load, only_with, output, warn
+from .common import WASM_HELP, add_format_arg, add_max_size_arg, add_output_arg, add_wasm_arg, load, only_with, output, warn
 
 
 def _read_log(path: str | None) -> tuple[str, str]:
     """The log's text and how to name it: a file, or standard input (no --log, or `-`)."""
+    from ..system.inputs import log_head, read_input
     if not path or path == "-":
-        return sys.stdin.read(), "standard input"
-    try:
-        return Path(path).read_bytes().decode("utf-8", errors="replace"), path
-    except OSError as exc:
-        raise InputError(path, None, f"cannot read: {exc.strerror or exc}") from None
+        return read_input("-", _stdin_error, head=log_head).decode("utf-8", errors="replace"), "standard input"
+    return read_input(path, head=log_head).decode("utf-8", errors="replace"), path
+
+
+def _stdin_error(path: str, why: str) -> InputError:
+    if "standard input is closed" in why:
+        why = "standard input is closed: give the log with --log FILE"
+    return InputError(path, None, why)
 
 
 def _check_binary(path: str) -> None:
-    """WASM is the binary; a log given in its place (the old `parse-trace LOG`) is said to be one."""
+    """WASM is the binary; a log given in its place (the old `parse-trace LOG`) is said to be one.
+    Only a regular file is looked into: a FIFO or device is opened once, by the reader."""
     try:
+        if not Path(path).is_file():
+            return
         with open(path, "rb") as f:
             magic = f.read(4)
     except OSError:
@@ -48,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     mapper = FrameMapper(load(args.wasm) if args.wasm else None, load(args.built) if args.built else None,
                          binaryen_version=args.binaryen_version)
     records = crash_records(crashes, mapper)
-    output(dumps(crashes_json(records, source)) if args.format == "json" else crashes_text(records), args.output)
+    output(dumps(crashes_json(records, source)) if args.format == "json" else crashes_text(records), args.output,
+           report=args.format != "json")
     invented = {i["name"]: i["frame"] for c in records for i in c.get("invented", [])}
     if invented:
         name, frame = next(iter(invented.items()))
@@ -77,5 +84,6 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
                    help="the wasm-opt release that will read a list of these frames: a frame whose function neither\n"
                         "binary names is given the name it gives it (default: current Binaryen)")
     add_format_arg(p, {"text": "one block per crash", "json": "a document (schema asyncify-doctor/parse-trace/1)"}, "text")
+    add_max_size_arg(p)
     add_output_arg(p)
     p.set_defaults(run=run)

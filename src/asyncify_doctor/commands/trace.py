@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..schemas import dumps
 from ..traces.stacks import stacks_document
-from .common import OUTPUT_HELP, check_imports, output, warn
+from .common import OUTPUT_HELP, check_imports, number, output, warn
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,7 +86,7 @@ def add_parser(sub: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter
     p.add_argument("--imports", action="append", default=[], metavar="PATTERN", help="imports to watch (module.name, *, @file)")
     p.add_argument("-o", "--output", metavar="FILE", help="where to write the stacks (a document, schema asyncify-doctor/stacks/1;\n"
                    "default stdout). " + OUTPUT_HELP)
-    p.add_argument("--timeout", type=float, default=None, help="kill the command (and its children) after this many seconds")
+    p.add_argument("--timeout", type=number(float, "seconds"), default=None, help="kill the command (and its children) after this many seconds")
     p.add_argument("--wasmtime", metavar="WASM", help="instead of a command: run WASM's exports on wasmtime with the\n"
                    "standard fixture imports, its stack recorded by a shadow stack written into\n"
                    "a copy of the binary (Python API: host.wasmtime_trace.WasmtimeTracer for your own imports)")

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     if result.selection.glue is not None and result.module.functions[f].imported:
         from ..render.glue import why_line
         text += "\n" + why_line(result.selection.glue, result.module, f)
-    output(text + "\n", args.output)
+    output(text + "\n", args.output, report=True)
     return 0 if member else 1
 
 

@@ -22,6 +22,7 @@ from typing import BinaryIO, Callable, Iterator, Sequence, cast
 
 from .. import accel
 from ..errors import DecodeError, InputError
+from ..system.inputs import open_input, read_input, read_opened, wasm_head
 from . import code as codemod
 from .reader import Reader
 
@@ -874,22 +875,27 @@ def _make_functions(m: Module) -> None:
     m._ftypes, m._fimports, m._fnames = [], [], []
 
 
-def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None) -> Module:
-    """Read and decode a `.wasm` file; missing or unreadable files are `InputError`s too.
+def read_module(path: str | os.PathLike[str], progress: codemod.Progress | None = None,
+                max_mb: float | None = None) -> Module:
+    """Read and decode a `.wasm` file (`-`: standard input); missing, unreadable or oversized inputs
+    (`--max-size`, `max_mb` MB, else the CLI's limit) are `InputError`s too.
 
-    A regular file is mapped, not read, and each section's pages are given back once it is decoded:
-    peak memory is then about the largest section, not the whole file (PHP: 15 of 23 MB)."""
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - closed below, after the mapping
-    except OSError as exc:
-        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
-    with f:
-        try:
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # empty, a pipe or a device: read it whole
-            return decode(read_bytes(path), str(path), progress)
-        with mm:
-            return decode(mm, str(path), progress, _releaser(mm))  # type: ignore[arg-type]
+    The file is opened once (`system.inputs`). A regular file is mapped, not read, and each section's
+    pages are given back once it is decoded: peak memory is then about the largest section, not the
+    whole file (PHP: 15 of 23 MB). A pipe, FIFO or device is read, at most to the limit, and refused
+    at once when it does not open with the wasm magic (`/dev/zero`)."""
+    op = open_input(path, max_mb=max_mb)
+    with op.file as f:
+        if op.regular and op.st.st_size:
+            try:
+                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                mm = None
+            if mm is not None:
+                with mm:
+                    return decode(mm, str(path), progress, _releaser(mm))  # type: ignore[arg-type]
+        data = read_opened(op, head=wasm_head, max_mb=max_mb)
+    return decode(data, op.shown, progress)
 
 
 def _releaser(mm: mmap.mmap) -> Callable[[int, int], None] | None:
@@ -905,11 +911,8 @@ def _releaser(mm: mmap.mmap) -> Callable[[int, int], None] | None:
 
 
 def read_bytes(path: str | os.PathLike[str]) -> bytes:
-    """A file's bytes, or an `InputError` that says why not."""
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError(str(path), None, f"cannot read: {exc.strerror or exc}") from None
+    """A file's bytes (read once, bounded: `system.inputs`), or an `InputError` that says why not."""
+    return read_input(path)
 
 
 __all__ = ["Module", "Function", "Table", "Global", "ElementSegment", "Export", "Import", "SubType",

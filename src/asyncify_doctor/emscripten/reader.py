@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ..errors import InputError
+from ..system.inputs import read_input, text_head
 from .js import (
     Node,
     Source,
@@ -105,18 +106,28 @@ def read_glue(path: str | os.PathLike[str]) -> Glue:
     """Read one glue file. Raises GlueError when the file cannot be read as text at all; anything
     short of that gives a Glue whose `unread` says what was not there to read."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except IsADirectoryError:
-        raise GlueError(str(p), "is a directory, not a JS glue file") from None
-    except OSError as e:
-        raise GlueError(str(p), f"cannot read the glue: {e.strerror or e}") from None
+    data = read_input(p, _glue_error, head=_glue_head)
     if data.startswith(b"\0asm"):
         raise GlueError(str(p), "is a wasm binary, not its JS glue (the .js/.mjs/.cjs file emcc wrote beside it)")
     head = data[:1 << 16]
     if head.count(b"\0") > len(head) // 100:
         raise GlueError(str(p), "is not text: not a JS glue file")
     return _Reader(str(p), data).read()
+
+
+def _glue_error(path: str, why: str) -> GlueError:
+    if why == "cannot read: Is a directory":
+        why = "is a directory, not a JS glue file"
+    elif why.startswith("cannot read:"):
+        why = "cannot read the glue:" + why[len("cannot read:"):]
+    return GlueError(path, why)
+
+
+def _glue_head(data: bytes) -> str | None:
+    """A glue streamed from a pipe or device: a binary is refused before reading on."""
+    if data.startswith(b"\0asm"):
+        return None   # read_glue says what it is
+    return text_head(data)
 
 
 class _Reader:

@@ -44,6 +44,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from ..schemas import kind_of
+from ..system.inputs import read_input, text_head
 from .embedded import SETTINGS, Embedded, Entry, ListFormatError, find_lists, mentioned_settings
 from .names import _balanced, _split_commas
 
@@ -285,10 +286,7 @@ def read_list(path: str | os.PathLike[str], *, kind: str = "onlylist", follow: b
 
 
 def _read_text(p: Path) -> str:
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ListFormatError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+    raw = read_input(p, lambda path, why: ListFormatError(path, None, why), head=text_head)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

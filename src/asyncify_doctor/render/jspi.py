@@ -18,6 +18,17 @@ def callee_chain(h: Hazard) -> str:
     return format_chain(h.analysis, h.callee_steps)
 
 
+SHOWN = 20   # names on one line of the text report; --format json has them all
+
+
+def some(names: list[str], shown: int = SHOWN) -> str:
+    """A line's list of names, the first `shown` of them (PHP's needless wraps made a 260 KB line)."""
+    if not names:
+        return "none"
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f", … and {more} more (--format json lists them all)" if more > 0 else "")
+
+
 def report_text(rep: JspiReport) -> str:
     m = rep.module
     lines = [f"exports to wrap with WebAssembly.promising (JSPI_EXPORTS): {len(rep.suspending_exports)}"]
@@ -25,8 +36,8 @@ def report_text(rep: JspiReport) -> str:
     lines.append(f"imports that may suspend (wrap with WebAssembly.Suspending; JSPI_IMPORTS): {len(rep.suspending_imports)}")
     lines += [f"  {shown_name(m, i)}" for i in rep.suspending_imports]
     if rep.missing_wraps or rep.needless_wraps:
-        lines.append(f"missing from the current list (they trap with SuspendError): {', '.join(rep.missing_wraps) or 'none'}")
-        lines.append(f"wrapped needlessly (never suspend): {', '.join(rep.needless_wraps) or 'none'}")
+        lines.append(f"missing from the current list (they trap with SuspendError): {some(rep.missing_wraps)}")
+        lines.append(f"wrapped needlessly (never suspend): {some(rep.needless_wraps)}")
     lines += jspi_lines(rep)
     lines.append(f"JS-frame hazards (work under Asyncify, trap under JSPI): {len(rep.hazards)}")
     for h in rep.hazards:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..lists import BINARYEN, EMCC, add_entries, emscripten_mangle, entry_matches, list_warnings, read_list
+from ..system.inputs import read_input, text_head
 from ..system.outputs import write_atomic
 from ..system.process import run_command
 from ..traces import BUG, Crash, FrameMapper, Mapped, parse_log
@@ -222,19 +223,22 @@ def missing_outputs(cfg: FixConfig) -> list[str]:
             if path is not None and not path.is_file()]
 
 
-def undo(list_path: Path, say: TextIO = sys.stderr) -> int:
+def undo(list_path: Path, say: TextIO | None = None) -> int:
     """Restore the list from the `.bak` fix kept of the original (itself kept, for a second thought)."""
+    say = say or sys.stderr
     target = list_target(list_path)
     bak = target.with_name(target.name + ".bak")
     if not bak.exists():
         print(f"asyncify-doctor fix: no backup {bak} to restore (fix keeps one when it first edits a list)", file=say)
         return 1
-    write_atomic(target, bak.read_text(encoding="utf-8"))
+    write_atomic(target, read_input(bak, head=text_head), expect=read_input(target))
     print(f"asyncify-doctor fix: {target} restored from {bak}", file=say)
     return 0
 
 
-def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
+def run_fix(cfg: FixConfig, say: TextIO | None = None) -> int:
+    say = say or sys.stderr
+
     def note(msg: str) -> None:
         print(f"asyncify-doctor fix: {msg}", file=say, flush=True)
 
@@ -316,13 +320,14 @@ def run_fix(cfg: FixConfig, say: TextIO = sys.stderr) -> int:
             note("--dry-run: the list is not changed")
             return 0
         before = lf.text
-        write_atomic(cfg.list_path, add_entries(lf, plan.new), backup=not backed_up)
+        after = add_entries(lf, plan.new)
+        write_atomic(cfg.list_path, after, backup=not backed_up, expect=before.encode("utf-8"))
         backed_up = True
         added_total += plan.new
         note(f"round {rnd}: rebuilding: {cfg.build}")
         build = run_command(cfg.build, cfg.timeout)
         if build.returncode != 0 or missing_outputs(cfg):
-            write_atomic(cfg.list_path, before)
+            write_atomic(cfg.list_path, before, expect=after.encode("utf-8"))
             what = ("timed out" if build.returncode is None else f"failed (exit {build.returncode})" if build.returncode
                     else f"left no {' and no '.join(missing_outputs(cfg))}")
             note(f"the build {what}; this round's additions were taken back out of {cfg.list_path}. "

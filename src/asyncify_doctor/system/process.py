@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -23,9 +22,15 @@ class CommandResult:
     seconds: float
 
 
-def run_command(cmd: str, timeout: float, echo: TextIO | None = sys.stderr) -> CommandResult:
-    """Run a shell command in its own process group, streaming its output; on timeout or Ctrl-C kill
-    the whole group, so no child is left behind."""
+def run_command(cmd: str, timeout: float, echo: TextIO | None | bool = True) -> CommandResult:
+    """Run a shell command in its own process group, streaming its output (`echo`: True is the real
+    stderr, as the user's own output is theirs, not escaped); on timeout, Ctrl-C, SIGTERM/SIGHUP
+    (`errors.Terminated`) or any error kill the whole group, so no child is left behind."""
+    if echo is True:
+        from .guard import raw_stderr
+        echo = raw_stderr()
+    elif echo is False:
+        echo = None
     start = time.monotonic()
     proc = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True, text=True, errors="replace")
@@ -33,11 +38,15 @@ def run_command(cmd: str, timeout: float, echo: TextIO | None = sys.stderr) -> C
 
     def pump() -> None:
         assert proc.stdout is not None
+        out = echo
         for line in proc.stdout:
             lines.append(line)
-            if echo is not None:
-                echo.write(line)
-                echo.flush()
+            if out is not None:
+                try:
+                    out.write(line)
+                    out.flush()
+                except (OSError, ValueError):   # stderr closed or full: keep reading, stop echoing
+                    out = None
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
@@ -47,7 +56,7 @@ def run_command(cmd: str, timeout: float, echo: TextIO | None = sys.stderr) -> C
     except subprocess.TimeoutExpired:
         _kill_group(proc)
         code = None
-    except KeyboardInterrupt:
+    except BaseException:   # Ctrl-C, Terminated, anything: the user's processes go with us
         _kill_group(proc)
         raise
     reader.join(timeout=5)

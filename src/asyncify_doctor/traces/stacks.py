@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..schemas import document, kind_of, schema_id
+from ..system.inputs import read_input, text_head
 
 
 
@@ -41,9 +42,7 @@ def read_observed(path: str | os.PathLike[str]) -> list[dict]:
     p = Path(path)
     hint = "not a stacks file written by `asyncify-doctor trace -o FILE`"
     try:
-        data = json.loads(p.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise InputError(str(p), None, f"cannot read: {exc.strerror or exc}") from None
+        data = json.loads(read_input(p, head=text_head).decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(str(p), exc.start, f"{hint}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
