@@ -17,7 +17,6 @@ from array import array
 from itertools import islice, repeat
 from operator import is_not, itemgetter, lt
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence, cast
 
 from .. import accel
