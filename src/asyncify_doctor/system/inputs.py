@@ -54,13 +54,13 @@ def limit_bytes(max_mb: float | None = None) -> int:
 def reset() -> None:
     """A new command line (`main`; a process may run many): forget the inputs of the one before, and
     remember this one's. Outside the CLI (the library) nothing is remembered: a long-lived process
-    would otherwise take a new file that reuses an old input's inode for that input."""
-    global _limit_mb, STDIN_CLOSED, _tracking
+    would otherwise take a new file that reuses an old input's inode for that input. `STDIN_CLOSED`
+    is the process's, set once by `guard_streams` before the first command line: it stays."""
+    global _limit_mb, _tracking
     _tracking = True
     _read.clear()
     _streams.clear()
     _limit_mb = DEFAULT_MAX_MB
-    STDIN_CLOSED = False
 
 
 def remember(st: os.stat_result) -> None:
